@@ -1,0 +1,174 @@
+"""Benchmark: pure routing and parsing rates, each beside its raw building block in the same run.
+
+    python -m bench.bench_routing [--reps 5] [--seconds 1.0] [--json FILE]
+
+Routing: warnings/s through ``route()`` with every action built (the bundled examples plus a
+matrix of hazards, colours and counties), against the raw cost of constructing the same number of
+``Action`` objects. Parsing: messages/s per format through ``parse_message()`` against the raw parser
+alone (defusedxml for XML, pydantic ``model_validate_json`` for JSON). Each figure is the median
+over ``--reps`` repetitions, with its range. One process, one core (pure Python, no threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import defusedxml.ElementTree as SafeET
+
+from router.config import RoutingConfig, load_config
+from router.models import Action, Severity, WeatherWarning
+from router.parsers import parse_message
+from router.parsers.jsonfmt import JsonWarningMessage
+from router.routing import route
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rate(fn: Callable[[], int], seconds: float) -> float:
+    """Units per second: call ``fn`` (which returns how many units it did) for about ``seconds``."""
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        done += fn()
+        now = time.perf_counter()
+        if now >= deadline:
+            return done / (now - start)
+
+
+def measure(name: str, fn: Callable[[], int], reps: int, seconds: float) -> dict[str, Any]:
+    fn()  # warm up
+    samples = [rate(fn, seconds) for _ in range(reps)]
+    return {"name": name, "median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def warnings_mix(config: RoutingConfig) -> list[WeatherWarning]:
+    """The bundled examples plus one signal per hazard × valid colour × county, and reports."""
+    out = [parse_message(p.read_bytes(), config) for p in sorted((ROOT / "examples").iterdir())]
+    base = out[0]
+    for hazard, spec in config.hazards.items():
+        for colour in spec.signal_colours:
+            for county in config.counties():
+                out.append(
+                    base.model_copy(
+                        update={
+                            "hazard": hazard,
+                            "severity": Severity(colour),
+                            "level": None,
+                            "jurisdiction": county,
+                            "areas": (county,),
+                            "hazard_name": spec.zh,
+                        }
+                    )
+                )
+    return [WeatherWarning.model_validate(w.model_dump()) for w in out]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    config = load_config(ROOT / "config")
+    mix = warnings_mix(config)
+    decisions = [route(w, config) for w in mix]
+    actions_per_warning = sum(len(d.actions) for d in decisions) / len(decisions)
+
+    def route_all() -> int:
+        for w in mix:
+            route(w, config)
+        return len(mix)
+
+    def route_all_cold() -> int:
+        for w in mix:
+            config.plan_cache.clear()
+            route(w, config)
+        return len(mix)
+
+    def route_all_new_classification() -> int:
+        # A classification never seen before, whose merged action specs recur from others.
+        for w in mix:
+            for key in [k for k in config.plan_cache if isinstance(k, tuple)]:
+                del config.plan_cache[key]
+            route(w, config)
+        return len(mix)
+
+    def build_actions_only() -> int:
+        # The floor: constructing the same Action objects, with no routing decisions at all.
+        for decision in decisions:
+            tuple([Action(a.spec, a.due_at) for a in decision.actions])
+        return len(decisions)
+
+    formats = {
+        "cap": (ROOT / "examples" / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes(),
+        "national": (ROOT / "examples" / "06-xuanwei-gale-blue-signal.national.xml").read_bytes(),
+        "json": (ROOT / "examples" / "05-city-heavy-rain-nowcast.json").read_bytes(),
+    }
+    batch = 200
+    results = [
+        measure("route (warm template cache)", route_all, args.reps, args.seconds),
+        measure("route (new classification, specs memoised)", route_all_new_classification, args.reps, args.seconds),
+        measure("route (cold: all caches cleared per warning)", route_all_cold, args.reps, args.seconds),
+        measure("raw: construct the same actions", build_actions_only, args.reps, args.seconds),
+    ]
+    for fmt, data in formats.items():
+        results.append(
+            measure(
+                f"parse {fmt} ({len(data)} B)",
+                lambda d=data: _loop(batch, lambda: parse_message(d, config)),
+                args.reps,
+                args.seconds,
+            )
+        )
+        if fmt == "json":
+            raw_fn: Callable[[], object] = lambda d=data: JsonWarningMessage.model_validate_json(d)  # noqa: E731
+            results.append(
+                measure("raw: pydantic model_validate_json", lambda f=raw_fn: _loop(batch, f), args.reps, args.seconds)
+            )
+        else:
+            results.append(
+                measure(
+                    f"raw: defusedxml parse ({fmt})",
+                    lambda d=data: _loop(batch, lambda: SafeET.fromstring(d)),
+                    args.reps,
+                    args.seconds,
+                )
+            )
+    by = {r["name"]: r for r in results}
+    routed = by["route (warm template cache)"]["median"]
+    floor = by["raw: construct the same actions"]["median"]
+    print(
+        f"python {platform.python_version()} on {platform.machine()}; {len(mix)} warnings in the mix, "
+        f"{actions_per_warning:.1f} actions each; median of {args.reps} x {args.seconds}s"
+    )
+    print(f"{'figure':48} {'median/s':>10} {'range/s':>21}")
+    for r in results:
+        print(f"{r['name']:48} {r['median']:>10,.0f} {r['min']:>10,.0f}–{r['max']:<10,.0f}")
+    print(
+        f"routing / action-construction floor: {routed / floor:.2f}  "
+        f"(routing reaches {100 * routed / floor:.0f}% of the rate of merely building its actions)"
+    )
+    for fmt in formats:
+        raw_name = "raw: pydantic model_validate_json" if fmt == "json" else f"raw: defusedxml parse ({fmt})"
+        full = next(r for r in results if r["name"].startswith(f"parse {fmt}"))["median"]
+        print(f"parse {fmt} / raw parser: {full / by[raw_name]['median']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"actions_per_warning": actions_per_warning, "results": results}, indent=2))
+
+
+def _loop(n: int, fn: Callable[[], object]) -> int:
+    for _ in range(n):
+        fn()
+    return n
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""``python -m router`` is ``warnroute``."""
+
+import sys
+
+from router.cli import main
+
+sys.exit(main())

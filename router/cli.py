@@ -1,0 +1,151 @@
+"""The ``warnroute`` command line: route messages offline, check the config, report plan coverage.
+
+Exit codes: 0 success; 1 the configuration is invalid (or coverage fails); 2 some input was
+rejected (``route`` goes on with the other files) or the command line is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from router.config import RoutingConfig, default_config_dir, load_config
+from router.coverage import plan_coverage, render
+from router.errors import ConfigError, InvalidMessage
+from router.explain import render_decision
+from router.models import Decision
+from router.parsers import parse_message
+from router.parsers.jsonfmt import json_schema
+from router.parsers.normalise import BEIJING
+from router.routing import route
+
+EXIT_OK, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_INPUT
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        print(f"configuration invalid ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warnroute", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p_route = sub.add_parser("route", help="print the routing decision for each message (JSON Lines)")
+    p_route.add_argument("--config", type=Path, help="config folder (default: %(default)s)", default=None)
+    p_route.add_argument("--now", type=_iso, help="ISO 8601 time to route at (adds lateness notes)")
+    p_route.add_argument(
+        "--format", choices=("jsonl", "text"), default="jsonl", help="JSON Lines (default) or a readable summary"
+    )
+    p_route.add_argument("files", nargs="+", metavar="FILE", help="CAP XML, national XML or JSON; '-' = stdin")
+    p_route.set_defaults(run=_cmd_route)
+
+    p_config = sub.add_parser("config", help="configuration commands")
+    config_sub = p_config.add_subparsers(metavar="ACTION")
+    p_check = config_sub.add_parser("check", help="validate the configuration; exit 1 naming every problem")
+    p_check.add_argument("--config", type=Path, default=None)
+    p_check.set_defaults(run=_cmd_config_check)
+
+    p_plan = sub.add_parser("plan", help="plan commands")
+    plan_sub = p_plan.add_subparsers(metavar="ACTION")
+    p_cov = plan_sub.add_parser("coverage", help="clause → rules → tests; exit 1 if a clause has no rule")
+    p_cov.add_argument("--config", type=Path, default=None)
+    p_cov.add_argument("--cases", type=Path, default=Path("tests/data/routing_cases.yaml"))
+    p_cov.add_argument("--require-tests", action="store_true", help="also fail if a clause has no test case")
+    p_cov.set_defaults(run=_cmd_plan_coverage)
+
+    p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format")
+    p_schema.set_defaults(run=lambda _args: _print_json(json_schema()))
+    return parser
+
+
+def _iso(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=BEIJING)
+
+
+def _config(path: Path | None) -> RoutingConfig:
+    return load_config(path if path is not None else default_config_dir())
+
+
+def _cmd_route(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    config = _config(args.config)
+    code = EXIT_OK
+    decisions: dict[str, Decision] = {}  # by identifier, so later files can update earlier ones
+    for name in args.files:
+        try:
+            data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            code = EXIT_INPUT
+            continue
+        try:
+            warning = parse_message(data, config)
+        except InvalidMessage as exc:
+            print(f"{name}: {exc.field}: {exc.problem}", file=sys.stderr)
+            code = EXIT_INPUT
+            continue
+        previous = next((decisions[r] for r in warning.references if r in decisions), None)
+        decision = route(warning, config, now=args.now, previous=previous)
+        decisions[warning.id] = decision
+        if args.format == "text":
+            out.write(render_decision(decision, config) + "\n")
+        else:
+            out.write(json.dumps(decision.public_dict(), ensure_ascii=False) + "\n")
+    return code
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    rules = len(config.rules)
+    recipients = sum(1 for j in config.jurisdictions for d in config.departments if config.has_department(j, d))
+    print(
+        f"ok: {config.directory}: {len(config.hazards)} hazards, {len(config.products)} products, {rules} rules, "
+        f"{len(config.jurisdictions)} jurisdictions, {len(config.township_county)} townships, "
+        f"{len(config.departments)} departments, {recipients} department offices"
+    )
+    return EXIT_OK
+
+
+def _cmd_plan_coverage(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    coverage = plan_coverage(config, args.cases)
+    print(render(coverage))
+    failed = False
+    if coverage.without_rules:
+        print(f"FAIL: clause(s) without a rule: {', '.join(coverage.without_rules)}", file=sys.stderr)
+        failed = True
+    if coverage.misquotes:
+        for line in coverage.misquotes:
+            print(f"FAIL: {line}", file=sys.stderr)
+        failed = True
+    if args.require_tests and coverage.without_tests:
+        print(f"FAIL: clause(s) without a test case: {', '.join(coverage.without_tests)}", file=sys.stderr)
+        failed = True
+    return EXIT_CONFIG if failed else EXIT_OK
+
+
+def _print_json(value: object) -> int:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+    return EXIT_OK

@@ -1,0 +1,74 @@
+"""The exception tree of warnroute.
+
+    WarnrouteError                 every error the project raises on purpose
+    ├── ConfigError                the YAML configuration is invalid; carries every problem found,
+    │                              each naming file, path and problem (start-up stops)
+    └── InvalidMessage             an inbound message is rejected; names the field and the problem
+        ├── MalformedMessage       not well-formed XML/JSON, forbidden DTD/entity, too large or too deep
+        ├── UnknownSchema          well-formed, but not CAP 1.2, the national XML or warnroute JSON
+        └── UnroutableWarning      parsed, but cannot be routed as it stands (hazard × colour that does
+                                   not exist nationally, an area outside the configured jurisdictions,
+                                   a status or message type that is not routed)
+
+Messages never include secret values: configuration errors name the reference (env var or file),
+not what it resolves to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WarnrouteError(Exception):
+    """Base of every error warnroute raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in one configuration file, at one path inside it."""
+
+    file: str
+    path: str
+    problem: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path or '<root>'}: {self.problem}"
+
+
+class ConfigError(WarnrouteError):
+    """The configuration is invalid; ``problems`` lists every problem found, in file order."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class InvalidMessage(WarnrouteError):
+    """An inbound message is rejected; ``field`` names where, ``problem`` says what is wrong."""
+
+    kind = "invalid"
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class MalformedMessage(InvalidMessage):
+    """Not well-formed, forbidden XML constructs (DTD, entities), or over a size/depth/count limit."""
+
+    kind = "malformed"
+
+
+class UnknownSchema(InvalidMessage):
+    """Well-formed, but in none of the accepted formats."""
+
+    kind = "unknown_schema"
+
+
+class UnroutableWarning(InvalidMessage):
+    """Parsed, but not routable as it stands (impossible colour, area outside the jurisdictions, …)."""
+
+    kind = "unroutable"
