@@ -12,6 +12,7 @@ over ``--reps`` repetitions, with its range. One process, one core (pure Python,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -120,28 +121,14 @@ def main() -> None:
         measure("raw: construct the same actions", build_actions_only, args.reps, args.seconds),
     ]
     for fmt, data in formats.items():
-        results.append(
-            measure(
-                f"parse {fmt} ({len(data)} B)",
-                lambda d=data: _loop(batch, lambda: parse_message(d, config)),
-                args.reps,
-                args.seconds,
-            )
-        )
+        full = functools.partial(_loop, batch, functools.partial(parse_message, data, config))
+        results.append(measure(f"parse {fmt} ({len(data)} B)", full, args.reps, args.seconds))
         if fmt == "json":
-            raw_fn: Callable[[], object] = lambda d=data: JsonWarningMessage.model_validate_json(d)  # noqa: E731
-            results.append(
-                measure("raw: pydantic model_validate_json", lambda f=raw_fn: _loop(batch, f), args.reps, args.seconds)
-            )
+            raw = functools.partial(_loop, batch, functools.partial(JsonWarningMessage.model_validate_json, data))
+            results.append(measure("raw: pydantic model_validate_json", raw, args.reps, args.seconds))
         else:
-            results.append(
-                measure(
-                    f"raw: defusedxml parse ({fmt})",
-                    lambda d=data: _loop(batch, lambda: SafeET.fromstring(d)),
-                    args.reps,
-                    args.seconds,
-                )
-            )
+            raw = functools.partial(_loop, batch, functools.partial(SafeET.fromstring, data))
+            results.append(measure(f"raw: defusedxml parse ({fmt})", raw, args.reps, args.seconds))
     by = {r["name"]: r for r in results}
     routed = by["route (warm template cache)"]["median"]
     floor = by["raw: construct the same actions"]["median"]
