@@ -49,13 +49,7 @@ def parse_cap(root: Element) -> RawWarning:
     zh = [i for i in infos if text(i, "cap:language").lower().startswith("zh")]
     info = zh[0] if zh else infos[0]
     raw.event = text(info, "cap:event") or None
-    raw.severity = text(info, "cap:severity") or None
-    raw.headline = text(info, "cap:headline")
-    raw.description = text(info, "cap:description")
-    raw.onset = text(info, "cap:onset") or None
-    raw.expires = text(info, "cap:expires") or None
-    raw.response_type = text(info, "cap:responseType") or None
-    raw.urgency = text(info, "cap:urgency") or None
+    raw.fill_info(lambda tag: text(info, f"cap:{tag}"))
     for code in info.findall("cap:eventCode", _NS):
         value = text(code, "cap:value")
         if value.startswith("11B"):

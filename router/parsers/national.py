@@ -48,13 +48,7 @@ def parse_national(root: Element) -> RawWarning:
     if info is None:
         return raw
     raw.event_code = text(info, "eventType") or None
-    raw.severity = text(info, "severity") or None
-    raw.headline = text(info, "headline")
-    raw.description = text(info, "description")
-    raw.onset = text(info, "onset") or None
-    raw.expires = text(info, "expires") or None
-    raw.response_type = text(info, "responseType") or None
-    raw.urgency = text(info, "urgency") or None
+    raw.fill_info(lambda tag: text(info, tag))
     for area in info.findall("area"):
         for value in text(area, "geocode").split(","):
             if value.strip():

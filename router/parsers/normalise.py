@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from router.errors import InvalidMessage, UnroutableWarning
 from router.models import Change, Hazard, Level, MsgType, Product, Severity, Status, WeatherWarning
 from router.parsers.raw import RawWarning
 
+_E = TypeVar("_E", Status, MsgType)
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 _COMPACT_TIME = re.compile(r"^\d{14}$")
 _COLOUR = re.compile(r"(蓝|黄|橙|红)色")
@@ -146,27 +148,21 @@ def _time(text: str, field: str) -> datetime:
 
 
 def _status(raw: RawWarning) -> Status:
-    value = raw.status.strip().lower()
-    if not value:
-        raise InvalidMessage(raw.name("status"), "missing")
-    try:
-        return Status(value)
-    except ValueError:
-        raise UnroutableWarning(
-            raw.name("status"), f"status {raw.status!r} is not routed (only Actual, Exercise and Test are)"
-        ) from None
+    return _enum(raw, "status", Status, "status", "Actual, Exercise and Test")
 
 
 def _msg_type(raw: RawWarning) -> MsgType:
-    value = raw.msg_type.strip().lower()
-    if not value:
-        raise InvalidMessage(raw.name("msg_type"), "missing")
+    return _enum(raw, "msg_type", MsgType, "message type", "Alert, Update and Cancel")
+
+
+def _enum(raw: RawWarning, name: str, enum: type[_E], label: str, routed: str) -> _E:
+    given: str = getattr(raw, name)
+    if not given.strip():
+        raise InvalidMessage(raw.name(name), "missing")
     try:
-        return MsgType(value)
+        return enum(given.strip().lower())
     except ValueError:
-        raise UnroutableWarning(
-            raw.name("msg_type"), f"message type {raw.msg_type!r} is not routed (only Alert, Update and Cancel are)"
-        ) from None
+        raise UnroutableWarning(raw.name(name), f"{label} {given!r} is not routed (only {routed} are)") from None
 
 
 def _outside(config: RoutingConfig) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -42,3 +43,13 @@ class RawWarning:
 
     def name(self, logical: str) -> str:
         return self.where.get(logical, logical)
+
+    def fill_info(self, text: Callable[[str], str]) -> None:
+        """Take the info-block fields both XML formats share; ``text(tag)`` reads one child's text."""
+        self.severity = text("severity") or None
+        self.headline = text("headline")
+        self.description = text("description")
+        self.onset = text("onset") or None
+        self.expires = text("expires") or None
+        self.response_type = text("responseType") or None
+        self.urgency = text("urgency") or None
