@@ -72,6 +72,28 @@ def _parser() -> argparse.ArgumentParser:
     p_cov.add_argument("--require-tests", action="store_true", help="also fail if a clause has no test case")
     p_cov.set_defaults(run=_cmd_plan_coverage)
 
+    p_serve = sub.add_parser("serve", help="run the router: HTTP ingest, durable store, dispatcher")
+    p_serve.add_argument("--config", type=Path, default=None)
+    p_serve.add_argument("--data-dir", type=Path, default=None, help="where the SQLite store lives (default: data)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8080)
+    p_serve.add_argument("--poll", type=float, default=None, help="dispatcher poll interval, seconds")
+    p_serve.set_defaults(run=_cmd_serve)
+
+    p_sim = sub.add_parser("simulate", help="run the local provider simulator (SMS, voice, IM robots, webhooks)")
+    p_sim.add_argument("--host", default="127.0.0.1")
+    p_sim.add_argument("--port", type=int, default=8090)
+    p_sim.add_argument("--receipt-delay", type=float, default=0.2)
+    p_sim.set_defaults(run=_cmd_simulate)
+
+    p_demo = sub.add_parser("demo", help="serve + simulator, replay a storm on a compressed clock, summarise")
+    p_demo.add_argument("--port", type=int, default=8080)
+    p_demo.add_argument("--sim-port", type=int, default=8090)
+    p_demo.add_argument("--data-dir", type=Path, default=None, help="default: a new temporary folder")
+    p_demo.add_argument("--step", type=float, default=2.0, help="seconds of demo time per storm step")
+    p_demo.add_argument("--exit", action="store_true", help="stop after the summary instead of serving on")
+    p_demo.set_defaults(run=_cmd_demo)
+
     p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format")
     p_schema.set_defaults(run=lambda _args: _print_json(json_schema()))
     return parser
@@ -144,6 +166,45 @@ def _cmd_plan_coverage(args: argparse.Namespace) -> int:
         print(f"FAIL: clause(s) without a test case: {', '.join(coverage.without_tests)}", file=sys.stderr)
         failed = True
     return EXIT_CONFIG if failed else EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from router.api import create_app
+    from router.logs import configure
+    from router.settings import Settings
+
+    settings = Settings.from_env(
+        config_dir=args.config, data_dir=args.data_dir, host=args.host, port=args.port, poll_seconds=args.poll
+    )
+    load_config(settings.config_dir)  # fail fast, before binding the port
+    configure(settings.json_logs)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", lifespan="on")
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from router.simulator import create_simulator
+
+    app = create_simulator(
+        os.environ.get("WARNROUTE_SIM_API_KEY"),
+        os.environ.get("WARNROUTE_SIM_WEBHOOK_SECRET"),
+        os.environ.get("WARNROUTE_SIM_ROBOT_SECRET"),
+        args.receipt_delay,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from router.demo import run_demo
+
+    return run_demo(args)
 
 
 def _print_json(value: object) -> int:

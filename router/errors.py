@@ -3,6 +3,9 @@
     WarnrouteError                 every error the project raises on purpose
     ├── ConfigError                the YAML configuration is invalid; carries every problem found,
     │                              each naming file, path and problem (start-up stops)
+    ├── DeliveryError              a channel could not deliver a notification; never names a secret
+    │   ├── RetryableDeliveryError timeouts, 5xx, 429, provider "busy"/rate codes: try again later
+    │   └── PermanentDeliveryError other 4xx, bad contact, provider config errors: retrying will not help
     └── InvalidMessage             an inbound message is rejected; names the field and the problem
         ├── MalformedMessage       not well-formed XML/JSON, forbidden DTD/entity, too large or too deep
         ├── UnknownSchema          well-formed, but not CAP 1.2, the national XML or warnroute JSON
@@ -72,3 +75,17 @@ class UnroutableWarning(InvalidMessage):
     """Parsed, but not routable as it stands (impossible colour, area outside the jurisdictions, …)."""
 
     kind = "unroutable"
+
+
+class DeliveryError(WarnrouteError):
+    """A channel handler could not deliver; ``retryable`` says whether trying again may help."""
+
+    retryable = False
+
+
+class RetryableDeliveryError(DeliveryError):
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    retryable = False

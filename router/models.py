@@ -351,3 +351,27 @@ class Decision:
             "reference_unknown": self.reference_unknown,
             "notes": list(self.notes),
         }
+
+
+def action_record(action: Action) -> dict[str, Any]:
+    """An action as stored: the public form plus what routing needs to compare it later."""
+    return {**action.public_dict(), "public": action.public}
+
+
+def action_from_record(record: dict[str, Any]) -> Action:
+    """The inverse of ``action_record`` (timings are not kept: a stored action's deadline is fixed)."""
+    spec = ActionSpec(
+        department=record["department"],
+        jurisdiction=record["jurisdiction"],
+        kind=ActionKind(record["kind"]),
+        clause=record["clause"],
+        text=record["text"],
+        mandatory=record["mandatory"],
+        channels=tuple(record["channels"]),
+        clauses=tuple(record.get("clauses", ())),
+        rules=tuple(record.get("rules", ())),
+        task=record.get("task"),
+        areas=tuple(record.get("areas", ())),
+        public=record.get("public", False),
+    )
+    return Action(spec, datetime.fromisoformat(record["due_at"]))

@@ -1,5 +1,50 @@
-"""Channel handlers: one module per delivery mechanism (webhook, SMS, voice, e-mail, IM bots, feed).
+"""Channel handlers: one module per delivery mechanism, and the explicit registry of them.
 
-The routing core names channels by kind (see ``router.config_schema.CHANNEL_KINDS``); the
-handlers that deliver on them belong to the runtime and live here.
+``build_handlers`` maps each channel kind to its handler, built from process settings and one
+injected HTTP client. The department feed is not a push channel: every obligation is in its
+department's feed (pull with a cursor, or live over SSE) whatever else is sent.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from router.handlers.base import ChannelHandler
+from router.handlers.email import EmailHandler
+from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler
+from router.handlers.sms import SmsHandler
+from router.handlers.voice import VoiceHandler
+from router.handlers.webhook import WebhookHandler
+
+PUSH_CHANNELS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
+
+
+def build_handlers(
+    client: httpx.AsyncClient,
+    *,
+    sms: tuple[str, str] | None = None,
+    voice: tuple[str, str] | None = None,
+    smtp: Mapping[str, str] | None = None,
+) -> dict[str, ChannelHandler]:
+    """Handlers for every channel that can work with these settings; (base URL, API key) per gateway."""
+    handlers: dict[str, ChannelHandler] = {
+        "webhook": WebhookHandler(client),
+        "wecom": WecomHandler(client),
+        "dingtalk": DingtalkHandler(client),
+        "feishu": FeishuHandler(client),
+    }
+    if sms is not None:
+        handlers["sms"] = SmsHandler(client, *sms)
+    if voice is not None:
+        handlers["voice"] = VoiceHandler(client, *voice)
+    if smtp is not None:
+        handlers["email"] = EmailHandler(
+            smtp["host"],
+            int(smtp.get("port", "25")),
+            smtp.get("from", "warnroute@localhost"),
+            smtp.get("username"),
+            smtp.get("password"),
+        )
+    return handlers

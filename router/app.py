@@ -1,0 +1,106 @@
+"""The composition root: the one place that builds every object and owns start/stop order.
+
+``Runtime`` is an async context manager: config → metrics → store → HTTP client → handlers →
+feed hub → dispatcher → ingest service, torn down in reverse (AsyncExitStack). The FastAPI
+lifespan (api.py) enters it and does nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+import httpx
+import structlog
+from prometheus_client import CollectorRegistry
+
+from router.config import RoutingConfig, load_config
+from router.dispatcher import Dispatcher, DispatchSettings
+from router.feed import FeedHub
+from router.handlers import build_handlers
+from router.metrics import Metrics
+from router.secrets import SecretResolver
+from router.service import IngestService
+from router.settings import Settings
+from router.store import SqliteStore
+
+log = structlog.get_logger("warnroute")
+
+
+class Runtime:
+    """Everything ``warnroute serve`` runs, started and stopped as one unit."""
+
+    config: RoutingConfig
+    metrics: Metrics
+    store: SqliteStore
+    hub: FeedHub
+    dispatcher: Dispatcher
+    service: IngestService
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Runtime:
+        s = self.settings
+        self.config = load_config(s.config_dir)
+        self.metrics = Metrics(CollectorRegistry())
+        self.store = SqliteStore(s.data_dir / "warnroute.db")
+        await self.store.open()
+        self._stack.push_async_callback(self.store.close)
+        client = httpx.AsyncClient(timeout=s.call_timeout, limits=httpx.Limits(max_connections=200))
+        self._stack.push_async_callback(client.aclose)
+        sms = (s.sms_url, s.sms_api_key or "") if s.sms_url else None
+        voice = (s.voice_url, s.voice_api_key or "") if s.voice_url else None
+        handlers = build_handlers(client, sms=sms, voice=voice, smtp=s.smtp)
+        self.secrets = SecretResolver()
+        self.hub = FeedHub(on_drop=self.metrics.feed_dropped.inc)
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.config,
+            handlers,
+            self.secrets,
+            self.metrics,
+            settings=DispatchSettings(
+                poll_seconds=s.poll_seconds, call_timeout=s.call_timeout, callback_base=s.callback_base
+            ),
+        )
+        self.service = IngestService(self.config, self.store, self.metrics, self.hub, self.dispatcher.wake)
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
+        log.info("runtime_started", data_dir=str(s.data_dir), channels=sorted(handlers))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.dispatcher.stop()
+        for task in self._tasks[1:]:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._stack.aclose()
+        log.info("runtime_stopped")
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready when the dispatcher has looked at the outbox recently (a dead-man check)."""
+        stale = time.time() - self.dispatcher.heartbeat
+        limit = max(10.0, 4 * self.settings.poll_seconds + self.settings.call_timeout)
+        if self._tasks and self._tasks[0].done():
+            return False, "dispatcher stopped"
+        if stale > limit:
+            return False, f"dispatcher silent for {stale:.0f} s"
+        return True, "ok"
+
+    async def _refresh_gauges(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                counts = await self.store.counts()
+                for state, n in counts.get("obligations", {}).items():
+                    self.metrics.obligations.labels(state).set(n)
+            await asyncio.sleep(5)

@@ -1,0 +1,110 @@
+"""Enterprise IM group robots: WeCom (企业微信), DingTalk (钉钉) and Feishu (飞书).
+
+Each answers HTTP 200 even on errors and puts the verdict in the body, so each maps its own error
+codes to retryable or permanent. None gives a delivery receipt: a 0 code means "sent".
+- WeCom: ``POST <url with ?key=>`` ``{"msgtype": "markdown", "markdown": {"content"}}``; no signing.
+  ``errcode`` 0 ok; -1 (busy) and 45009 (rate) retryable.
+- DingTalk: ``POST <url with ?access_token=>&timestamp=<ms>&sign=<urlenc b64 HMAC(secret, "ts\\nsecret")>``
+  ``{"msgtype": "markdown", "markdown": {"title", "text"}, "msgUuid": <idempotency key>}``;
+  ``errcode`` 0 ok; 130101 (too fast) retryable.
+- Feishu: ``POST <hook url>`` ``{"msg_type": "text", "content": {"text"}, "timestamp": <s>,
+  "sign": b64 HMAC(key="ts\\nsecret", msg="")}``; ``code`` 0 ok; 11232 (flow control) retryable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+import urllib.parse
+from collections.abc import Callable
+
+import httpx
+
+from router.errors import PermanentDeliveryError, RetryableDeliveryError
+from router.handlers.base import Outbound, SendResult, json_body, post
+
+
+def _verdict(what: str, code: object, retryable: frozenset[int]) -> None:
+    if code == 0:
+        return
+    if isinstance(code, int) and code in retryable:
+        raise RetryableDeliveryError(f"{what}: error code {code}")
+    raise PermanentDeliveryError(f"{what}: error code {code}")
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return urllib.parse.quote_plus(base64.b64encode(digest).decode())
+
+
+def feishu_sign(secret: str, timestamp_s: int) -> str:
+    digest = hmac.new(f"{timestamp_s}\n{secret}".encode(), b"", hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class WecomHandler:
+    kind = "wecom"
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def send(self, notification: Outbound) -> SendResult:
+        content = f"### {notification.title}\n{notification.text}"[:4000]
+        response = await post(
+            self.client,
+            "wecom robot",
+            notification.contact["url"],
+            json={"msgtype": "markdown", "markdown": {"content": content}},
+        )
+        _verdict("wecom robot", json_body(response, "wecom robot").get("errcode"), frozenset({-1, 45009}))
+        return SendResult(provider_id=notification.id)
+
+
+class DingtalkHandler:
+    kind = "dingtalk"
+
+    def __init__(self, client: httpx.AsyncClient, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.clock = clock
+
+    async def send(self, notification: Outbound) -> SendResult:
+        url = notification.contact["url"]
+        secret = notification.contact.get("secret")
+        if secret:
+            timestamp = int(self.clock() * 1000)
+            url += f"{'&' if '?' in url else '?'}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"
+        response = await post(
+            self.client,
+            "dingtalk robot",
+            url,
+            json={
+                "msgtype": "markdown",
+                "markdown": {"title": notification.title, "text": f"### {notification.title}\n{notification.text}"},
+                "msgUuid": notification.id,
+            },
+        )
+        _verdict("dingtalk robot", json_body(response, "dingtalk robot").get("errcode"), frozenset({130101}))
+        return SendResult(provider_id=notification.id)
+
+
+class FeishuHandler:
+    kind = "feishu"
+
+    def __init__(self, client: httpx.AsyncClient, clock: Callable[[], float] = time.time) -> None:
+        self.client = client
+        self.clock = clock
+
+    async def send(self, notification: Outbound) -> SendResult:
+        body: dict[str, object] = {
+            "msg_type": "text",
+            "content": {"text": f"{notification.title}\n{notification.text}"},
+        }
+        secret = notification.contact.get("secret")
+        if secret:
+            timestamp = int(self.clock())
+            body |= {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp)}
+        response = await post(self.client, "feishu robot", notification.contact["url"], json=body)
+        _verdict("feishu robot", json_body(response, "feishu robot").get("code"), frozenset({11232}))
+        return SendResult(provider_id=notification.id)

@@ -1,0 +1,76 @@
+"""Every Prometheus metric of warnroute, in one class, on an injected registry, with bounded labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from router.handlers import PUSH_CHANNELS
+from router.models import Hazard, Product
+
+OUTCOMES = ("created", "duplicate", "conflict", "rejected")
+ATTEMPT_OUTCOMES = ("sent", "delivered", "retry", "failed")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.warnings_received = Counter(
+            "warnroute_warnings_received_total",
+            "Warnings received, by product, hazard and outcome",
+            ["product", "hazard", "outcome"],
+            registry=registry,
+        )
+        self.obligations_created = Counter(
+            "warnroute_obligations_created_total", "Obligations created, by action kind", ["kind"], registry=registry
+        )
+        self.obligations = Gauge(
+            "warnroute_obligations", "Obligations in the store, by state", ["state"], registry=registry
+        )
+        self.attempts = Counter(
+            "warnroute_notification_attempts_total",
+            "Notification attempts, by channel and outcome",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.issue_to_sent = Histogram(
+            "warnroute_issue_to_sent_seconds",
+            "From the warning's issue time to a channel accepting it",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.issue_to_delivered = Histogram(
+            "warnroute_issue_to_delivered_seconds",
+            "From the warning's issue time to a delivery receipt",
+            ["channel"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingest_seconds = Histogram(
+            "warnroute_ingest_seconds",
+            "From request received to decision and obligations durable",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.outbox_depth = Gauge(
+            "warnroute_outbox_claimed", "Notifications claimed by the last dispatcher pass", registry=registry
+        )
+        self.dispatcher_lag = Gauge(
+            "warnroute_dispatcher_lag_seconds",
+            "How late the oldest notification claimed in the last pass was",
+            registry=registry,
+        )
+        self.feed_dropped = Counter(
+            "warnroute_feed_dropped_total",
+            "Live feed events dropped for slow subscribers (they can re-pull)",
+            registry=registry,
+        )
+        for product in Product:
+            for hazard in Hazard:
+                for outcome in OUTCOMES[:3]:
+                    self.warnings_received.labels(product.value, hazard.value, outcome)
+        self.warnings_received.labels("unknown", "unknown", "rejected")
+        for channel in PUSH_CHANNELS:
+            for outcome in ATTEMPT_OUTCOMES:
+                self.attempts.labels(channel, outcome)

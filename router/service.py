@@ -1,0 +1,165 @@
+"""Ingest: bytes in → warning → decision (with its lineage) → one durable record → wake the dispatcher.
+
+``IngestService.submit`` returns only after the warning, its decision, its obligations and the
+notifications to send are committed (group commit in the store). Updates find the decision they
+refer to among recent decisions first (an Update may follow its Alert within the same commit
+batch), then in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from router.config import RoutingConfig
+from router.errors import InvalidMessage
+from router.feed import FeedHub
+from router.handlers import PUSH_CHANNELS
+from router.metrics import Metrics
+from router.models import Decision, WeatherWarning, action_from_record, action_record
+from router.parsers import parse_message
+from router.routing import route
+from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
+
+log = structlog.get_logger("warnroute.ingest")
+RECENT = 10_000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    warning: WeatherWarning
+    decision: Decision | None
+    outcome: IngestOutcome
+
+
+class IngestService:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        store: Store,
+        metrics: Metrics,
+        hub: FeedHub,
+        on_commit: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config, self.store, self.metrics, self.hub = config, store, metrics, hub
+        self.on_commit, self.clock = on_commit, clock
+        self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
+
+    async def submit(self, data: bytes) -> Accepted:
+        """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
+        started = self.clock()
+        try:
+            warning = parse_message(data, self.config)
+        except InvalidMessage as exc:
+            self.metrics.warnings_received.labels("unknown", "unknown", "rejected").inc()
+            log.info("warning_rejected", field=exc.field, problem=exc.problem, kind=exc.kind)
+            raise
+        bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
+        lineage, previous = await self._previous(warning)
+        decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
+        record = self._record(warning, decision, lineage, previous is not None)
+        outcome = await self.store.ingest(record)
+        self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
+        if outcome.status != "created":
+            bound.info("warning_" + outcome.status)
+            return Accepted(warning, None, outcome)
+        self.metrics.ingest_seconds.observe(self.clock() - started)
+        self._remember(warning.id, lineage, decision)
+        for obligation, cursor in zip(record.obligations, outcome.obligation_seqs, strict=True):
+            self.metrics.obligations_created.labels(obligation.kind).inc()
+            self.hub.publish(
+                obligation.jurisdiction,
+                obligation.department,
+                {
+                    "cursor": cursor,
+                    "obligation_id": obligation.id,
+                    "warning_id": warning.id,
+                    "action": json.loads(obligation.action_json),
+                    "drill": warning.drill,
+                },
+            )
+        self.on_commit()
+        bound.info(
+            "warning_routed",
+            obligations=len(record.obligations),
+            notifications=len(record.notifications),
+            reference_unknown=decision.reference_unknown,
+            drill=warning.drill,
+            cancelled=outcome.cancelled,
+        )
+        return Accepted(warning, decision, outcome)
+
+    async def _previous(self, warning: WeatherWarning) -> tuple[str, Decision | None]:
+        if not warning.references:
+            return warning.id, None
+        for ref in reversed(warning.references):
+            if ref in self._recent:
+                lineage, decision = self._recent[ref]
+                return lineage, decision
+        found = await self.store.lineage_of(list(warning.references))
+        if found is None:
+            return warning.id, None
+        lineage, warning_json, told_json = found
+        told = tuple(action_from_record(r) for r in json.loads(told_json))
+        return lineage, Decision(WeatherWarning.model_validate_json(warning_json), (), told)
+
+    def _remember(self, identifier: str, lineage: str, decision: Decision) -> None:
+        self._recent[identifier] = (lineage, decision)
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    def _record(self, w: WeatherWarning, decision: Decision, lineage: str, linked: bool) -> IngestRecord:
+        warning_json = w.model_dump_json()
+        identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
+        key = hashlib.sha256(identity.encode()).hexdigest()[:20]
+        now = self.clock()
+        obligations, notifications = [], []
+        for i, action in enumerate(decision.actions):
+            oid = f"{key}.{i:03d}"
+            obligations.append(
+                ObligationRow(
+                    oid,
+                    action.department,
+                    action.jurisdiction,
+                    action.kind.value,
+                    action.task,
+                    action.clause,
+                    action.mandatory,
+                    action.due_at.isoformat(),
+                    json.dumps(action_record(action), ensure_ascii=False),
+                )
+            )
+            channel = next((c for c in action.channels if c in PUSH_CHANNELS), None)
+            if channel is not None:
+                notifications.append(NotificationRow(f"{oid}.{channel}", oid, channel, now))
+        public = decision.public_dict()
+        public["warning"]["headline"] = w.headline
+        return IngestRecord(
+            sender=w.sender,
+            identifier=w.id,
+            sent=w.issued_at.isoformat(),
+            content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
+            lineage=lineage,
+            received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+            product=w.product.value,
+            hazard=w.hazard.value,
+            severity=w.severity.value if w.severity else None,
+            jurisdiction=w.jurisdiction,
+            status=w.status.value,
+            msg_type=w.msg_type.value,
+            reference_unknown=decision.reference_unknown,
+            warning_json=warning_json,
+            decision_json=json.dumps(public, ensure_ascii=False),
+            told_json=json.dumps([action_record(a) for a in decision.told], ensure_ascii=False),
+            obligations=tuple(obligations),
+            notifications=tuple(notifications),
+            lifts_lineage=lineage if w.ends and linked else None,
+        )

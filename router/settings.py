@@ -1,0 +1,64 @@
+"""Process settings: command-line values first, then WARNROUTE_* environment variables, then defaults.
+
+Secrets (gateway API keys) come only from the environment and are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    config_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    sms_url: str | None = None
+    sms_api_key: str | None = field(default=None, repr=False)
+    voice_url: str | None = None
+    voice_api_key: str | None = field(default=None, repr=False)
+    smtp: Mapping[str, str] | None = field(default=None, repr=False)
+    receipt_token: str | None = field(default=None, repr=False)
+    json_logs: bool | None = None
+    poll_seconds: float = 0.5
+    call_timeout: float = 10.0
+
+    @property
+    def callback_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = environ if environ is not None else os.environ
+        smtp = None
+        if env.get("WARNROUTE_SMTP_HOST"):
+            smtp = {
+                k: v
+                for k, v in {
+                    "host": env.get("WARNROUTE_SMTP_HOST", ""),
+                    "port": env.get("WARNROUTE_SMTP_PORT", "25"),
+                    "from": env.get("WARNROUTE_SMTP_FROM", "warnroute@localhost"),
+                    "username": env.get("WARNROUTE_SMTP_USERNAME", ""),
+                    "password": env.get("WARNROUTE_SMTP_PASSWORD", ""),
+                }.items()
+                if v
+            }
+        values: dict[str, object] = {
+            "data_dir": Path(env.get("WARNROUTE_DATA_DIR", "data")),
+            "public_url": env.get("WARNROUTE_PUBLIC_URL"),
+            "sms_url": env.get("WARNROUTE_SMS_URL"),
+            "sms_api_key": env.get("WARNROUTE_SMS_API_KEY"),
+            "voice_url": env.get("WARNROUTE_VOICE_URL"),
+            "voice_api_key": env.get("WARNROUTE_VOICE_API_KEY"),
+            "smtp": smtp,
+            "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
+        }
+        if env.get("WARNROUTE_CONFIG"):
+            values["config_dir"] = Path(env["WARNROUTE_CONFIG"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,191 @@
+"""A local provider simulator for the demo and the tests: SMS and voice gateways, IM robots, webhooks.
+
+- ``POST /sms/send`` and ``POST /voice/call`` (Bearer API key): answer an id at once and post a
+  receipt (``delivered`` / ``answered`` with keypress ``1``) to the callback URL after a delay. The
+  same idempotency key gets the same id and no second receipt.
+- ``POST /wecom/send?key=``, ``POST /dingtalk/send?access_token=&timestamp=&sign=``,
+  ``POST /feishu/hook/{hook}``: the robots' message formats, signatures checked as each platform does,
+  HTTP 200 with ``errcode``/``code`` in the body.
+- ``POST /webhook/{name}``: a department's receiver; verifies the Standard Webhooks signature.
+- ``POST /control``: ``{"mode": "ok"|"fail"|"hang", "status": 503, "channels": [...]}``.
+- ``GET /received``: per channel, how many times each idempotency key arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+import urllib.parse
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from router.handlers.im import dingtalk_sign, feishu_sign
+from router.handlers.webhook import verify
+
+
+@dataclass
+class SimulatorState:
+    api_key: str | None
+    webhook_secret: str | None
+    robot_secret: str | None
+    receipt_delay: float = 0.2
+    mode: str = "ok"
+    fail_status: int = 503
+    channels: set[str] = field(default_factory=set)  # empty: every channel
+    received: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    ids: dict[str, str] = field(default_factory=dict)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    def affected(self, channel: str) -> bool:
+        return self.mode != "ok" and (not self.channels or channel in self.channels)
+
+
+def create_simulator(
+    api_key: str | None, webhook_secret: str | None, robot_secret: str | None, receipt_delay: float = 0.2
+) -> FastAPI:
+    state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay)
+    tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            app.state.client = client
+            yield
+            for task in tasks:
+                task.cancel()
+
+    app = FastAPI(title="warnroute provider simulator", lifespan=lifespan)
+    app.state.sim = state
+
+    async def misbehave(channel: str) -> Response | None:
+        if not state.affected(channel):
+            return None
+        if state.mode == "hang":
+            await asyncio.sleep(3600)
+        return JSONResponse({"error": "simulated failure"}, status_code=state.fail_status)
+
+    def later(client: httpx.AsyncClient, url: str | None, body: dict[str, Any]) -> None:
+        if not url:
+            return
+
+        async def post() -> None:
+            await asyncio.sleep(state.receipt_delay)
+            for _ in range(5):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.post(url, json=body)).status_code < 500:
+                        return
+                await asyncio.sleep(0.5)
+
+        task = asyncio.create_task(post())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def gateway(request: Request, channel: str, id_field: str, receipt: dict[str, Any]) -> Response:
+        if state.api_key is not None and request.headers.get("authorization") != f"Bearer {state.api_key}":
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        failure = await misbehave(channel)
+        if failure is not None:
+            return failure
+        body = await request.json()
+        key = str(body.get("idempotency_key") or uuid.uuid4())
+        state.received[channel][key] += 1
+        first = key not in state.ids
+        provider_id = state.ids.setdefault(key, f"{channel}-{uuid.uuid4().hex[:16]}")
+        if first:
+            state.bodies.append({"channel": channel, "key": key, "body": body})
+            later(request.app.state.client, body.get("callback_url"), {id_field: provider_id, **receipt})
+        return JSONResponse({id_field: provider_id})
+
+    @app.post("/sms/send")
+    async def sms(request: Request) -> Response:
+        return await gateway(request, "sms", "message_id", {"status": "delivered"})
+
+    @app.post("/voice/call")
+    async def voice(request: Request) -> Response:
+        return await gateway(request, "voice", "call_id", {"status": "answered", "keypress": "1"})
+
+    @app.post("/webhook/{name}")
+    async def webhook(request: Request, name: str) -> Response:
+        failure = await misbehave("webhook")
+        if failure is not None:
+            return failure
+        raw = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if state.webhook_secret is not None and not verify(state.webhook_secret, headers, raw, time.time()):
+            return JSONResponse({"error": "bad signature"}, status_code=401)
+        key = headers.get("webhook-id", "")
+        state.received["webhook"][key] += 1
+        if state.received["webhook"][key] == 1:
+            state.bodies.append({"channel": "webhook", "name": name, "key": key, "body": json.loads(raw)})
+        return JSONResponse({"ok": True})
+
+    def robot(channel: str, ok_field: str, body: dict[str, Any], key: str) -> Response:
+        state.received[channel][key] += 1
+        state.bodies.append({"channel": channel, "key": key, "body": body})
+        return JSONResponse({ok_field: 0, "errmsg" if ok_field == "errcode" else "msg": "ok"})
+
+    @app.post("/wecom/send")
+    async def wecom(request: Request, key: str = "") -> Response:
+        if not key:
+            return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+        if state.affected("wecom"):
+            return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
+        body = await request.json()
+        return robot("wecom", "errcode", body, body["markdown"]["content"][:40])
+
+    @app.post("/dingtalk/send")
+    async def dingtalk(request: Request, access_token: str = "", timestamp: int = 0, sign: str = "") -> Response:
+        if not access_token:
+            return JSONResponse({"errcode": 300001, "errmsg": "token is not exist"})
+        if state.robot_secret is not None:
+            if abs(time.time() * 1000 - timestamp) > 3_600_000:
+                return JSONResponse({"errcode": 310000, "errmsg": "invalid timestamp"})
+            if not hmac.compare_digest(dingtalk_sign(state.robot_secret, timestamp), urllib.parse.quote_plus(sign)):
+                return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
+        if state.affected("dingtalk"):
+            return JSONResponse({"errcode": 130101, "errmsg": "send too fast"})
+        body = await request.json()
+        return robot("dingtalk", "errcode", body, str(body.get("msgUuid", "")))
+
+    @app.post("/feishu/hook/{hook}")
+    async def feishu(request: Request, hook: str) -> Response:
+        body = await request.json()
+        if not hook:
+            return JSONResponse({"code": 9499, "msg": "Bad Request"})
+        if state.robot_secret is not None:
+            timestamp = int(body.get("timestamp", 0))
+            if abs(time.time() - timestamp) > 3600 or not hmac.compare_digest(
+                feishu_sign(state.robot_secret, timestamp), str(body.get("sign", ""))
+            ):
+                return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
+        if state.affected("feishu"):
+            return JSONResponse({"code": 11232, "msg": "frequency limited"})
+        return robot("feishu", "code", body, body["content"]["text"][:40])
+
+    @app.post("/control")
+    async def control(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        state.mode = str(body.get("mode", "ok"))
+        state.fail_status = int(body.get("status", 503))
+        state.channels = set(body.get("channels", []))
+        return {"mode": state.mode}
+
+    @app.get("/received")
+    async def received() -> dict[str, dict[str, int]]:
+        return {channel: dict(keys) for channel, keys in state.received.items()}
+
+    @app.get("/bodies")
+    async def bodies() -> list[dict[str, Any]]:
+        return state.bodies
+
+    return app

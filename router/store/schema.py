@@ -1,0 +1,70 @@
+"""Versioned schema migrations for the SQLite store: each step runs once, in order, in a transaction."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: warnings, obligations, notification outbox.
+    """
+    CREATE TABLE warnings (
+        seq INTEGER PRIMARY KEY,
+        identifier TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        sent TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        lineage TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        product TEXT NOT NULL,
+        hazard TEXT NOT NULL,
+        severity TEXT,
+        jurisdiction TEXT NOT NULL,
+        status TEXT NOT NULL,
+        msg_type TEXT NOT NULL,
+        reference_unknown INTEGER NOT NULL,
+        warning_json TEXT NOT NULL,
+        decision_json TEXT NOT NULL,
+        told_json TEXT NOT NULL,
+        UNIQUE (sender, identifier, sent)
+    );
+    CREATE INDEX warnings_identifier ON warnings (identifier);
+    CREATE INDEX warnings_lineage ON warnings (lineage);
+    CREATE TABLE obligations (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
+        lineage TEXT NOT NULL,
+        department TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        task TEXT,
+        clause TEXT NOT NULL,
+        mandatory INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        action_json TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        delivered_at REAL,
+        acknowledged_at REAL,
+        closed_at REAL
+    );
+    CREATE INDEX obligations_feed ON obligations (jurisdiction, department, seq);
+    CREATE INDEX obligations_lineage ON obligations (lineage, state);
+    CREATE TABLE notifications (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        obligation_seq INTEGER NOT NULL REFERENCES obligations (seq),
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        provider_id TEXT,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        delivered_at REAL
+    );
+    CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+    CREATE INDEX notifications_provider ON notifications (channel, provider_id);
+    """,
+)

@@ -1,0 +1,219 @@
+"""The SQLite store on real files: atomic ingest, dedupe, conflicts, group commit, outbox, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from router.config import RoutingConfig
+from router.feed import FeedHub
+from router.metrics import Metrics
+from router.service import IngestService
+from router.store import NotificationOutcome, SqliteStore
+from tests.conftest import EXAMPLES, json_message
+
+T = TypeVar("T")
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+async def _service(path: Path, config: RoutingConfig) -> tuple[SqliteStore, IngestService]:
+    from prometheus_client import CollectorRegistry
+
+    store = SqliteStore(path)
+    await store.open()
+    return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None)
+
+
+def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        accepted = await service.submit(json_message(severity="orange"))
+        assert accepted.outcome.status == "created"
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        assert len(stored["obligations"]) == len(accepted.outcome.obligations) > 30
+        assert all(o["state"] == "pending" for o in stored["obligations"])
+        pushed = [o for o in stored["obligations"] if o["notifications"]]
+        assert {n["channel"] for o in pushed for n in o["notifications"]} <= {"webhook", "sms", "voice"}
+        await store.close()
+
+    run(scenario)
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+
+
+def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        first = await service.submit(json_message())
+        again = await service.submit(json_message())
+        assert again.outcome.status == "duplicate"
+        assert [o.id for o in again.outcome.obligations] == [o.id for o in first.outcome.obligations]
+        assert (await store.counts())["warnings"]["total"] == 1
+        await store.close()
+
+    run(scenario)
+
+
+def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        await service.submit(json_message())
+        clash = await service.submit(json_message(sent="2026-07-15T09:00:00+08:00"))
+        assert clash.outcome.status == "conflict"
+        assert "already used" in clash.outcome.problem
+        assert (await store.counts())["warnings"]["total"] == 1
+        await store.close()
+
+    run(scenario)
+
+
+def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, tmp_path: Path) -> None:
+    """Group commit: 200 concurrent submissions, every one durable, fewer transactions than requests."""
+
+    async def scenario() -> int:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        commits = 0
+        original = store._ingest_batch
+
+        async def counting(db: object, records: list[object]) -> object:
+            nonlocal commits
+            commits += 1
+            return await original(db, records)  # type: ignore[arg-type]
+
+        store._ingest_batch = counting  # type: ignore[assignment, method-assign]
+        messages = [json_message(identifier=f"53032441600000_{i}") for i in range(200)]
+        results = await asyncio.gather(*(service.submit(m) for m in messages))
+        assert all(r.outcome.status == "created" for r in results)
+        await store.close()
+        return commits
+
+    commits = run(scenario)
+    assert commits < 200
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 200
+
+
+def test_update_finds_its_lineage_in_the_store_after_restart(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
+        await store.close()
+        store, service = await _service(tmp_path / "db.sqlite", config)  # a fresh process: no memory
+        orange = await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
+        assert orange.decision is not None and not orange.decision.reference_unknown
+        kinds = {o.kind for o in orange.outcome.obligations}
+        assert "inform" in kinds and "direct_report" in kinds
+        await store.close()
+
+    run(scenario)
+
+
+def test_lift_cancels_open_obligations_and_unsent_notifications(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        blue = await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
+        await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
+        await service.submit((EXAMPLES / "03-luoping-rainstorm-red-upgrade.cap.xml").read_bytes())
+        lift = await service.submit((EXAMPLES / "08-luoping-rainstorm-lift.cap.xml").read_bytes())
+        assert lift.outcome.cancelled > 0
+        stored = await store.get_warning(blue.warning.id)
+        assert stored is not None
+        assert {o["state"] for o in stored["obligations"]} == {"cancelled"}
+        lifted = await store.get_warning(lift.warning.id)
+        assert lifted is not None and {o["action"]["kind"] for o in lifted["obligations"]} == {"lift"}
+        assert {o["state"] for o in lifted["obligations"]} == {"pending"}
+        counts = await store.counts()
+        assert counts["notifications"]["cancelled"] > 0
+        await store.close()
+
+    run(scenario)
+
+
+def test_outbox_claims_lease_and_a_restart_makes_leased_work_due_again(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        await service.submit(json_message())
+        first = await store.claim_notifications(now=1e12, limit=5, lease_seconds=60)
+        assert len(first) == 5
+        again = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        assert not {c.id for c in first} & {c.id for c in again}  # leased work is not claimed twice
+        await store.close()
+        store = SqliteStore(tmp_path / "db.sqlite")
+        await store.open()  # a restart: everything it had leased is due again
+        after = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        assert {c.id for c in first} <= {c.id for c in after}
+        await store.close()
+
+    run(scenario)
+
+
+def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        accepted = await service.submit(json_message())
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        sms = next(c for c in claimed if c.channel == "sms")
+        web = next(c for c in claimed if c.channel == "webhook")
+        await store.record_outcomes(
+            [
+                NotificationOutcome(sms.id, "sent", 100.0, provider_id="sms-1"),
+                NotificationOutcome(web.id, "delivered", 100.0, provider_id=web.id),
+            ]
+        )
+        assert await store.record_receipt("sms", "sms-1", True, 101.0)
+        assert not await store.record_receipt("sms", "nope", True, 101.0)
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        states = {o["id"]: o for o in stored["obligations"]}
+        assert states[sms.obligation_id]["state"] == "delivered"
+        assert states[sms.obligation_id]["sent_at"] and states[sms.obligation_id]["delivered_at"]
+        assert states[web.obligation_id]["state"] == "delivered"
+        await store.close()
+
+    run(scenario)
+
+
+def test_feed_pages_with_a_cursor(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        for i in range(3):
+            await service.submit(json_message(identifier=f"53032441600000_{i}"))
+        page = await store.feed("530324", "flood_drought_hq", 0, 2)
+        rest = await store.feed("530324", "flood_drought_hq", page[-1].seq, 10)
+        assert len(page) == 2 and len(rest) == 1
+        assert [e.warning_id for e in page + rest] == [f"53032441600000_{i}" for i in range(3)]
+        assert json.dumps(rest[0].action)
+        assert await store.feed("530324", "education_sports", 0, 10)
+        assert not await store.feed("530381", "flood_drought_hq", 0, 10)
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_failed_transaction_writes_nothing(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+
+        async def broken(db: object, records: list[object]) -> object:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        store._ingest_batch = broken  # type: ignore[assignment, method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            await service.submit(json_message())
+        await store.close()
+
+    run(scenario)
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM obligations").fetchone()[0] == 0
