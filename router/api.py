@@ -117,12 +117,11 @@ def create_app(settings: Settings, runtime_factory: Callable[[Settings], Runtime
         except (ValueError, KeyError, TypeError):
             return error(422, "invalid", "body", "expected {message_id|call_id, status}")
         delivered = status in ("delivered", "answered")
-        found = await runtime.store.record_receipt(channel, provider_id, delivered, time.time())
-        if not found:
-            return error(404, "not_found", "provider_id", "no notification with that provider id")
+        matched = await runtime.store.record_receipt(channel, provider_id, delivered, time.time())
         if delivered:
             runtime.metrics.attempts.labels(channel, "delivered").inc()
-        return JSONResponse({"recorded": True})
+        # An unmatched receipt is kept: it may have overtaken the send outcome that names its id.
+        return JSONResponse({"recorded": True, "matched": matched})
 
     @app.get("/api/v1/feed/{jurisdiction}/{department}")
     async def feed(

@@ -135,11 +135,8 @@ def storm(start: datetime, step_hours: float = 1.0) -> list[tuple[str, dict[str,
     ]
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir or Path(tempfile.mkdtemp(prefix="warnroute-demo-"))
-    config = demo_config(data_dir / "config")
-    sim = f"http://127.0.0.1:{args.sim_port}"
-    api = f"http://127.0.0.1:{args.port}"
+def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Environment of the simulator and of the router, sharing fresh random secrets."""
     keys = {name: secrets.token_urlsafe(24) for name in ("api", "webhook", "robot")}
     env = {
         **os.environ,
@@ -164,6 +161,15 @@ def run_demo(args: argparse.Namespace) -> int:
         "WARNROUTE_DEMO_FEISHU_URL": f"{sim}/feishu/hook/demo",
         "WARNROUTE_DEMO_ROBOT_SECRET": keys["robot"],
     }
+    return env, serve_env
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir or Path(tempfile.mkdtemp(prefix="warnroute-demo-"))
+    config = demo_config(data_dir / "config")
+    sim = f"http://127.0.0.1:{args.sim_port}"
+    api = f"http://127.0.0.1:{args.port}"
+    env, serve_env = environments(sim, config, data_dir)
     log = (data_dir / "serve.log").open("ab")
     procs = [
         subprocess.Popen(

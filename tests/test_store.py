@@ -49,7 +49,7 @@ def test_ingest_writes_warning_obligations_and_outbox_atomically(config: Routing
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
 
 
 def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path: Path) -> None:
@@ -217,3 +217,35 @@ def test_a_failed_transaction_writes_nothing(config: RoutingConfig, tmp_path: Pa
     db = sqlite3.connect(tmp_path / "db.sqlite")
     assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM obligations").fetchone()[0] == 0
+
+
+def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        accepted = await service.submit(json_message())
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        sms = next(c for c in claimed if c.channel == "sms")
+        assert not await store.record_receipt("sms", "sms-early", True, 100.5)  # before the outcome
+        await store.record_outcomes([NotificationOutcome(sms.id, "sent", 100.0, provider_id="sms-early")])
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        obligation = next(o for o in stored["obligations"] if o["id"] == sms.obligation_id)
+        assert obligation["state"] == "delivered"
+        assert obligation["notifications"][0]["state"] == "delivered"
+        await store.close()
+
+    run(scenario)
+
+
+def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        for _ in range(3):
+            store = SqliteStore(tmp_path / "db.sqlite")
+            await store.open()
+            await store.close()
+
+    run(scenario)
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]

@@ -67,4 +67,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
     CREATE INDEX notifications_provider ON notifications (channel, provider_id);
     """,
+    # 2: receipts that arrive before the send outcome naming their provider id is recorded.
+    """
+    CREATE TABLE early_receipts (
+        channel TEXT NOT NULL,
+        provider_id TEXT NOT NULL,
+        delivered INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (channel, provider_id)
+    );
+    """,
 )

@@ -457,6 +457,8 @@ class SqliteStore:
                         (o.state, o.provider_id, o.at, delivered, o.id),
                     )
                     await self._advance_obligation(db, o.id, o.state, o.at)
+                    if o.state == "sent" and o.provider_id is not None:
+                        await self._apply_early_receipt(db, o.id, o.provider_id)
 
         await self._submit("job", job)
 
@@ -471,31 +473,50 @@ class SqliteStore:
             (state, at, at, notification_id, *allowed),
         )
 
+    async def _apply_early_receipt(self, db: aiosqlite.Connection, notification_id: str, provider_id: str) -> None:
+        async with db.execute(
+            "DELETE FROM early_receipts WHERE provider_id = ? AND channel ="
+            " (SELECT channel FROM notifications WHERE id = ?) RETURNING delivered, at",
+            (provider_id, notification_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            await self._receipt(db, notification_id, bool(row[0]), float(row[1]))
+
     async def record_receipt(self, channel: str, provider_id: str, delivered: bool, at: float) -> bool:
+        """Apply a provider's receipt; one that beats the send outcome is kept until that outcome lands."""
+
         async def job(db: aiosqlite.Connection) -> bool:
             async with db.execute(
-                "SELECT id FROM notifications WHERE channel = ? AND provider_id = ?", (channel, provider_id)
+                "SELECT id, state FROM notifications WHERE channel = ? AND provider_id = ?", (channel, provider_id)
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
+                await db.execute(
+                    "INSERT OR REPLACE INTO early_receipts (channel, provider_id, delivered, at) VALUES (?, ?, ?, ?)",
+                    (channel, provider_id, int(delivered), at),
+                )
                 return False
-            if delivered:
-                await db.execute(
-                    "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
-                    " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')",
-                    (at, row[0]),
-                )
-                await self._advance_obligation(db, row[0], "delivered", at)
-            else:
-                await db.execute(
-                    "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
-                    " WHERE id = ? AND state = 'sent'",
-                    (row[0],),
-                )
+            await self._receipt(db, row[0], delivered, at)
             return True
 
         found: bool = await self._submit("job", job)
         return found
+
+    async def _receipt(self, db: aiosqlite.Connection, notification_id: str, delivered: bool, at: float) -> None:
+        if delivered:
+            await db.execute(
+                "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
+                " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')",
+                (at, notification_id),
+            )
+            await self._advance_obligation(db, notification_id, "delivered", at)
+        else:
+            await db.execute(
+                "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
+                " WHERE id = ? AND state = 'sent'",
+                (notification_id,),
+            )
 
 
 def _iso(epoch: float | None) -> str | None:

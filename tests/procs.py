@@ -1,0 +1,129 @@
+"""Real processes for end-to-end tests: the provider simulator and ``warnroute serve``, on loopback.
+
+Every process is started on a free 127.0.0.1 port, waited for with a bounded loop, and stopped by
+its own PID (SIGTERM, then SIGKILL), so nothing outlives a test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from router.demo import demo_config, environments
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill9(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+def start(args: list[str], env: dict[str, str], url: str, log: Path, ready_path: str) -> Proc:
+    with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "router", *args],
+            env=env,
+            stdout=handle,
+            stderr=handle,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    proc = Proc(popen, url, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{args[0]} exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.stop()
+    raise RuntimeError(f"{args[0]} not ready in 30 s: {log.read_text(errors='replace')[-2000:]}")
+
+
+@dataclass
+class Stack:
+    """A simulator and a router wired together, and how to (re)start the router."""
+
+    tmp: Path
+    sim: Proc
+    serve_env: dict[str, str]
+    port: int
+    router: Proc | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start_router(self) -> Proc:
+        self.router = start(
+            ["serve", "--port", str(self.port), "--poll", "0.1"],
+            self.serve_env,
+            self.api,
+            self.tmp / "serve.log",
+            "/readyz",
+        )
+        return self.router
+
+    def stop(self) -> None:
+        if self.router is not None:
+            self.router.stop()
+        self.sim.stop()
+
+
+def start_stack(tmp: Path, receipt_delay: float = 0.05) -> Stack:
+    sim_port, port = free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    config = demo_config(tmp / "config")
+    env, serve_env = environments(sim_url, config, tmp / "data")
+    serve_env = {k: v for k, v in serve_env.items() if k != "WARNROUTE_RECEIPT_TOKEN"}
+    sim = start(
+        ["simulate", "--port", str(sim_port), "--receipt-delay", str(receipt_delay)],
+        env,
+        sim_url,
+        tmp / "simulator.log",
+        "/received",
+    )
+    stack = Stack(tmp, sim, serve_env, port)
+    try:
+        stack.start_router()
+    except Exception:
+        sim.stop()
+        raise
+    return stack
+
+
+def clean_env() -> dict[str, str]:
+    return dict(os.environ)

@@ -1,0 +1,217 @@
+"""The dispatcher over the real store: delivery, retries with backoff, permanent failures, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from router.config import RoutingConfig
+from router.dispatcher import Dispatcher, DispatchSettings
+from router.errors import PermanentDeliveryError
+from router.feed import FeedHub
+from router.handlers.base import ChannelHandler, Outbound, SendResult
+from router.metrics import Metrics
+from router.retry import RetryPolicy
+from router.secrets import SecretResolver
+from router.service import IngestService
+from router.store import SqliteStore
+from tests.conftest import json_message
+from tests.fakes import FlakyHandler, RecordingHandler
+
+FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
+
+
+def environ(config: RoutingConfig) -> dict[str, str]:
+    """Every contact reference of the config resolved to a dummy value."""
+    env: dict[str, str] = {}
+    for refs in config.contacts.values():
+        for ref in refs.values():
+            if ref.env:
+                env[ref.env] = f"value-of-{ref.env}"
+    return env
+
+
+async def dispatch_one(
+    config: RoutingConfig,
+    tmp: Path,
+    handlers: Mapping[str, ChannelHandler],
+    env: dict[str, str],
+    message: bytes,
+    seconds: float = 1.5,
+) -> tuple[SqliteStore, dict[str, int]]:
+    store = SqliteStore(tmp / "db.sqlite")
+    await store.open()
+    metrics = Metrics(CollectorRegistry())
+    dispatcher = Dispatcher(
+        store,
+        config,
+        handlers,
+        SecretResolver(env),
+        metrics,
+        FAST,
+        DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
+    )
+    service = IngestService(config, store, metrics, FeedHub(), dispatcher.wake)
+    task = asyncio.create_task(dispatcher.run())
+    await service.submit(message)
+    await asyncio.sleep(seconds)
+    dispatcher.stop()
+    await task
+    counts = (await store.counts())["notifications"]
+    return store, counts
+
+
+def test_every_notification_is_handed_to_its_channel_once(config: RoutingConfig, tmp_path: Path) -> None:
+    handlers = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
+
+    async def scenario() -> dict[str, int]:
+        store, counts = await dispatch_one(config, tmp_path, handlers, environ(config), json_message(severity="red"))
+        await store.close()
+        return counts
+
+    counts = asyncio.run(scenario())
+    sent = [n.id for h in handlers.values() for n in h.sent]
+    assert len(sent) == len(set(sent)) == sum(counts.values())
+    assert counts == {"delivered": len(sent)}
+    voice = handlers["voice"].sent
+    assert {n.department for n in voice} >= {"principal_leaders", "leader_in_charge", "flood_office_director"}
+    assert all(n.contact["to"].startswith("value-of-WARNROUTE_530324_") for n in voice)
+    assert all("§4.3" in n.title for n in voice if n.department == "principal_leaders")
+
+
+def test_retryable_failures_back_off_then_succeed(config: RoutingConfig, tmp_path: Path) -> None:
+    flaky = FlakyHandler("webhook", fail_n=2)
+    handlers: dict[str, ChannelHandler] = {
+        "webhook": flaky,
+        "sms": RecordingHandler("sms"),
+        "voice": RecordingHandler("voice"),
+    }
+
+    async def scenario() -> dict[str, int]:
+        store, counts = await dispatch_one(config, tmp_path, handlers, environ(config), json_message(identifier="one"))
+        await store.close()
+        return counts
+
+    counts = asyncio.run(scenario())
+    assert counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0
+    assert flaky.attempts == len(flaky.sent) + 2
+
+
+def test_permanent_failure_fails_the_obligation_with_its_reason(config: RoutingConfig, tmp_path: Path) -> None:
+    handlers: dict[str, ChannelHandler] = {
+        "webhook": FlakyHandler("webhook", fail_n=10**6, retryable=False, message="webhook: HTTP 410"),
+        "sms": RecordingHandler("sms"),
+        "voice": RecordingHandler("voice"),
+    }
+
+    async def scenario() -> dict[str, Any] | None:
+        store, _ = await dispatch_one(config, tmp_path, handlers, environ(config), json_message())
+        stored = await store.get_warning("53032441600000_20260715080000")
+        await store.close()
+        return stored
+
+    stored = asyncio.run(scenario())
+    assert stored is not None
+    web = [o for o in stored["obligations"] if o["notifications"] and o["notifications"][0]["channel"] == "webhook"]
+    assert web and all(o["state"] == "failed" for o in web)
+    assert all(o["notifications"][0]["last_error"] == "webhook: HTTP 410" for o in web)
+    assert all(o["notifications"][0]["attempts"] == 1 for o in web)
+
+
+def test_giving_up_after_the_retry_budget(config: RoutingConfig, tmp_path: Path) -> None:
+    flaky = FlakyHandler("sms", fail_n=10**6)
+    handlers: dict[str, ChannelHandler] = {
+        "webhook": RecordingHandler("webhook"),
+        "sms": flaky,
+        "voice": RecordingHandler("voice"),
+    }
+
+    async def scenario() -> dict[str, int]:
+        store, counts = await dispatch_one(config, tmp_path, handlers, environ(config), json_message())
+        await store.close()
+        return counts
+
+    counts = asyncio.run(scenario())
+    assert counts["failed"] >= 1
+    per_notification = flaky.attempts / counts["failed"]
+    assert per_notification == FAST.max_attempts
+
+
+def test_missing_contact_fails_naming_the_reference_never_a_value(config: RoutingConfig, tmp_path: Path) -> None:
+    env = environ(config)
+    del env["WARNROUTE_530324_FLOOD_DROUGHT_HQ_WEBHOOK_URL"]
+    handlers = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
+
+    async def scenario() -> dict[str, Any] | None:
+        store, _ = await dispatch_one(config, tmp_path, handlers, env, json_message())
+        stored = await store.get_warning("53032441600000_20260715080000")
+        await store.close()
+        return stored
+
+    with structlog.testing.capture_logs() as logs:
+        stored = asyncio.run(scenario())
+    assert stored is not None
+    hq = next(o for o in stored["obligations"] if o["action"]["department"] == "flood_drought_hq")
+    assert hq["state"] == "failed"
+    assert (
+        hq["notifications"][0]["last_error"] == "contact env:WARNROUTE_530324_FLOOD_DROUGHT_HQ_WEBHOOK_URL is not set"
+    )
+    failed = [e for e in logs if e["event"] == "delivery_failed"]
+    assert failed and failed[0]["department"] == "flood_drought_hq"
+
+
+def test_a_secret_in_a_handler_error_is_redacted_from_store_and_logs(config: RoutingConfig, tmp_path: Path) -> None:
+    env = environ(config)
+    secret = env["WARNROUTE_530324_FLOOD_DROUGHT_HQ_WEBHOOK_SECRET"]
+
+    class Careless(RecordingHandler):
+        async def send(self, notification: Outbound) -> SendResult:
+            raise PermanentDeliveryError(f"rejected secret {notification.contact['secret']}")
+
+    handlers: dict[str, ChannelHandler] = {
+        "webhook": Careless("webhook"),
+        "sms": RecordingHandler("sms"),
+        "voice": RecordingHandler("voice"),
+    }
+
+    async def scenario() -> dict[str, Any] | None:
+        store, _ = await dispatch_one(config, tmp_path, handlers, env, json_message())
+        stored = await store.get_warning("53032441600000_20260715080000")
+        await store.close()
+        return stored
+
+    with structlog.testing.capture_logs() as logs:
+        stored = asyncio.run(scenario())
+    assert secret not in repr(stored)
+    assert secret not in repr(logs)
+    assert "rejected secret ***" in repr(stored)
+
+
+def test_drills_are_marked_on_every_notification(config: RoutingConfig, tmp_path: Path) -> None:
+    handlers = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
+
+    async def scenario() -> None:
+        store, _ = await dispatch_one(
+            config, tmp_path, handlers, environ(config), json_message(status="exercise", severity="red")
+        )
+        await store.close()
+
+    asyncio.run(scenario())
+    sent = [n for h in handlers.values() for n in h.sent]
+    assert sent and all(n.drill and "演练" in n.title and "演练" in n.text for n in sent)
+    assert not any(n.payload["action"]["kind"] in ("disseminate", "phone_report") for n in sent)
+    assert not any(n.department == "principal_leaders" for n in sent)
+
+
+def test_retry_policy_caps_and_jitters() -> None:
+    policy = RetryPolicy(base_seconds=1, cap_seconds=30, max_attempts=5, rand=lambda: 1.0)
+    assert [policy.delay(a) for a in (1, 2, 3, 6, 10)] == [1, 2, 4, 30, 30]
+    low = dataclasses.replace(policy, rand=lambda: 0.0)
+    assert [low.delay(a) for a in (1, 2, 10)] == [0.5, 1, 15]
+    assert not policy.gives_up(4) and policy.gives_up(5)
