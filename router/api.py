@@ -13,12 +13,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.app import Runtime
 from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
+from router.handlers.voice import CONFIRM_KEY
 from router.parsers.xmlsafe import MAX_BYTES
 from router.settings import Settings
 
@@ -93,7 +95,11 @@ def create_app(settings: Settings, runtime_factory: Callable[[Settings], Runtime
             body_out["reference_unknown"] = accepted.decision.reference_unknown
             body_out["cancelled_obligations"] = outcome.cancelled
             body_out["notes"] = list(accepted.decision.notes)
-        return JSONResponse(body_out, status_code=202 if outcome.status == "created" else 200)
+        return Response(
+            orjson.dumps(body_out),
+            status_code=202 if outcome.status == "created" else 200,
+            media_type="application/json",
+        )
 
     @app.get("/api/v1/warnings/{identifier}")
     async def get_warning(request: Request, identifier: str) -> Response:
@@ -117,7 +123,8 @@ def create_app(settings: Settings, runtime_factory: Callable[[Settings], Runtime
         except (ValueError, KeyError, TypeError):
             return error(422, "invalid", "body", "expected {message_id|call_id, status}")
         delivered = status in ("delivered", "answered")
-        matched = await runtime.store.record_receipt(channel, provider_id, delivered, time.time())
+        confirmed = channel == "voice" and delivered and str(data.get("keypress", "")) == CONFIRM_KEY
+        matched = await runtime.store.record_receipt(channel, provider_id, delivered, time.time(), confirmed)
         if delivered:
             runtime.metrics.attempts.labels(channel, "delivered").inc()
         # An unmatched receipt is kept: it may have overtaken the send outcome that names its id.

@@ -13,7 +13,7 @@ import time
 from contextlib import AsyncExitStack
 from types import TracebackType
 
-import httpx
+import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -21,6 +21,7 @@ from router.config import RoutingConfig, load_config
 from router.dispatcher import Dispatcher, DispatchSettings
 from router.feed import FeedHub
 from router.handlers import build_handlers
+from router.handlers.http import AiohttpTransport
 from router.metrics import Metrics
 from router.secrets import SecretResolver
 from router.service import IngestService
@@ -52,11 +53,14 @@ class Runtime:
         self.store = SqliteStore(s.data_dir / "warnroute.db")
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
-        client = httpx.AsyncClient(timeout=s.call_timeout, limits=httpx.Limits(max_connections=200))
-        self._stack.push_async_callback(client.aclose)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64),
+            timeout=aiohttp.ClientTimeout(total=s.call_timeout),
+        )
+        self._stack.push_async_callback(session.close)
         sms = (s.sms_url, s.sms_api_key or "") if s.sms_url else None
         voice = (s.voice_url, s.voice_api_key or "") if s.voice_url else None
-        handlers = build_handlers(client, sms=sms, voice=voice, smtp=s.smtp)
+        handlers = build_handlers(AiohttpTransport(session), sms=sms, voice=voice, smtp=s.smtp)
         self.secrets = SecretResolver()
         self.hub = FeedHub(on_drop=self.metrics.feed_dropped.inc)
         self.dispatcher = Dispatcher(
@@ -70,7 +74,8 @@ class Runtime:
             ),
         )
         self.service = IngestService(self.config, self.store, self.metrics, self.hub, self.dispatcher.wake)
-        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        if s.dispatch:
+            self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
         log.info("runtime_started", data_dir=str(s.data_dir), channels=sorted(handlers))
         return self
@@ -79,8 +84,9 @@ class Runtime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.dispatcher.stop()
-        for task in self._tasks[1:]:
-            task.cancel()
+        for task in self._tasks:
+            if task.get_name() != "dispatcher":
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -89,9 +95,11 @@ class Runtime:
 
     def ready(self) -> tuple[bool, str]:
         """Ready when the dispatcher has looked at the outbox recently (a dead-man check)."""
+        if not self.settings.dispatch:
+            return True, "ok (dispatcher off)"
         stale = time.time() - self.dispatcher.heartbeat
         limit = max(10.0, 4 * self.settings.poll_seconds + self.settings.call_timeout)
-        if self._tasks and self._tasks[0].done():
+        if any(t.get_name() == "dispatcher" and t.done() for t in self._tasks):
             return False, "dispatcher stopped"
         if stale > limit:
             return False, f"dispatcher silent for {stale:.0f} s"

@@ -36,7 +36,7 @@ class DispatchSettings:
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
     per_channel_concurrency: int = 10
-    max_in_flight: int = 400
+    max_in_flight: int = 32
     callback_base: str | None = None
 
 
@@ -99,7 +99,10 @@ class Dispatcher:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await asyncio.shield(self._flush())
+            # Bounded: a store that is already gone must not hang the shutdown; unrecorded outcomes
+            # are safe (their leases expire and the same idempotency keys are sent again).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._flush()), 5)
 
     def stop(self) -> None:
         self._stopping = True

@@ -235,9 +235,28 @@ class ActionSpec:
     public: bool = False
     timings: tuple[tuple[int | None, int], ...] = ()
     key: tuple[str, str, str, str | None] = field(init=False)
+    static: dict[str, Any] = field(init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.department, self.jurisdiction, self.kind.value, self.task))
+        # The public form without the deadline, built once: specs are shared by every warning of a
+        # classification, so this is what keeps tens of actions per warning cheap to serialise.
+        static: dict[str, Any] = {
+            "department": self.department,
+            "jurisdiction": self.jurisdiction,
+            "kind": self.kind.value,
+            "clause": self.clause,
+            "clauses": list(self.clauses),
+            "text": self.text,
+            "mandatory": self.mandatory,
+            "channels": list(self.channels),
+            "rules": list(self.rules),
+        }
+        if self.task is not None:
+            static["task"] = self.task
+        if self.areas:
+            static["areas"] = list(self.areas)
+        object.__setattr__(self, "static", static)
 
 
 class Action(NamedTuple):
@@ -305,24 +324,7 @@ class Action(NamedTuple):
         return self.spec.key
 
     def public_dict(self) -> dict[str, Any]:
-        spec = self.spec
-        out: dict[str, Any] = {
-            "department": spec.department,
-            "jurisdiction": spec.jurisdiction,
-            "kind": spec.kind.value,
-            "clause": spec.clause,
-            "clauses": list(spec.clauses),
-            "text": spec.text,
-            "mandatory": spec.mandatory,
-            "due_at": self.due_at.isoformat(),
-            "channels": list(spec.channels),
-            "rules": list(spec.rules),
-        }
-        if spec.task is not None:
-            out["task"] = spec.task
-        if spec.areas:
-            out["areas"] = list(spec.areas)
-        return out
+        return {**self.spec.static, "due_at": self.due_at.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +357,7 @@ class Decision:
 
 def action_record(action: Action) -> dict[str, Any]:
     """An action as stored: the public form plus what routing needs to compare it later."""
-    return {**action.public_dict(), "public": action.public}
+    return {**action.spec.static, "due_at": action.due_at.isoformat(), "public": action.spec.public}
 
 
 def action_from_record(record: dict[str, Any]) -> Action:

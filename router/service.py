@@ -9,13 +9,14 @@ batch), then in the store.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import structlog
 
 from router.config import RoutingConfig
@@ -65,7 +66,8 @@ class IngestService:
         bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
         lineage, previous = await self._previous(warning)
         decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
-        record = self._record(warning, decision, lineage, previous is not None)
+        records = [action_record(a) for a in decision.actions]
+        record = self._record(warning, decision, records, lineage, previous is not None)
         outcome = await self.store.ingest(record)
         self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
         if outcome.status != "created":
@@ -73,7 +75,7 @@ class IngestService:
             return Accepted(warning, None, outcome)
         self.metrics.ingest_seconds.observe(self.clock() - started)
         self._remember(warning.id, lineage, decision)
-        for obligation, cursor in zip(record.obligations, outcome.obligation_seqs, strict=True):
+        for obligation, cursor, action in zip(record.obligations, outcome.obligation_seqs, records, strict=True):
             self.metrics.obligations_created.labels(obligation.kind).inc()
             self.hub.publish(
                 obligation.jurisdiction,
@@ -82,7 +84,7 @@ class IngestService:
                     "cursor": cursor,
                     "obligation_id": obligation.id,
                     "warning_id": warning.id,
-                    "action": json.loads(obligation.action_json),
+                    "action": action,
                     "drill": warning.drill,
                 },
             )
@@ -108,7 +110,7 @@ class IngestService:
         if found is None:
             return warning.id, None
         lineage, warning_json, told_json = found
-        told = tuple(action_from_record(r) for r in json.loads(told_json))
+        told = tuple(action_from_record(r) for r in orjson.loads(told_json))
         return lineage, Decision(WeatherWarning.model_validate_json(warning_json), (), told)
 
     def _remember(self, identifier: str, lineage: str, decision: Decision) -> None:
@@ -116,12 +118,15 @@ class IngestService:
         if len(self._recent) > RECENT:
             self._recent.popitem(last=False)
 
-    def _record(self, w: WeatherWarning, decision: Decision, lineage: str, linked: bool) -> IngestRecord:
+    def _record(
+        self, w: WeatherWarning, decision: Decision, records: list[dict[str, Any]], lineage: str, linked: bool
+    ) -> IngestRecord:
         warning_json = w.model_dump_json()
         identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:20]
         now = self.clock()
         obligations, notifications = [], []
+        encoded = {id(a): orjson.dumps(r).decode() for a, r in zip(decision.actions, records, strict=True)}
         for i, action in enumerate(decision.actions):
             oid = f"{key}.{i:03d}"
             obligations.append(
@@ -134,14 +139,16 @@ class IngestService:
                     action.clause,
                     action.mandatory,
                     action.due_at.isoformat(),
-                    json.dumps(action_record(action), ensure_ascii=False),
+                    encoded[id(action)],
                 )
             )
             channel = next((c for c in action.channels if c in PUSH_CHANNELS), None)
             if channel is not None:
-                notifications.append(NotificationRow(f"{oid}.{channel}", oid, channel, now))
-        public = decision.public_dict()
+                priority = 0 if action.mandatory else 1
+                notifications.append(NotificationRow(f"{oid}.{channel}", oid, channel, now, priority))
+        public = {**decision.public_dict(), "actions": records}
         public["warning"]["headline"] = w.headline
+        told = ",".join(encoded.get(id(a)) or orjson.dumps(action_record(a)).decode() for a in decision.told)
         return IngestRecord(
             sender=w.sender,
             identifier=w.id,
@@ -157,8 +164,8 @@ class IngestService:
             msg_type=w.msg_type.value,
             reference_unknown=decision.reference_unknown,
             warning_json=warning_json,
-            decision_json=json.dumps(public, ensure_ascii=False),
-            told_json=json.dumps([action_record(a) for a in decision.told], ensure_ascii=False),
+            decision_json=orjson.dumps(public).decode(),
+            told_json=f"[{told}]",
             obligations=tuple(obligations),
             notifications=tuple(notifications),
             lifts_lineage=lineage if w.ends and linked else None,

@@ -27,6 +27,7 @@ class Settings:
     json_logs: bool | None = None
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
+    dispatch: bool = True  # False: accept and record only (another process works the outbox)
 
     @property
     def callback_base(self) -> str:
@@ -58,6 +59,8 @@ class Settings:
             "smtp": smtp,
             "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
         }
+        if env.get("WARNROUTE_DISPATCH", "").lower() in ("0", "false", "off", "no"):
+            values["dispatch"] = False
         if env.get("WARNROUTE_CONFIG"):
             values["config_dir"] = Path(env["WARNROUTE_CONFIG"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -45,6 +45,7 @@ class SimulatorState:
     received: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     ids: dict[str, str] = field(default_factory=dict)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    first_arrival: dict[str, float] = field(default_factory=dict)  # warning id → wall-clock seconds
 
     def affected(self, channel: str) -> bool:
         return self.mode != "ok" and (not self.channels or channel in self.channels)
@@ -101,7 +102,7 @@ def create_simulator(
         state.received[channel][key] += 1
         first = key not in state.ids
         provider_id = state.ids.setdefault(key, f"{channel}-{uuid.uuid4().hex[:16]}")
-        if first:
+        if first and len(state.bodies) < 10_000:
             state.bodies.append({"channel": channel, "key": key, "body": body})
             later(request.app.state.client, body.get("callback_url"), {id_field: provider_id, **receipt})
         return JSONResponse({id_field: provider_id})
@@ -125,8 +126,10 @@ def create_simulator(
             return JSONResponse({"error": "bad signature"}, status_code=401)
         key = headers.get("webhook-id", "")
         state.received["webhook"][key] += 1
-        if state.received["webhook"][key] == 1:
-            state.bodies.append({"channel": "webhook", "name": name, "key": key, "body": json.loads(raw)})
+        event = json.loads(raw)
+        state.first_arrival.setdefault(str(event.get("data", {}).get("warning", {}).get("id")), time.time())
+        if state.received["webhook"][key] == 1 and len(state.bodies) < 10_000:
+            state.bodies.append({"channel": "webhook", "name": name, "key": key, "body": event})
         return JSONResponse({"ok": True})
 
     def robot(channel: str, ok_field: str, body: dict[str, Any], key: str) -> Response:
@@ -183,6 +186,10 @@ def create_simulator(
     @app.get("/received")
     async def received() -> dict[str, dict[str, int]]:
         return {channel: dict(keys) for channel, keys in state.received.items()}
+
+    @app.get("/arrivals")
+    async def arrivals() -> dict[str, float]:
+        return state.first_arrival
 
     @app.get("/bodies")
     async def bodies() -> list[dict[str, Any]]:

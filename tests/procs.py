@@ -103,12 +103,13 @@ class Stack:
         self.sim.stop()
 
 
-def start_stack(tmp: Path, receipt_delay: float = 0.05) -> Stack:
+def start_stack(tmp: Path, receipt_delay: float = 0.05, dispatch: bool = True) -> Stack:
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = demo_config(tmp / "config")
     env, serve_env = environments(sim_url, config, tmp / "data")
-    serve_env = {k: v for k, v in serve_env.items() if k != "WARNROUTE_RECEIPT_TOKEN"}
+    if not dispatch:
+        serve_env["WARNROUTE_DISPATCH"] = "0"
     sim = start(
         ["simulate", "--port", str(sim_port), "--receipt-delay", str(receipt_delay)],
         env,

@@ -66,7 +66,13 @@ def test_ingest_every_format_route_deliver_and_report(stack: Stack) -> None:
     def all_delivered() -> list[dict[str, Any]] | None:
         warnings = [httpx.get(f"{stack.api}/api/v1/warnings/{i}").json() for i in ids]
         states = {n["state"] for w in warnings for o in w["obligations"] for n in o["notifications"]}
-        return warnings if states == {"delivered"} else None
+        confirmed = all(
+            o["state"] == "acknowledged"
+            for w in warnings
+            for o in w["obligations"]
+            if o["action"]["kind"] == "phone_report"
+        )
+        return warnings if states == {"delivered"} and confirmed else None
 
     warnings = wait_for(all_delivered)
     keys = {k for channel in received(stack).values() for k in channel}
@@ -75,10 +81,14 @@ def test_ingest_every_format_route_deliver_and_report(stack: Stack) -> None:
         assert notification_ids(warning) <= keys
         for o in warning["obligations"]:
             if o["notifications"]:
-                assert o["state"] == "delivered" and o["sent_at"] and o["delivered_at"]
+                assert o["state"] in ("delivered", "acknowledged") and o["sent_at"] and o["delivered_at"]
                 assert o["created_at"] <= o["sent_at"] <= o["delivered_at"]
-    # SMS and voice reached "delivered" through the gateways' receipt callbacks.
+    # SMS and voice reached "delivered" through the gateways' receipt callbacks; the leaders' phone
+    # reports are done only because a person answered and pressed the confirm key.
     assert received(stack)["sms"] and received(stack)["voice"]
+    phone = [o for w in warnings for o in w["obligations"] if o["action"]["kind"] == "phone_report"]
+    assert len(phone) == 3
+    assert all(o["state"] == "acknowledged" and o["acknowledged_by"] == "voice_keypress" for o in phone)
 
 
 def test_bad_input_answers_4xx_with_the_field_and_writes_nothing(stack: Stack) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from router.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from router.handlers.base import ChannelHandler, Outbound
+from router.handlers.http import HttpxTransport
 from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler, dingtalk_sign, feishu_sign
 from router.handlers.sms import SmsHandler
 from router.handlers.voice import VoiceHandler
@@ -44,7 +45,7 @@ CONTACT = {
 
 
 def make(kind: str, responder: Responder) -> ChannelHandler:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(responder))
+    client = HttpxTransport(httpx.AsyncClient(transport=httpx.MockTransport(responder)))
     handlers: dict[str, Callable[[], ChannelHandler]] = {
         "webhook": lambda: WebhookHandler(client),
         "sms": lambda: SmsHandler(client, "https://sms.example.invalid", API_KEY),

@@ -49,7 +49,7 @@ def test_ingest_writes_warning_obligations_and_outbox_atomically(config: Routing
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 2
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 3
 
 
 def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path: Path) -> None:
@@ -248,4 +248,22 @@ def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, tmp_path:
 
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    # 2 adds early receipts and who acknowledged; 3 the claim priority.
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+
+
+def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, tmp_path: Path) -> None:
+    """A backlog of ordinary notices never delays the §4.3 reports of a later warning."""
+
+    async def scenario() -> list[str]:
+        store, service = await _service(tmp_path / "db.sqlite", config)
+        await service.submit(json_message(identifier="blue-1"))
+        await service.submit(json_message(identifier="blue-2"))
+        await service.submit(json_message(identifier="red", severity="red"))
+        first = await store.claim_notifications(now=1e12, limit=8, lease_seconds=60)
+        await store.close()
+        return [c.action["kind"] for c in first if c.action["mandatory"]] if len(first) == 8 else []
+
+    kinds = run(scenario)
+    assert len(kinds) == 8  # all eight claimed are mandatory, though two warnings came first
+    assert "direct_report" in kinds

@@ -1,7 +1,7 @@
 """Channel handlers: one module per delivery mechanism, and the explicit registry of them.
 
 ``build_handlers`` maps each channel kind to its handler, built from process settings and one
-injected HTTP client. The department feed is not a push channel: every obligation is in its
+injected HTTP transport. The department feed is not a push channel: every obligation is in its
 department's feed (pull with a cursor, or live over SSE) whatever else is sent.
 """
 
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import httpx
-
-from router.handlers.base import ChannelHandler
+from router.handlers.base import ChannelHandler, HttpTransport
 from router.handlers.email import EmailHandler
 from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler
 from router.handlers.sms import SmsHandler
@@ -22,7 +20,7 @@ PUSH_CHANNELS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feish
 
 
 def build_handlers(
-    client: httpx.AsyncClient,
+    transport: HttpTransport,
     *,
     sms: tuple[str, str] | None = None,
     voice: tuple[str, str] | None = None,
@@ -30,15 +28,15 @@ def build_handlers(
 ) -> dict[str, ChannelHandler]:
     """Handlers for every channel that can work with these settings; (base URL, API key) per gateway."""
     handlers: dict[str, ChannelHandler] = {
-        "webhook": WebhookHandler(client),
-        "wecom": WecomHandler(client),
-        "dingtalk": DingtalkHandler(client),
-        "feishu": FeishuHandler(client),
+        "webhook": WebhookHandler(transport),
+        "wecom": WecomHandler(transport),
+        "dingtalk": DingtalkHandler(transport),
+        "feishu": FeishuHandler(transport),
     }
     if sms is not None:
-        handlers["sms"] = SmsHandler(client, *sms)
+        handlers["sms"] = SmsHandler(transport, *sms)
     if voice is not None:
-        handlers["voice"] = VoiceHandler(client, *voice)
+        handlers["voice"] = VoiceHandler(transport, *voice)
     if smtp is not None:
         handlers["email"] = EmailHandler(
             smtp["host"],

@@ -2,18 +2,17 @@
 
 A handler does one attempt: it returns a ``SendResult`` or raises ``RetryableDeliveryError`` /
 ``PermanentDeliveryError`` (router.errors). It never retries, never sleeps, never logs a secret,
-and never builds its own HTTP client: one is injected. Status policy (as Alertmanager's): 2xx ok;
-408, 425, 429 and 5xx retryable; every other status permanent; timeouts and connection errors
-retryable.
+and never builds its own HTTP client: a transport (``HttpTransport``) is injected. Status policy
+(as Alertmanager's): 2xx ok; 408, 425, 429 and 5xx retryable; every other status permanent;
+timeouts and connection errors retryable.
 """
 
 from __future__ import annotations
 
+import json as _json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import httpx
 
 from router.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -57,9 +56,33 @@ class ChannelHandler(Protocol):
         ...
 
 
-def check_status(response: httpx.Response, what: str) -> None:
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    body: bytes
+
+
+class TransportFailure(Exception):
+    """A transport could not complete the request; ``reason`` is safe to show (no URL, no secret)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class HttpTransport(Protocol):
+    """The one seam between handlers and the network: POST bytes, get status and body back.
+
+    Raises ``TransportFailure`` for timeouts and connection errors, with a reason that names neither
+    the URL nor anything in it.
+    """
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply: ...
+
+
+def check_status(reply: HttpReply, what: str) -> None:
     """Apply the status policy; the error names the channel and status, never the URL."""
-    status = response.status_code
+    status = reply.status
     if 200 <= status < 300:
         return
     if status in RETRYABLE_STATUS or status >= 500:
@@ -67,26 +90,32 @@ def check_status(response: httpx.Response, what: str) -> None:
     raise PermanentDeliveryError(f"{what}: HTTP {status}")
 
 
-async def post(client: httpx.AsyncClient, what: str, url: str, **kwargs: Any) -> httpx.Response:
-    """POST and classify transport failures; the URL (which may carry a token) never reaches the error."""
-    # The error is raised outside the except block so that the transport's exception, whose text
-    # carries the URL, is not even kept as __context__.
+async def post(
+    transport: HttpTransport,
+    what: str,
+    url: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpReply:
+    """POST and classify: transport failures are retryable, statuses per the policy."""
+    body = content if content is not None else _json.dumps(json, ensure_ascii=False).encode()
+    sent_headers = {"content-type": "application/json", **(headers or {})}
     failure: str | None = None
     try:
-        response = await client.post(url, **kwargs)
-    except httpx.TimeoutException:
-        failure = "timed out"
-    except httpx.TransportError as exc:
-        failure = f"connection failed ({type(exc).__name__})"
+        reply = await transport.post(url, body, sent_headers)
+    except TransportFailure as exc:
+        failure = exc.reason
     if failure is not None:
         raise RetryableDeliveryError(f"{what}: {failure}")
-    check_status(response, what)
-    return response
+    check_status(reply, what)
+    return reply
 
 
-def json_body(response: httpx.Response, what: str) -> dict[str, Any]:
+def json_body(reply: HttpReply, what: str) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = _json.loads(reply.body)
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -20,10 +20,8 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-import httpx
-
 from router.errors import PermanentDeliveryError, RetryableDeliveryError
-from router.handlers.base import Outbound, SendResult, json_body, post
+from router.handlers.base import HttpTransport, Outbound, SendResult, json_body, post
 
 
 def _verdict(what: str, code: object, retryable: frozenset[int]) -> None:
@@ -47,13 +45,13 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 class WecomHandler:
     kind = "wecom"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
 
     async def send(self, notification: Outbound) -> SendResult:
         content = f"### {notification.title}\n{notification.text}"[:4000]
         response = await post(
-            self.client,
+            self.transport,
             "wecom robot",
             notification.contact["url"],
             json={"msgtype": "markdown", "markdown": {"content": content}},
@@ -65,8 +63,8 @@ class WecomHandler:
 class DingtalkHandler:
     kind = "dingtalk"
 
-    def __init__(self, client: httpx.AsyncClient, clock: Callable[[], float] = time.time) -> None:
-        self.client = client
+    def __init__(self, transport: HttpTransport, clock: Callable[[], float] = time.time) -> None:
+        self.transport = transport
         self.clock = clock
 
     async def send(self, notification: Outbound) -> SendResult:
@@ -76,7 +74,7 @@ class DingtalkHandler:
             timestamp = int(self.clock() * 1000)
             url += f"{'&' if '?' in url else '?'}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"
         response = await post(
-            self.client,
+            self.transport,
             "dingtalk robot",
             url,
             json={
@@ -92,8 +90,8 @@ class DingtalkHandler:
 class FeishuHandler:
     kind = "feishu"
 
-    def __init__(self, client: httpx.AsyncClient, clock: Callable[[], float] = time.time) -> None:
-        self.client = client
+    def __init__(self, transport: HttpTransport, clock: Callable[[], float] = time.time) -> None:
+        self.transport = transport
         self.clock = clock
 
     async def send(self, notification: Outbound) -> SendResult:
@@ -105,6 +103,6 @@ class FeishuHandler:
         if secret:
             timestamp = int(self.clock())
             body |= {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp)}
-        response = await post(self.client, "feishu robot", notification.contact["url"], json=body)
+        response = await post(self.transport, "feishu robot", notification.contact["url"], json=body)
         _verdict("feishu robot", json_body(response, "feishu robot").get("code"), frozenset({11232}))
         return SendResult(provider_id=notification.id)

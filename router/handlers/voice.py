@@ -8,10 +8,8 @@
 
 from __future__ import annotations
 
-import httpx
-
 from router.errors import PermanentDeliveryError
-from router.handlers.base import Outbound, SendResult, json_body, post
+from router.handlers.base import HttpTransport, Outbound, SendResult, json_body, post
 
 CONFIRM_KEY = "1"
 
@@ -19,14 +17,14 @@ CONFIRM_KEY = "1"
 class VoiceHandler:
     kind = "voice"
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
-        self.client = client
+    def __init__(self, transport: HttpTransport, base_url: str, api_key: str) -> None:
+        self.transport = transport
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
 
     async def send(self, notification: Outbound) -> SendResult:
         response = await post(
-            self.client,
+            self.transport,
             "voice gateway",
             f"{self.base_url}/voice/call",
             json={

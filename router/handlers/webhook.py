@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable
 
-import httpx
+import orjson
 
-from router.handlers.base import Outbound, SendResult, post
+from router.handlers.base import HttpTransport, Outbound, SendResult, post
 
 
 def signing_key(secret: str) -> bytes:
@@ -46,15 +45,14 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
 class WebhookHandler:
     kind = "webhook"
 
-    def __init__(self, client: httpx.AsyncClient, clock: Callable[[], float] = time.time) -> None:
-        self.client = client
+    def __init__(self, transport: HttpTransport, clock: Callable[[], float] = time.time) -> None:
+        self.transport = transport
         self.clock = clock
 
     async def send(self, notification: Outbound) -> SendResult:
-        body = json.dumps(
-            {"type": "warnroute.action", "timestamp": int(self.clock()), "data": dict(notification.payload)},
-            ensure_ascii=False,
-        ).encode()
+        body = orjson.dumps(
+            {"type": "warnroute.action", "timestamp": int(self.clock()), "data": dict(notification.payload)}
+        )
         timestamp = int(self.clock())
         headers = {
             "content-type": "application/json",
@@ -63,5 +61,5 @@ class WebhookHandler:
             "webhook-signature": sign(notification.contact["secret"], notification.id, timestamp, body),
             "idempotency-key": notification.id,
         }
-        await post(self.client, "webhook", notification.contact["url"], content=body, headers=headers)
+        await post(self.transport, "webhook", notification.contact["url"], content=body, headers=headers)
         return SendResult(provider_id=notification.id, delivered=True)

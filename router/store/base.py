@@ -34,6 +34,7 @@ class NotificationRow:
     obligation_id: str
     channel: str
     next_attempt_at: float
+    priority: int = 1  # 0 for mandatory obligations: claimed first
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,11 @@ class Store(Protocol):
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None: ...
 
-    async def record_receipt(self, channel: str, provider_id: str, delivered: bool, at: float) -> bool: ...
+    async def record_receipt(
+        self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
+    ) -> bool:
+        """Apply a delivery receipt; ``confirmed`` (a voice keypress) also acknowledges the obligation."""
+        ...
 
     async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]: ...
 

@@ -76,5 +76,12 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL,
         PRIMARY KEY (channel, provider_id)
     );
+    ALTER TABLE early_receipts ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE obligations ADD COLUMN acknowledged_by TEXT;
+    """,
+    # 3: urgency first: mandatory obligations' notifications are claimed before the others.
+    """
+    ALTER TABLE notifications ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX notifications_claim ON notifications (state, priority, next_attempt_at);
     """,
 )

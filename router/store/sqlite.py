@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from router.store.base import (
     ClaimedNotification,
@@ -95,7 +95,7 @@ class SqliteStore:
     # -- the writer ----------------------------------------------------------------------------
 
     async def _submit(self, kind: str, payload: Any) -> Any:
-        if self._task is None:
+        if self._task is None or self._task.done():
             raise RuntimeError("store is not open")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue.put((kind, payload, future))
@@ -237,7 +237,16 @@ class SqliteStore:
                 )
             for n, n_seq in zip(r.notifications, self._ids("notifications", len(r.notifications)), strict=True):
                 notification_rows.append(
-                    (n_seq, n.id, obligation_seq[n.obligation_id], n.channel, "pending", n.next_attempt_at, now)
+                    (
+                        n_seq,
+                        n.id,
+                        obligation_seq[n.obligation_id],
+                        n.channel,
+                        "pending",
+                        n.next_attempt_at,
+                        now,
+                        n.priority,
+                    )
                 )
         await db.executemany(
             "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
@@ -251,8 +260,8 @@ class SqliteStore:
             obligation_rows,
         )
         await db.executemany(
-            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
+            " priority) VALUES (?,?,?,?,?,?,?,?)",
             notification_rows,
         )
         cancelled: dict[str, int] = {}
@@ -331,7 +340,7 @@ class SqliteStore:
             return None
         async with self._read.execute(
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
-            " o.closed_at FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
+            " o.acknowledged_by, o.closed_at FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
             obligations = [dict(r) async for r in cur]
@@ -353,17 +362,18 @@ class SqliteStore:
             "received_at": w["received_at"],
             "lineage": w["lineage"],
             "reference_unknown": bool(w["reference_unknown"]),
-            "warning": json.loads(w["warning_json"]),
-            "decision": json.loads(w["decision_json"]),
+            "warning": orjson.loads(w["warning_json"]),
+            "decision": orjson.loads(w["decision_json"]),
             "obligations": [
                 {
                     "id": o["id"],
                     "state": o["state"],
-                    "action": json.loads(o["action_json"]),
+                    "action": orjson.loads(o["action_json"]),
                     "created_at": _iso(o["created_at"]),
                     "sent_at": _iso(o["sent_at"]),
                     "delivered_at": _iso(o["delivered_at"]),
                     "acknowledged_at": _iso(o["acknowledged_at"]),
+                    "acknowledged_by": o["acknowledged_by"],
                     "closed_at": _iso(o["closed_at"]),
                     "notifications": [
                         {
@@ -387,7 +397,7 @@ class SqliteStore:
             (jurisdiction, department, after, limit),
         ) as cur:
             return [
-                FeedEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6] != "actual")
+                FeedEntry(r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]), r[6] != "actual")
                 async for r in cur
             ]
 
@@ -410,7 +420,8 @@ class SqliteStore:
                 " w.warning_json, w.status, n.next_attempt_at FROM notifications n"
                 " JOIN obligations o ON o.seq = n.obligation_seq"
                 " JOIN warnings w ON w.seq = o.warning_seq"
-                " WHERE n.state = 'pending' AND n.next_attempt_at <= ? ORDER BY n.next_attempt_at, n.seq LIMIT ?",
+                " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
+                " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
                 (now, limit),
             ) as cur:
                 rows = await cur.fetchall()
@@ -420,7 +431,7 @@ class SqliteStore:
             )
             return [
                 ClaimedNotification(
-                    r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]), r[9] != "actual", r[10]
+                    r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), orjson.loads(r[8]), r[9] != "actual", r[10]
                 )
                 for r in rows
             ]
@@ -429,36 +440,48 @@ class SqliteStore:
         return claimed
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None:
+        """Apply a batch of attempt outcomes in one transaction, a few ``executemany`` calls in all."""
+
         async def job(db: aiosqlite.Connection) -> None:
-            for o in outcomes:
-                if o.state == "retry":
-                    await db.execute(
-                        "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
-                        " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
-                        (o.next_attempt_at, o.error, o.id),
-                    )
-                elif o.state == "failed":
-                    await db.execute(
-                        "UPDATE notifications SET state = 'failed', attempts = attempts + 1, lease_until = NULL,"
-                        " last_error = ? WHERE id = ? AND state = 'sending'",
-                        (o.error, o.id),
-                    )
-                    await db.execute(
-                        "UPDATE obligations SET state = 'failed' WHERE state = 'pending' AND seq ="
-                        " (SELECT obligation_seq FROM notifications WHERE id = ?)",
-                        (o.id,),
-                    )
-                else:
-                    delivered = o.at if o.state == "delivered" else None
-                    await db.execute(
-                        "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
-                        " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
-                        " WHERE id = ? AND state = 'sending'",
-                        (o.state, o.provider_id, o.at, delivered, o.id),
-                    )
-                    await self._advance_obligation(db, o.id, o.state, o.at)
-                    if o.state == "sent" and o.provider_id is not None:
-                        await self._apply_early_receipt(db, o.id, o.provider_id)
+            retry = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "retry"]
+            failed = [o for o in outcomes if o.state == "failed"]
+            done = [o for o in outcomes if o.state in ("sent", "delivered")]
+            await db.executemany(
+                "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
+                " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
+                retry,
+            )
+            await db.executemany(
+                "UPDATE notifications SET state = 'failed', attempts = attempts + 1, lease_until = NULL,"
+                " last_error = ? WHERE id = ? AND state = 'sending'",
+                [(o.error, o.id) for o in failed],
+            )
+            await db.executemany(
+                "UPDATE obligations SET state = 'failed' WHERE state = 'pending' AND seq ="
+                " (SELECT obligation_seq FROM notifications WHERE id = ?)",
+                [(o.id,) for o in failed],
+            )
+            await db.executemany(
+                "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
+                " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
+                " WHERE id = ? AND state = 'sending'",
+                [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
+            )
+            # Obligations move forward only: pending → sent → delivered.
+            await db.executemany(
+                "UPDATE obligations SET state = ?, sent_at = COALESCE(sent_at, ?),"
+                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
+                " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ?)"
+                " AND (state = 'pending' OR (state = 'sent' AND ? = 'delivered'))",
+                [(o.state, o.at, o.state, o.at, o.id, o.state) for o in done],
+            )
+            sent = {o.provider_id: o.id for o in done if o.state == "sent" and o.provider_id is not None}
+            if sent:
+                async with db.execute("SELECT COUNT(*) FROM early_receipts") as cur:
+                    row = await cur.fetchone()
+                if row is not None and row[0]:
+                    for provider_id, notification_id in sent.items():
+                        await self._apply_early_receipt(db, notification_id, provider_id)
 
         await self._submit("job", job)
 
@@ -476,14 +499,16 @@ class SqliteStore:
     async def _apply_early_receipt(self, db: aiosqlite.Connection, notification_id: str, provider_id: str) -> None:
         async with db.execute(
             "DELETE FROM early_receipts WHERE provider_id = ? AND channel ="
-            " (SELECT channel FROM notifications WHERE id = ?) RETURNING delivered, at",
+            " (SELECT channel FROM notifications WHERE id = ?) RETURNING delivered, at, confirmed",
             (provider_id, notification_id),
         ) as cur:
             row = await cur.fetchone()
         if row is not None:
-            await self._receipt(db, notification_id, bool(row[0]), float(row[1]))
+            await self._receipt(db, notification_id, bool(row[0]), float(row[1]), bool(row[2]))
 
-    async def record_receipt(self, channel: str, provider_id: str, delivered: bool, at: float) -> bool:
+    async def record_receipt(
+        self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
+    ) -> bool:
         """Apply a provider's receipt; one that beats the send outcome is kept until that outcome lands."""
 
         async def job(db: aiosqlite.Connection) -> bool:
@@ -493,17 +518,20 @@ class SqliteStore:
                 row = await cur.fetchone()
             if row is None:
                 await db.execute(
-                    "INSERT OR REPLACE INTO early_receipts (channel, provider_id, delivered, at) VALUES (?, ?, ?, ?)",
-                    (channel, provider_id, int(delivered), at),
+                    "INSERT OR REPLACE INTO early_receipts (channel, provider_id, delivered, at, confirmed)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (channel, provider_id, int(delivered), at, int(confirmed)),
                 )
                 return False
-            await self._receipt(db, row[0], delivered, at)
+            await self._receipt(db, row[0], delivered, at, confirmed)
             return True
 
         found: bool = await self._submit("job", job)
         return found
 
-    async def _receipt(self, db: aiosqlite.Connection, notification_id: str, delivered: bool, at: float) -> None:
+    async def _receipt(
+        self, db: aiosqlite.Connection, notification_id: str, delivered: bool, at: float, confirmed: bool = False
+    ) -> None:
         if delivered:
             await db.execute(
                 "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
@@ -511,6 +539,13 @@ class SqliteStore:
                 (at, notification_id),
             )
             await self._advance_obligation(db, notification_id, "delivered", at)
+            if confirmed:  # a person answered and pressed the confirm key: the phone report is done
+                await db.execute(
+                    "UPDATE obligations SET state = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, ?),"
+                    " acknowledged_by = 'voice_keypress' WHERE seq = (SELECT obligation_seq FROM notifications"
+                    " WHERE id = ?) AND state IN ('pending', 'sent', 'delivered')",
+                    (at, notification_id),
+                )
         else:
             await db.execute(
                 "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"

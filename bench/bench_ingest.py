@@ -1,0 +1,305 @@
+"""Benchmark: embedded end to end over real HTTP, beside the raw building blocks in the same run.
+
+    python -m bench.bench_ingest [--rate 100] [--seconds 10] [--burst 3000] [--concurrency 32]
+
+Router: ``warnroute serve`` (SQLite, WAL, synchronous=FULL) with the provider simulator as every
+channel's receiver, all on 127.0.0.1.
+1. Paced load: ``--rate`` warnings/s for ``--seconds``: latency of POST → 202 (decision, obligations and
+   notifications durable) and of POST → first notification of that warning arriving at its receiver.
+2. Sustained: ``--burst`` warnings from ``--concurrency`` concurrent clients: accepted warnings/s.
+3. RSS of the router process after the run.
+Raw building blocks, measured the same way in the same run:
+a. a bare FastAPI endpoint (read the body, answer 202) under the same uvicorn and the same clients;
+b. aiosqlite inserting the same rows (a warning, its obligations and notifications) in batches of 256
+   warnings per transaction into the same schema (the store's own group-commit shape).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiosqlite
+import httpx
+
+from router.store.schema import MIGRATIONS
+from tests.conftest import json_message
+from tests.procs import free_port, start_stack
+
+COUNTIES = ("530302", "530303", "530304", "530322", "530323", "530324", "530325", "530326", "530381")
+BARE_APP = """
+from fastapi import FastAPI, Request, Response
+app = FastAPI()
+@app.post("/api/v1/warnings")
+async def ingest(request: Request) -> Response:
+    await request.body()
+    return Response(b'{"status":"created"}', status_code=202, media_type="application/json")
+@app.get("/readyz")
+async def ready() -> dict[str, str]:
+    return {"ok": "1"}
+"""
+
+
+def message(i: int, tag: str) -> bytes:
+    county = COUNTIES[i % len(COUNTIES)]
+    # A yellow gale signal: the plan gives it 44 actions in a county (§4.2, §4.4, §4.5, §5.2, §5.3.4).
+    return json_message(
+        identifier=f"{county}41600000_{tag}_{i:06d}",
+        sender_code=f"{county}41600000",
+        areas=[county],
+        hazard="gale",
+        severity="yellow",
+        sent=time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def paced(url: str, rate: float, seconds: float, tag: str) -> tuple[list[float], dict[str, float]]:
+    latencies: list[float] = []
+    sent_at: dict[str, float] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as client:
+
+        async def one(i: int) -> None:
+            body = message(i, tag)
+            ident = json.loads(body)["identifier"]
+            start = time.perf_counter()
+            sent_at[ident] = time.time()
+            async with client.post(url, data=body, headers={"content-type": "application/json"}) as response:
+                await response.read()
+                if response.status in (200, 202):
+                    latencies.append(time.perf_counter() - start)
+
+        tasks = []
+        begin = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return latencies, sent_at
+
+
+async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    done = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while not queue.empty():
+                i = queue.get_nowait()
+                body = message(i, tag)
+                async with client.post(url, data=body, headers={"content-type": "application/json"}) as r:
+                    await r.read()
+                    done += r.status in (200, 202)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - start)
+
+
+async def raw_sqlite(path: Path, warnings: int, obligations: int, batch: int = 256) -> float:
+    """Warnings/s for inserting the same rows the store writes, in the store's batch shape."""
+    db = await aiosqlite.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        await db.execute(f"PRAGMA {pragma}")
+    for script in MIGRATIONS:
+        for statement in (s.strip() for s in script.split(";")):
+            if statement:
+                await db.execute(statement)
+    action = json.dumps({"department": "x" * 16, "text": "某" * 120, "channels": ["feed", "webhook", "sms"]})
+    warning_json = "w" * 1200
+    w_seq = o_seq = n_seq = 0
+    start = time.perf_counter()
+    for first in range(0, warnings, batch):
+        rows_w, rows_o, rows_n = [], [], []
+        for i in range(first, min(first + batch, warnings)):
+            w_seq += 1
+            rows_w.append(
+                (
+                    w_seq,
+                    f"id-{i}",
+                    "sender",
+                    "2026",
+                    "h" * 64,
+                    f"id-{i}",
+                    "now",
+                    "signal",
+                    "gale",
+                    "yellow",
+                    "530324",
+                    "actual",
+                    "alert",
+                    0,
+                    warning_json,
+                    warning_json,
+                    warning_json,
+                )
+            )
+            for j in range(obligations):
+                o_seq += 1
+                rows_o.append(
+                    (
+                        o_seq,
+                        f"{i}.{j}",
+                        w_seq,
+                        f"id-{i}",
+                        "dept",
+                        "530324",
+                        "respond",
+                        None,
+                        "5.3.4",
+                        0,
+                        "2026",
+                        action,
+                        "pending",
+                        0.0,
+                    )
+                )
+                n_seq += 1
+                rows_n.append((n_seq, f"{i}.{j}.webhook", o_seq, "webhook", "pending", 0.0, 0.0))
+        await db.execute("BEGIN IMMEDIATE")
+        await db.executemany(f"INSERT INTO warnings VALUES ({','.join('?' * 17)})", rows_w)
+        await db.executemany(
+            "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
+            " mandatory, due_at, action_json, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows_o,
+        )
+        await db.executemany(
+            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
+            " created_at) VALUES (?,?,?,?,?,?,?)",
+            rows_n,
+        )
+        await db.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    await db.close()
+    return warnings / elapsed
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--burst", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="warnroute-bench-"))
+    results: dict[str, Any] = {}
+
+    bare_port = free_port()
+    (tmp / "bare.py").write_text(BARE_APP)
+    import subprocess
+
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(tmp),
+            "bare:app",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{bare_port}/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        bare_url = f"http://127.0.0.1:{bare_port}/api/v1/warnings"
+        lat, _ = asyncio.run(paced(bare_url, args.rate, args.seconds, "bare"))
+        results["bare_paced_p50_ms"], results["bare_paced_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+        results["bare_sustained_per_s"] = asyncio.run(sustained(bare_url, args.burst, args.concurrency, "bare"))
+    finally:
+        bare.terminate()
+        bare.wait(timeout=10)
+
+    stack = start_stack(tmp / "router")
+    try:
+        url = f"{stack.api}/api/v1/warnings"
+        lat, sent_at = asyncio.run(paced(url, args.rate, args.seconds, "paced"))
+        results["paced_p50_ms"], results["paced_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+        deadline = time.monotonic() + 60
+        arrivals: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            arrivals = httpx.get(f"{stack.sim.url}/arrivals", timeout=30).json()
+            if all(k in arrivals for k in sent_at):
+                break
+            time.sleep(0.5)
+        first = [arrivals[k] - t for k, t in sent_at.items() if k in arrivals]
+        results["first_notification_p50_ms"] = pct(first, 0.5) * 1e3
+        results["first_notification_p99_ms"] = pct(first, 0.99) * 1e3
+        results["sustained_per_s"] = asyncio.run(sustained(url, args.burst, args.concurrency, "burst"))
+        summary = httpx.get(f"{stack.api}/api/v1/summary", timeout=30).json()
+        obligations = sum(summary["obligations"].values())
+        results["obligations_per_warning"] = obligations / max(summary["warnings"]["total"], 1)
+        assert stack.router is not None
+        results["router_rss_mb"] = rss_mb(stack.router.popen.pid)
+    finally:
+        stack.stop()
+
+    # The same sustained load with the dispatcher off: what ingest alone (parse, route, durable
+    # write of the warning, its obligations and notifications) takes, without the fan-out's share.
+    quiet = start_stack(tmp / "ingest-only", dispatch=False)
+    try:
+        results["sustained_ingest_only_per_s"] = asyncio.run(
+            sustained(f"{quiet.api}/api/v1/warnings", args.burst, args.concurrency, "quiet")
+        )
+    finally:
+        quiet.stop()
+
+    per = round(results["obligations_per_warning"])
+    results["raw_sqlite_warnings_per_s"] = statistics.median(
+        asyncio.run(raw_sqlite(tmp / f"raw{i}.db", args.burst, per)) for i in range(3)
+    )
+    ceiling = min(results["bare_sustained_per_s"], results["raw_sqlite_warnings_per_s"])
+    results["sustained_vs_ceiling"] = results["sustained_per_s"] / ceiling
+    results["ingest_only_vs_ceiling"] = results["sustained_ingest_only_per_s"] / ceiling
+    print(json.dumps(results, indent=2))
+    r = results
+    print(
+        f"\npaced {args.rate:.0f}/s: POST→durable p50 {r['paced_p50_ms']:.1f} ms, p99 {r['paced_p99_ms']:.1f} ms"
+        f" (bare endpoint p50 {r['bare_paced_p50_ms']:.1f}, p99 {r['bare_paced_p99_ms']:.1f});"
+        f" POST→first notification at its receiver p50 {r['first_notification_p50_ms']:.1f} ms,"
+        f" p99 {r['first_notification_p99_ms']:.1f} ms"
+    )
+    print(
+        f"sustained: {r['sustained_per_s']:.0f} warnings/s with {r['obligations_per_warning']:.1f} obligations each;"
+        f" bare endpoint {r['bare_sustained_per_s']:.0f} req/s; raw aiosqlite {r['raw_sqlite_warnings_per_s']:.0f}"
+        f" warnings/s; ratio to the slower {r['sustained_vs_ceiling']:.2f}; router RSS {r['router_rss_mb']:.0f} MB"
+    )
+    print(
+        f"ingest only (dispatcher off): {r['sustained_ingest_only_per_s']:.0f} warnings/s,"
+        f" ratio {r['ingest_only_vs_ceiling']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""HTTP transports for the handlers: aiohttp in production (it keeps up with fan-out where httpx does not;
+see research/baseline.md), and an httpx adapter that tests use with ``httpx.MockTransport``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+import httpx
+
+from router.handlers.base import HttpReply, TransportFailure
+
+
+class AiohttpTransport:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        # The failure is raised outside the except block so the client's exception, whose text
+        # carries the URL, is not kept even as __context__.
+        reason: str | None = None
+        try:
+            async with self.session.post(url, data=body, headers=dict(headers), allow_redirects=False) as response:
+                return HttpReply(response.status, await response.read())
+        except TimeoutError:
+            reason = "timed out"
+        except aiohttp.ClientError as exc:
+            reason = f"connection failed ({type(exc).__name__})"
+        raise TransportFailure(reason)
+
+
+class HttpxTransport:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        reason: str | None = None
+        try:
+            response = await self.client.post(url, content=body, headers=dict(headers))
+            return HttpReply(response.status_code, response.content)
+        except (TimeoutError, httpx.TimeoutException):
+            reason = "timed out"
+        except httpx.TransportError as exc:
+            reason = f"connection failed ({type(exc).__name__})"
+        raise TransportFailure(reason)
