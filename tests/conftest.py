@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from router.config import RoutingConfig, load_config
 from router.models import WeatherWarning
 from router.parsers import parse_message
+from tests.procs import Stack, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -97,6 +98,16 @@ def national_message(
     <area><areaDesc>area</areaDesc><geocode>{geocode}</geocode></area>
   </info>
 </alert>""".encode()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A real provider simulator and a real ``warnroute serve`` on free loopback ports."""
+    s = start_stack(tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop()
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import json_message
-from tests.procs import Stack, start_stack
+from tests.procs import Stack
 
 BURST = 500
 KILL_AFTER = 150
@@ -34,15 +31,6 @@ def burst_message(i: int) -> bytes:
         severity=colour,
         headline=f"burst {i}",
     )
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = start_stack(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def test_kill_9_mid_burst_loses_nothing(stack: Stack) -> None:

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import EXAMPLES, json_message
-from tests.procs import Stack, start_stack
+from tests.procs import Stack
 
 CAP = {"content-type": "application/cap+xml"}
 XML = {"content-type": "application/xml"}
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = start_stack(tmp_path)
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
