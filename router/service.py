@@ -24,7 +24,7 @@ from router.errors import InvalidMessage
 from router.feed import FeedHub
 from router.handlers import PUSH_CHANNELS
 from router.metrics import Metrics
-from router.models import Decision, WeatherWarning, action_from_record, action_record
+from router.models import Action, Decision, WeatherWarning, action_from_record, action_record
 from router.parsers import parse_message
 from router.routing import route
 from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
@@ -146,9 +146,15 @@ class IngestService:
             if channel is not None:
                 priority = 0 if action.mandatory else 1
                 notifications.append(NotificationRow(f"{oid}.{channel}", oid, channel, now, priority))
-        public = {**decision.public_dict(), "actions": records}
-        public["warning"]["headline"] = w.headline
-        told = ",".join(encoded.get(id(a)) or orjson.dumps(action_record(a)).decode() for a in decision.told)
+        # Each action is stored once, in its obligation row: the decision keeps everything else (its
+        # actions are the obligations), and the lineage's "told" keeps what routing compares, not texts.
+        public = {
+            "warning": {**w.public_dict(), "headline": w.headline},
+            "drill": w.drill,
+            "reference_unknown": decision.reference_unknown,
+            "notes": list(decision.notes),
+        }
+        told = orjson.dumps([_told_record(a) for a in decision.told]).decode()
         return IngestRecord(
             sender=w.sender,
             identifier=w.id,
@@ -165,8 +171,13 @@ class IngestService:
             reference_unknown=decision.reference_unknown,
             warning_json=warning_json,
             decision_json=orjson.dumps(public).decode(),
-            told_json=f"[{told}]",
+            told_json=told,
             obligations=tuple(obligations),
             notifications=tuple(notifications),
             lifts_lineage=lineage if w.ends and linked else None,
         )
+
+
+def _told_record(action: Action) -> dict[str, Any]:
+    """What a later Update or lift needs of an action told before: not its (long) text."""
+    return {k: v for k, v in action_record(action).items() if k != "text"} | {"text": ""}

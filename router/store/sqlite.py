@@ -363,7 +363,10 @@ class SqliteStore:
             "lineage": w["lineage"],
             "reference_unknown": bool(w["reference_unknown"]),
             "warning": orjson.loads(w["warning_json"]),
-            "decision": orjson.loads(w["decision_json"]),
+            "decision": {
+                **orjson.loads(w["decision_json"]),
+                "actions": [orjson.loads(o["action_json"]) for o in obligations],
+            },
             "obligations": [
                 {
                     "id": o["id"],
