@@ -11,6 +11,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -124,11 +125,16 @@ def create_app(settings: Settings, runtime_factory: Callable[[Settings], Runtime
             return error(422, "invalid", "body", "expected {message_id|call_id, status}")
         delivered = status in ("delivered", "answered")
         confirmed = channel == "voice" and delivered and str(data.get("keypress", "")) == CONFIRM_KEY
-        matched = await runtime.store.record_receipt(channel, provider_id, delivered, time.time(), confirmed)
+        now = time.time()
+        issued = await runtime.store.record_receipt(channel, provider_id, delivered, now, confirmed)
         if delivered:
             runtime.metrics.attempts.labels(channel, "delivered").inc()
+            if issued is not None:
+                runtime.metrics.issue_to_delivered.labels(channel).observe(
+                    max(now - datetime.fromisoformat(issued).timestamp(), 0.0)
+                )
         # An unmatched receipt is kept: it may have overtaken the send outcome that names its id.
-        return JSONResponse({"recorded": True, "matched": matched})
+        return JSONResponse({"recorded": True, "matched": issued is not None})
 
     @app.get("/api/v1/feed/{jurisdiction}/{department}")
     async def feed(

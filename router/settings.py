@@ -59,6 +59,8 @@ class Settings:
             "smtp": smtp,
             "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
         }
+        if env.get("WARNROUTE_CALL_TIMEOUT"):
+            values["call_timeout"] = float(env["WARNROUTE_CALL_TIMEOUT"])
         if env.get("WARNROUTE_DISPATCH", "").lower() in ("0", "false", "off", "no"):
             values["dispatch"] = False
         if env.get("WARNROUTE_CONFIG"):

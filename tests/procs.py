@@ -103,13 +103,16 @@ class Stack:
         self.sim.stop()
 
 
-def start_stack(tmp: Path, receipt_delay: float = 0.05, dispatch: bool = True) -> Stack:
+def start_stack(
+    tmp: Path, receipt_delay: float = 0.05, dispatch: bool = True, extra_env: dict[str, str] | None = None
+) -> Stack:
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = demo_config(tmp / "config")
     env, serve_env = environments(sim_url, config, tmp / "data")
     if not dispatch:
         serve_env["WARNROUTE_DISPATCH"] = "0"
+    serve_env.update(extra_env or {})
     sim = start(
         ["simulate", "--port", str(sim_port), "--receipt-delay", str(receipt_delay)],
         env,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import EXAMPLES, json_message
-from tests.procs import Stack
+from tests.procs import Stack, start_stack
 
 CAP = {"content-type": "application/cap+xml"}
 XML = {"content-type": "application/xml"}
@@ -179,3 +180,26 @@ def test_restart_resumes_the_outbox(stack: Stack) -> None:
         timeout=40,
     )
     assert notification_ids(w) <= {k for c in received(stack).values() for k in c}
+
+
+def test_a_hanging_provider_times_out_and_is_retried(tmp_path: Path) -> None:
+    """A provider that accepts the connection and never answers costs one call timeout, then a retry."""
+    stack = start_stack(tmp_path, extra_env={"WARNROUTE_CALL_TIMEOUT": "1"})
+    try:
+        httpx.post(f"{stack.sim.url}/control", json={"mode": "hang", "channels": ["webhook"]})
+        answer = httpx.post(f"{stack.api}/api/v1/warnings", content=json_message(), headers=JSON).json()
+
+        def webhooks() -> list[dict[str, Any]]:
+            w = httpx.get(f"{stack.api}/api/v1/warnings/{answer['warning_id']}").json()
+            return [n for o in w["obligations"] for n in o["notifications"] if n["channel"] == "webhook"]
+
+        wait_for(lambda: any(n["last_error"] and "timed out" in n["last_error"] for n in webhooks()), timeout=30)
+        httpx.post(f"{stack.sim.url}/control", json={"mode": "ok"})
+        wait_for(lambda: all(n["state"] == "delivered" for n in webhooks()), timeout=60)
+        # At most 10 calls per channel were hanging; the ones behind them went through at the first try.
+        assert sum(n["attempts"] >= 2 for n in webhooks()) >= 1
+        text = httpx.get(f"{stack.api}/metrics").text
+        assert 'warnroute_notification_attempts_total{channel="webhook",outcome="retry"}' in text
+        assert 'warnroute_issue_to_delivered_seconds_count{channel="sms"}' in text
+    finally:
+        stack.stop()

@@ -171,8 +171,8 @@ def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, t
                 NotificationOutcome(web.id, "delivered", 100.0, provider_id=web.id),
             ]
         )
-        assert await store.record_receipt("sms", "sms-1", True, 101.0)
-        assert not await store.record_receipt("sms", "nope", True, 101.0)
+        assert await store.record_receipt("sms", "sms-1", True, 101.0) == "2026-07-15T08:00:00+08:00"
+        assert await store.record_receipt("sms", "nope", True, 101.0) is None
         stored = await store.get_warning(accepted.warning.id)
         assert stored is not None
         states = {o["id"]: o for o in stored["obligations"]}
@@ -227,7 +227,7 @@ def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
         accepted = await service.submit(json_message())
         claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         sms = next(c for c in claimed if c.channel == "sms")
-        assert not await store.record_receipt("sms", "sms-early", True, 100.5)  # before the outcome
+        assert await store.record_receipt("sms", "sms-early", True, 100.5) is None  # before the outcome
         await store.record_outcomes([NotificationOutcome(sms.id, "sent", 100.0, provider_id="sms-early")])
         stored = await store.get_warning(accepted.warning.id)
         assert stored is not None

@@ -130,8 +130,9 @@ class Store(Protocol):
 
     async def record_receipt(
         self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
-    ) -> bool:
-        """Apply a delivery receipt; ``confirmed`` (a voice keypress) also acknowledges the obligation."""
+    ) -> str | None:
+        """Apply a delivery receipt; ``confirmed`` (a voice keypress) also acknowledges the obligation.
+        Returns the issue time of the warning it belongs to, or None while no send names that id yet."""
         ...
 
     async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]: ...

@@ -511,12 +511,14 @@ class SqliteStore:
 
     async def record_receipt(
         self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
-    ) -> bool:
+    ) -> str | None:
         """Apply a provider's receipt; one that beats the send outcome is kept until that outcome lands."""
 
-        async def job(db: aiosqlite.Connection) -> bool:
+        async def job(db: aiosqlite.Connection) -> str | None:
             async with db.execute(
-                "SELECT id, state FROM notifications WHERE channel = ? AND provider_id = ?", (channel, provider_id)
+                "SELECT n.id, w.sent FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
+                " JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?",
+                (channel, provider_id),
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
@@ -525,12 +527,12 @@ class SqliteStore:
                     " VALUES (?, ?, ?, ?, ?)",
                     (channel, provider_id, int(delivered), at, int(confirmed)),
                 )
-                return False
+                return None
             await self._receipt(db, row[0], delivered, at, confirmed)
-            return True
+            return str(row[1])
 
-        found: bool = await self._submit("job", job)
-        return found
+        issued: str | None = await self._submit("job", job)
+        return issued
 
     async def _receipt(
         self, db: aiosqlite.Connection, notification_id: str, delivered: bool, at: float, confirmed: bool = False
