@@ -6,7 +6,6 @@ its own PID (SIGTERM, then SIGKILL), so nothing outlives a test.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -127,7 +126,3 @@ def start_stack(
         sim.stop()
         raise
     return stack
-
-
-def clean_env() -> dict[str, str]:
-    return dict(os.environ)
