@@ -91,14 +91,14 @@ def main() -> None:
     def route_all_cold() -> int:
         for w in mix:
             config.plan_cache.clear()
+            config.spec_memo.clear()
             route(w, config)
         return len(mix)
 
     def route_all_new_classification() -> int:
         # A classification never seen before, whose merged action specs recur from others.
         for w in mix:
-            for key in [k for k in config.plan_cache if isinstance(k, tuple)]:
-                del config.plan_cache[key]
+            config.plan_cache.clear()
             route(w, config)
         return len(mix)
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.app import Runtime
+from router.config import RoutingConfig
 from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
 from router.handlers.voice import CONFIRM_KEY
 from router.parsers.xmlsafe import MAX_BYTES
@@ -33,10 +34,12 @@ def error(status: int, kind: str, field: str, problem: str) -> JSONResponse:
     return JSONResponse({"error": kind, "field": field, "problem": problem}, status_code=status)
 
 
-def create_app(settings: Settings, runtime_factory: Callable[[Settings], Runtime] = Runtime) -> FastAPI:
+def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastAPI:
+    """The app; ``config``, if given, is the already validated configuration (else it is loaded)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime_factory(settings) as runtime:
+        async with Runtime(settings, config) as runtime:
             app.state.runtime = runtime
             yield
 

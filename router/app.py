@@ -41,14 +41,15 @@ class Runtime:
     dispatcher: Dispatcher
     service: IngestService
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config: RoutingConfig | None = None) -> None:
         self.settings = settings
+        self._config = config
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Runtime:
         s = self.settings
-        self.config = load_config(s.config_dir)
+        self.config = self._config if self._config is not None else load_config(s.config_dir)
         self.metrics = Metrics(CollectorRegistry())
         self.store = SqliteStore(s.data_dir / "warnroute.db")
         await self.store.open()

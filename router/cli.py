@@ -178,9 +178,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         config_dir=args.config, data_dir=args.data_dir, host=args.host, port=args.port, poll_seconds=args.poll
     )
-    load_config(settings.config_dir)  # fail fast, before binding the port
+    config = load_config(settings.config_dir)  # fail fast, before binding the port
     configure(settings.json_logs)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(create_app(settings, config), host=args.host, port=args.port, log_level="warning", lifespan="on")
     return EXIT_OK
 
 

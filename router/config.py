@@ -99,7 +99,9 @@ class RoutingConfig:
     hazard_by_code: Mapping[str, Hazard]
     rule_index: Mapping[tuple[Product, Hazard], tuple[CompiledRule, ...]]
     plan_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
-    """Routing's memo of merged action templates per classification; bounded by the router."""
+    """Routing's memo of merged action specs per classification; bounded by the router."""
+    spec_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Routing's memo of each merged spec by the parts it merges (shared across classifications)."""
 
     def valid_ranks(self, product: Product, hazard: Hazard) -> tuple[int, ...]:
         """Grades a message of this product and hazard can carry; ``(0,)`` for ungraded products."""

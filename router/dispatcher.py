@@ -59,7 +59,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._per_channel = {kind: asyncio.Semaphore(settings.per_channel_concurrency) for kind in handlers}
         self._outcomes: list[NotificationOutcome] = []
         self._flushed = asyncio.Event()
@@ -85,7 +84,6 @@ class Dispatcher:
                 if claimed:
                     self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
                     for notification in claimed:
-                        await self._slots.acquire()
                         task = asyncio.create_task(self._deliver(notification))
                         self._in_flight.add(task)
                         task.add_done_callback(self._done)
@@ -110,7 +108,7 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self._slots.release()
+        self._wake.set()  # room for more: claim again now rather than at the next poll
 
     async def _deliver(self, c: ClaimedNotification) -> None:
         bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)

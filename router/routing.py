@@ -16,7 +16,6 @@ from router.config import CompiledAction, RoutingConfig
 from router.models import Action, ActionKind, ActionSpec, Decision, Hazard, MsgType, WeatherWarning
 
 _CACHE_LIMIT = 4096
-_SPEC_MEMO = "merged action specs"
 
 
 def route(
@@ -113,7 +112,7 @@ def _merge(w: WeatherWarning, config: RoutingConfig) -> tuple[ActionSpec, ...]:
                         parts.setdefault((dept, juris, act.kind.value, act.task), []).append((act, areas))
     # Merged specs recur across classifications (a blue and an orange signal ask most departments
     # the same); keep them by the identity of the parts they merge.
-    memo: dict[object, ActionSpec] = config.plan_cache.setdefault(_SPEC_MEMO, {})
+    memo: dict[object, ActionSpec] = config.spec_memo
     if len(memo) > 16 * _CACHE_LIMIT:
         memo.clear()
     out = []

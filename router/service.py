@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,8 +75,9 @@ class IngestService:
             return Accepted(warning, None, outcome)
         self.metrics.ingest_seconds.observe(self.clock() - started)
         self._remember(warning.id, lineage, decision)
+        for kind, n in Counter(o.kind for o in record.obligations).items():
+            self.metrics.obligations_created.labels(kind).inc(n)
         for obligation, cursor, action in zip(record.obligations, outcome.obligation_seqs, records, strict=True):
-            self.metrics.obligations_created.labels(obligation.kind).inc()
             self.hub.publish(
                 obligation.jurisdiction,
                 obligation.department,
@@ -126,8 +127,7 @@ class IngestService:
         key = hashlib.sha256(identity.encode()).hexdigest()[:20]
         now = self.clock()
         obligations, notifications = [], []
-        encoded = {id(a): orjson.dumps(r).decode() for a, r in zip(decision.actions, records, strict=True)}
-        for i, action in enumerate(decision.actions):
+        for i, (action, action_json) in enumerate(zip(decision.actions, records, strict=True)):
             oid = f"{key}.{i:03d}"
             obligations.append(
                 ObligationRow(
@@ -139,7 +139,7 @@ class IngestService:
                     action.clause,
                     action.mandatory,
                     action.due_at.isoformat(),
-                    encoded[id(action)],
+                    orjson.dumps(action_json).decode(),
                 )
             )
             channel = next((c for c in action.channels if c in PUSH_CHANNELS), None)
@@ -180,4 +180,4 @@ class IngestService:
 
 def _told_record(action: Action) -> dict[str, Any]:
     """What a later Update or lift needs of an action told before: not its (long) text."""
-    return {k: v for k, v in action_record(action).items() if k != "text"} | {"text": ""}
+    return {**action_record(action), "text": ""}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,22 @@ async def dispatch_one(
     return store, counts
 
 
+def dispatch_and_fetch(
+    config: RoutingConfig, tmp: Path, handlers: Mapping[str, ChannelHandler], env: dict[str, str], message: bytes
+) -> dict[str, Any]:
+    """Dispatch ``message`` and return the stored warning with its obligations and notifications."""
+
+    async def scenario() -> dict[str, Any] | None:
+        store, _ = await dispatch_one(config, tmp, handlers, env, message)
+        stored = await store.get_warning(json.loads(message)["identifier"])
+        await store.close()
+        return stored
+
+    stored = asyncio.run(scenario())
+    assert stored is not None
+    return stored
+
+
 def test_every_notification_is_handed_to_its_channel_once(config: RoutingConfig, tmp_path: Path) -> None:
     handlers = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
 
@@ -110,14 +127,7 @@ def test_permanent_failure_fails_the_obligation_with_its_reason(config: RoutingC
         "voice": RecordingHandler("voice"),
     }
 
-    async def scenario() -> dict[str, Any] | None:
-        store, _ = await dispatch_one(config, tmp_path, handlers, environ(config), json_message())
-        stored = await store.get_warning("53032441600000_20260715080000")
-        await store.close()
-        return stored
-
-    stored = asyncio.run(scenario())
-    assert stored is not None
+    stored = dispatch_and_fetch(config, tmp_path, handlers, environ(config), json_message())
     web = [o for o in stored["obligations"] if o["notifications"] and o["notifications"][0]["channel"] == "webhook"]
     assert web and all(o["state"] == "failed" for o in web)
     assert all(o["notifications"][0]["last_error"] == "webhook: HTTP 410" for o in web)
@@ -148,15 +158,8 @@ def test_missing_contact_fails_naming_the_reference_never_a_value(config: Routin
     del env["WARNROUTE_530324_FLOOD_DROUGHT_HQ_WEBHOOK_URL"]
     handlers = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
 
-    async def scenario() -> dict[str, Any] | None:
-        store, _ = await dispatch_one(config, tmp_path, handlers, env, json_message())
-        stored = await store.get_warning("53032441600000_20260715080000")
-        await store.close()
-        return stored
-
     with structlog.testing.capture_logs() as logs:
-        stored = asyncio.run(scenario())
-    assert stored is not None
+        stored = dispatch_and_fetch(config, tmp_path, handlers, env, json_message())
     hq = next(o for o in stored["obligations"] if o["action"]["department"] == "flood_drought_hq")
     assert hq["state"] == "failed"
     assert (
@@ -180,14 +183,8 @@ def test_a_secret_in_a_handler_error_is_redacted_from_store_and_logs(config: Rou
         "voice": RecordingHandler("voice"),
     }
 
-    async def scenario() -> dict[str, Any] | None:
-        store, _ = await dispatch_one(config, tmp_path, handlers, env, json_message())
-        stored = await store.get_warning("53032441600000_20260715080000")
-        await store.close()
-        return stored
-
     with structlog.testing.capture_logs() as logs:
-        stored = asyncio.run(scenario())
+        stored = dispatch_and_fetch(config, tmp_path, handlers, env, json_message())
     assert secret not in repr(stored)
     assert secret not in repr(logs)
     assert "rejected secret ***" in repr(stored)
