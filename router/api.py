@@ -11,15 +11,20 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from router import ackpage, report
+from router.acklinks import reply_code
 from router.app import Runtime
+from router.auditlog import verify_store
 from router.config import RoutingConfig
 from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
 from router.handlers.voice import CONFIRM_KEY
@@ -201,6 +206,88 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             events(), media_type="text/event-stream", headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
         )
 
+    @app.post("/api/v1/obligations/{obligation_id}/ack")
+    async def acknowledge(request: Request, obligation_id: str) -> Response:
+        """Acknowledge an obligation: by the department (``by``), or by the duty office on its behalf
+        (``on_behalf`` with a mandatory ``reason``). Repeating it changes nothing."""
+        try:
+            body = AckBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
+        if body.on_behalf and not (body.reason or "").strip():
+            return error(422, "invalid", "reason", "the duty office must give a reason when acknowledging for someone")
+        method = "duty_office" if body.on_behalf else "api"
+        return await _ack_response(rt(request), obligation_id, method, body.by, body.reason)
+
+    @app.get("/ack/{obligation_id}")
+    async def ack_page(request: Request, obligation_id: str, exp: str = "", sig: str = "") -> Response:
+        runtime = rt(request)
+        problem = runtime.ack.check(obligation_id, exp, sig, time.time())
+        found = await runtime.store.get_obligation(obligation_id) if problem is None else None
+        if problem is None and found is None:
+            problem = "no such obligation"
+        if problem is not None or found is None:
+            return HTMLResponse(ackpage.refused(problem or ""), status_code=403)
+        return HTMLResponse(ackpage.confirm(found, runtime.config))
+
+    @app.post("/ack/{obligation_id}")
+    async def ack_link(request: Request, obligation_id: str, exp: str = "", sig: str = "") -> Response:
+        runtime = rt(request)
+        problem = runtime.ack.check(obligation_id, exp, sig, time.time())
+        if problem is not None:
+            return HTMLResponse(ackpage.refused(problem), status_code=403)
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        by = (form.get("by", [""])[0].strip() or "link")[:100]
+        result = await runtime.store.acknowledge(obligation_id, "link", by, time.time())
+        if result.status == "acknowledged":
+            runtime.metrics.acknowledgements.labels("link").inc()
+        return HTMLResponse(
+            ackpage.done(result), status_code=200 if result.status in ("acknowledged", "already") else 409
+        )
+
+    @app.post("/api/v1/inbound/sms")
+    async def sms_reply(request: Request, token: str | None = None) -> Response:
+        """The SMS gateway's inbound webhook: a reply such as "确认 1234" acknowledges obligation 1234,
+        if it comes from the number that obligation's SMS went to."""
+        runtime = rt(request)
+        expected = runtime.settings.inbound_token or runtime.settings.receipt_token
+        if expected is not None and token != expected:
+            return error(403, "forbidden", "token", "inbound token missing or wrong")
+        try:
+            data = json.loads(await request.body())
+            sender, text = str(data["from"]), str(data["text"])
+        except (ValueError, KeyError, TypeError):
+            return error(422, "invalid", "body", "expected {from, text}")
+        code = reply_code(text)
+        if code is None:
+            return error(422, "invalid", "text", "the reply names no obligation number (expected e.g. 确认 1234)")
+        found = await runtime.store.get_obligation(seq=code)
+        refs = runtime.config.contacts.get((found["jurisdiction"], found["department"], "sms")) if found else None
+        try:
+            to = runtime.secrets.resolve_all(refs).get("to") if refs else None
+        except Exception:
+            to = None
+        if found is None or to is None or _digits(to) != _digits(sender):
+            return error(404, "not_found", "text", f"no obligation {code} was sent to this number")
+        return await _ack_response(runtime, found["id"], "sms_reply", _masked(sender), None)
+
+    @app.get("/api/v1/warnings/{identifier}/report")
+    async def warning_report(request: Request, identifier: str, format: str = "json") -> Response:
+        runtime = rt(request)
+        found = await runtime.store.get_warning(identifier)
+        if found is None:
+            return error(404, "not_found", "identifier", f"no warning {identifier!r}")
+        built = report.build(found, await runtime.store.events_of(identifier), runtime.config, time.time())
+        if format == "html":
+            return HTMLResponse(report.to_html(built))
+        return JSONResponse(report.public(built))
+
+    @app.get("/api/v1/audit/verify")
+    async def audit_verify(request: Request) -> dict[str, Any]:
+        verdict = await verify_store(rt(request).store)
+        return {"ok": verdict.ok, "events": verdict.events, "head": verdict.head, "problem": verdict.problem}
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -219,6 +306,45 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         return await rt(request).store.counts()
 
     return app
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(min_length=1, max_length=100, description="who acknowledges (name or duty-office operator)")
+    on_behalf: bool = False
+    reason: str | None = Field(None, max_length=500)
+
+
+async def _ack_response(runtime: Runtime, obligation_id: str, method: str, by: str, reason: str | None) -> Response:
+    result = await runtime.store.acknowledge(obligation_id, method, by, time.time(), reason)
+    if result.status == "not_found":
+        return error(404, "not_found", "obligation", result.problem)
+    if result.status in ("closed", "refused"):
+        return error(409, result.status, "obligation", result.problem)
+    if result.status == "acknowledged":
+        runtime.metrics.acknowledgements.labels(method).inc()
+    return JSONResponse(
+        {
+            "obligation_id": result.obligation_id,
+            "state": result.state,
+            "already": result.status == "already",
+            "acknowledged_at": datetime.fromtimestamp(result.acknowledged_at, UTC).isoformat()
+            if result.acknowledged_at
+            else None,
+            "acknowledged_by": result.acknowledged_by,
+            "method": result.method,
+        }
+    )
+
+
+def _digits(number: str) -> str:
+    digits = "".join(c for c in number if c.isdigit())
+    return digits[-11:]
+
+
+def _masked(number: str) -> str:
+    d = _digits(number)
+    return f"sms:{d[:3]}****{d[-4:]}" if len(d) >= 7 else "sms"
 
 
 def _sse(event_id: str, data: dict[str, Any]) -> str:

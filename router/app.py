@@ -17,12 +17,14 @@ import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry
 
-from router.config import RoutingConfig, load_config
+from router.acklinks import AckSigner, load_key
+from router.config import RoutingConfig, config_digest, load_config
 from router.dispatcher import Dispatcher, DispatchSettings
 from router.feed import FeedHub
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
 from router.metrics import Metrics
+from router.scheduler import Scheduler
 from router.secrets import SecretResolver
 from router.service import IngestService
 from router.settings import Settings
@@ -39,6 +41,8 @@ class Runtime:
     store: SqliteStore
     hub: FeedHub
     dispatcher: Dispatcher
+    scheduler: Scheduler
+    ack: AckSigner
     service: IngestService
 
     def __init__(self, settings: Settings, config: RoutingConfig | None = None) -> None:
@@ -63,6 +67,7 @@ class Runtime:
         voice = (s.voice_url, s.voice_api_key or "") if s.voice_url else None
         handlers = build_handlers(AiohttpTransport(session), sms=sms, voice=voice, smtp=s.smtp)
         self.secrets = SecretResolver()
+        self.ack = AckSigner(load_key(s.ack_key, s.data_dir), s.callback_base)
         self.hub = FeedHub(on_drop=self.metrics.feed_dropped.inc)
         self.dispatcher = Dispatcher(
             self.store,
@@ -73,10 +78,18 @@ class Runtime:
             settings=DispatchSettings(
                 poll_seconds=s.poll_seconds, call_timeout=s.call_timeout, callback_base=s.callback_base
             ),
+            ack=self.ack,
         )
-        self.service = IngestService(self.config, self.store, self.metrics, self.hub, self.dispatcher.wake)
+        self.scheduler = Scheduler(
+            self.store, self.config, self.metrics, self.dispatcher.wake, poll_seconds=s.scheduler_poll
+        )
+        self.service = IngestService(self.config, self.store, self.metrics, self.hub, self._committed)
+        await self.store.record_event(
+            "config_loaded", {"config": str(self.config.directory), "sha256": config_digest(self.config)}, time.time()
+        )
         if s.dispatch:
             self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
         log.info("runtime_started", data_dir=str(s.data_dir), channels=sorted(handlers))
         return self
@@ -85,8 +98,9 @@ class Runtime:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.dispatcher.stop()
+        self.scheduler.stop()
         for task in self._tasks:
-            if task.get_name() != "dispatcher":
+            if task.get_name() not in ("dispatcher", "scheduler"):
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,16 +108,24 @@ class Runtime:
         await self._stack.aclose()
         log.info("runtime_stopped")
 
+    def _committed(self) -> None:
+        self.dispatcher.wake()
+        self.scheduler.wake()
+
     def ready(self) -> tuple[bool, str]:
-        """Ready when the dispatcher has looked at the outbox recently (a dead-man check)."""
+        """Ready when the dispatcher and the scheduler have both looked at the store recently (dead-man)."""
         if not self.settings.dispatch:
             return True, "ok (dispatcher off)"
-        stale = time.time() - self.dispatcher.heartbeat
-        limit = max(10.0, 4 * self.settings.poll_seconds + self.settings.call_timeout)
-        if any(t.get_name() == "dispatcher" and t.done() for t in self._tasks):
-            return False, "dispatcher stopped"
-        if stale > limit:
-            return False, f"dispatcher silent for {stale:.0f} s"
+        now = time.time()
+        s = self.settings
+        for name, heartbeat, limit in (
+            ("dispatcher", self.dispatcher.heartbeat, max(10.0, 4 * s.poll_seconds + s.call_timeout)),
+            ("scheduler", self.scheduler.heartbeat, max(10.0, 4 * s.scheduler_poll + 5)),
+        ):
+            if any(t.get_name() == name and t.done() for t in self._tasks):
+                return False, f"{name} stopped"
+            if now - heartbeat > limit:
+                return False, f"{name} silent for {now - heartbeat:.0f} s"
         return True, "ok"
 
     async def _refresh_gauges(self) -> None:
@@ -112,4 +134,6 @@ class Runtime:
                 counts = await self.store.counts()
                 for state, n in counts.get("obligations", {}).items():
                     self.metrics.obligations.labels(state).set(n)
+                deadline, _ = await self.store.deadlines()
+                self.metrics.nearest_deadline.set(deadline - time.time() if deadline is not None else float("nan"))
             await asyncio.sleep(5)

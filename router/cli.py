@@ -7,6 +7,7 @@ rejected (``route`` goes on with the other files) or the command line is wrong.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from router.audit import Verdict
 from router.config import RoutingConfig, default_config_dir, load_config
 from router.coverage import plan_coverage, render
 from router.errors import ConfigError, InvalidMessage
@@ -93,6 +95,19 @@ def _parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--step", type=float, default=2.0, help="seconds of demo time per storm step")
     p_demo.add_argument("--exit", action="store_true", help="stop after the summary instead of serving on")
     p_demo.set_defaults(run=_cmd_demo)
+
+    p_report = sub.add_parser("report", help="the compliance report of one warning (JSON, or an HTML page)")
+    p_report.add_argument("warning_id", metavar="WARNING_ID")
+    p_report.add_argument("--config", type=Path, default=None)
+    p_report.add_argument("--data-dir", type=Path, default=None, help="where the SQLite store lives (default: data)")
+    p_report.add_argument("--html", type=Path, metavar="FILE", help="also write the human-readable page here")
+    p_report.set_defaults(run=_cmd_report)
+
+    p_audit = sub.add_parser("audit", help="audit log commands")
+    audit_sub = p_audit.add_subparsers(metavar="ACTION")
+    p_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken event")
+    p_verify.add_argument("--data-dir", type=Path, default=None)
+    p_verify.set_defaults(run=_cmd_audit_verify)
 
     p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format")
     p_schema.set_defaults(run=lambda _args: _print_json(json_schema()))
@@ -182,6 +197,64 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure(settings.json_logs)
     uvicorn.run(create_app(settings, config), host=args.host, port=args.port, log_level="warning", lifespan="on")
     return EXIT_OK
+
+
+def _store_path(data_dir: Path | None) -> Path:
+    from router.settings import Settings
+
+    path = Settings.from_env(data_dir=data_dir).data_dir / "warnroute.db"
+    if not path.is_file():
+        raise SystemExit(f"warnroute: no store at {path}")
+    return path
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from router import report
+    from router.store import SqliteStore
+
+    config = _config(args.config)
+
+    async def build() -> dict[str, object] | None:
+        store = SqliteStore(_store_path(args.data_dir))
+        await store.open_readonly()
+        try:
+            found = await store.get_warning(args.warning_id)
+            if found is None:
+                return None
+            return report.build(found, await store.events_of(args.warning_id), config, time.time())
+        finally:
+            await store.close()
+
+    built = asyncio.run(build())
+    if built is None:
+        print(f"warnroute: no warning {args.warning_id!r} in the store", file=sys.stderr)
+        return EXIT_INPUT
+    if args.html is not None:
+        args.html.write_text(report.to_html(built), encoding="utf-8")
+    _print_json(report.public(built))
+    return EXIT_OK
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from router.auditlog import verify_store
+    from router.store import SqliteStore
+
+    async def run() -> Verdict:
+        store = SqliteStore(_store_path(args.data_dir))
+        await store.open_readonly()
+        try:
+            return await verify_store(store)
+        finally:
+            await store.close()
+
+    verdict = asyncio.run(run())
+    if verdict.ok:
+        print(f"ok: {verdict.events} events, chain intact; head {verdict.head}")
+        return EXIT_OK
+    print(f"audit chain broken: {verdict.problem} ({verdict.events} events verified before it)", file=sys.stderr)
+    return 1
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

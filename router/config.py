@@ -8,6 +8,7 @@ trusts. Every problem found is reported at once, each naming file, path and prob
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from router.config_schema import (
     CHANNEL_KINDS,
     CONTACT_FIELDS,
+    PUSH_KINDS,
     Defaults,
     Department,
     DepartmentsFile,
@@ -33,6 +35,7 @@ from router.config_schema import (
     WarningsFile,
 )
 from router.errors import ConfigError, ConfigProblem
+from router.ladder import Ladders
 from router.models import ActionKind, Hazard, Product, Severity, grade_from_word
 from router.yamlload import YamlDoc, YamlError, format_path, load_yaml
 
@@ -51,7 +54,7 @@ class CompiledAction:
     text: str
     mandatory: bool
     departments: tuple[str, ...]
-    due_minutes: int
+    due_minutes: float
     before_onset_minutes: int | None
     channels: tuple[str, ...] | None
     task: str | None
@@ -98,6 +101,7 @@ class RoutingConfig:
     hazard_by_name: Mapping[str, Hazard]
     hazard_by_code: Mapping[str, Hazard]
     rule_index: Mapping[tuple[Product, Hazard], tuple[CompiledRule, ...]]
+    ladders: Ladders
     plan_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """Routing's memo of merged action specs per classification; bounded by the router."""
     spec_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -122,6 +126,14 @@ class RoutingConfig:
 
     def plan_text(self) -> str:
         return (self.directory / self.plan.text).read_text(encoding="utf-8")
+
+
+def config_digest(config: RoutingConfig) -> str:
+    """SHA-256 over the configuration files, for the audit log's record of what was loaded."""
+    digest = hashlib.sha256()
+    for name in (WARNINGS_FILE, DEPARTMENTS_FILE, config.plan.text):
+        digest.update(name.encode() + b"\0" + (config.directory / name).read_bytes())
+    return digest.hexdigest()
 
 
 def default_config_dir() -> Path:
@@ -220,6 +232,7 @@ class _CrossCheck:
         self._plan_and_catalogue()
         contacts = self._contacts()
         rules = tuple(self._rule(i, r, groups) for i, r in enumerate(self.wf.rules))
+        ladders = self._ladders(rules)
         if self.problems or city is None:
             return None
         followers: dict[str, list[str]] = {}
@@ -254,6 +267,7 @@ class _CrossCheck:
             rule_index={
                 (p, h): tuple(r for r in rules if p in r.products and h in r.hazards) for p in Product for h in Hazard
             },
+            ladders=ladders,
         )
         self._unrouted(config)
         return config
@@ -425,6 +439,68 @@ class _CrossCheck:
         self._can_fire(loc, compiled)
         return compiled
 
+    def _ladders(self, rules: tuple[CompiledRule, ...]) -> Ladders:
+        """Escalation: known ladders and departments, and every ladder finishing inside its deadline."""
+        spec = self.wf.escalation
+        loc: list[str | int] = ["escalation"]
+        duty = spec.duty_office
+        if duty.department not in self.df.departments:
+            self.w([*loc, "duty_office", "department"], f"unknown department {duty.department!r}")
+        else:
+            dspec = self.df.departments[duty.department]
+            if "city" not in dspec.levels:
+                self.w([*loc, "duty_office", "department"], f"{duty.department!r} must exist at city level")
+            for c in duty.channels:
+                if c not in dspec.channels:
+                    self.w([*loc, "duty_office", "channels"], f"department {duty.department!r} has no {c!r} channel")
+        for i, choice in enumerate(spec.select):
+            if choice.ladder not in spec.ladders:
+                self.w([*loc, "select", i, "ladder"], f"unknown ladder {choice.ladder!r}")
+            for d in choice.departments or []:
+                if d not in self.df.departments:
+                    self.w([*loc, "select", i, "departments"], f"unknown department {d!r}")
+        last = spec.select[-1]
+        if last.kinds is not None or last.departments is not None or last.min_level is not None:
+            self.w([*loc, "select", len(spec.select) - 1], "the last choice must match every obligation (no filters)")
+        for name, steps in spec.ladders.items():
+            afters = [s.seconds for s in steps]
+            if afters != sorted(afters):
+                self.w([*loc, "ladders", name], "steps must be in order of their 'after'")
+        duty_levels = (
+            set(self.df.departments[duty.department].levels) if duty.department in self.df.departments else set()
+        )
+        city = next((c for c, j in self.df.jurisdictions.items() if j.level == "city"), "")
+        duty_at = frozenset(c for c, j in self.df.jurisdictions.items() if j.level in duty_levels)
+        ladders = Ladders.compile(spec, city, duty_at)
+        if self.problems:
+            return ladders
+        default_due = self.wf.defaults.due_minutes * 60
+        for kind in (ActionKind.INFORM, ActionKind.LIFT):
+            for dept in self.df.departments:
+                self._ladder_fits(["defaults", "due_minutes"], ladders, kind.value, dept, 0, default_due)
+        for r_index, rule in enumerate(rules):
+            for a_index, act in enumerate(rule.actions):
+                if act.before_onset_minutes is not None:
+                    continue  # due relative to an onset known only at run time: compressed to fit then
+                for dept in act.departments:
+                    for rank in sorted({rule.min_rank, *ALL_RANKS} - set(range(rule.min_rank))):
+                        a_loc: list[str | int] = ["rules", r_index, "actions", a_index, "due_minutes"]
+                        if not self._ladder_fits(a_loc, ladders, act.kind.value, dept, rank, act.due_minutes * 60):
+                            break
+        return ladders
+
+    def _ladder_fits(self, loc: list[str | int], ladders: Ladders, kind: str, dept: str, rank: int, due: float) -> bool:
+        name = ladders.choose(kind, dept, rank)
+        rungs = ladders.ladders.get(name, ()) if name else ()
+        if rungs and rungs[-1].after >= due:
+            self.w(
+                loc,
+                f"ladder {name!r} (for {kind} to {dept}) ends {rungs[-1].after / 60:g} min after the start, "
+                f"not inside the {due / 60:g}-minute deadline",
+            )
+            return False
+        return True
+
     def _scope_levels(self, rule: Rule) -> set[str]:
         if rule.scope == "city":
             return {"city"}
@@ -460,8 +536,12 @@ class _CrossCheck:
             for c in channels:
                 if c not in spec.channels:
                     self.w([*loc, "channels"], f"department {dept!r} has no {c!r} channel")
-        if mandatory and len(spec.channels) < 2:
-            self.w([*loc, "departments"], f"mandatory recipient {dept!r} needs at least two contact paths")
+        paths = [c for c in (channels or spec.channels) if c in PUSH_KINDS and c in spec.channels]
+        if mandatory and len(paths) < 2:
+            self.w(
+                [*loc, "departments"],
+                f"mandatory recipient {dept!r} needs at least two contact paths the router pushes to, has {paths}",
+            )
 
     def _can_fire(self, loc: list[str | int], compiled: CompiledRule) -> None:
         if compiled.event_names is not None and Hazard.OTHER not in compiled.hazards:

@@ -16,6 +16,9 @@ from router.models import ActionKind, Hazard, Product, grade_from_word
 CHANNEL_KINDS = ("feed", "webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu", "kafka")
 """Every channel kind a department may list; each has a handler in router/handlers/."""
 
+PUSH_KINDS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
+"""Channels the router pushes to (feed and kafka are pulled or streamed, and always written)."""
+
 CONTACT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind: (required fields, optional fields); every field is a secret reference.
     "feed": ((), ()),
@@ -49,7 +52,7 @@ class PlanSection(Strict):
 
 
 class Defaults(Strict):
-    due_minutes: int = Field(30, gt=0, le=24 * 60)
+    due_minutes: float = Field(30, gt=0, le=24 * 60)
 
 
 class Drills(Strict):
@@ -101,7 +104,7 @@ class RuleAction(Strict):
     text: str = Field(min_length=1)
     clause: ClauseId | None = None
     mandatory: bool = False
-    due_minutes: int | None = Field(None, gt=0, le=24 * 60)
+    due_minutes: float | None = Field(None, gt=0, le=24 * 60)
     before_onset_minutes: int | None = Field(None, gt=0, le=24 * 60)
     channels: list[str] | None = None
     task: Ident | None = None
@@ -125,6 +128,73 @@ class Rule(Strict):
     actions: list[RuleAction] = Field(min_length=1)
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h)$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written ``90s``, ``3m`` or ``1.5h``."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 90s, 3m or 1h")
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+Duration = Annotated[str, StringConstraints(pattern=_DURATION.pattern)]
+
+
+class LadderStep(Strict):
+    """One rung: at ``after`` from the obligation's start, send on a channel or alert the duty office."""
+
+    after: Duration
+    send: str | None = Field(None, description="a channel kind, or 'first' for the department's first push channel")
+    alert: Literal["duty_office"] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LadderStep:
+        if (self.send is None) == (self.alert is None):
+            raise ValueError("a step either sends on a channel or alerts the duty office")
+        if self.send is not None and self.send != "first" and self.send not in CHANNEL_KINDS:
+            raise ValueError(f"unknown channel kind {self.send!r}; known: first, {', '.join(CHANNEL_KINDS)}")
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return parse_duration(self.after)
+
+
+class LadderChoice(Strict):
+    """First match wins: obligations of these kinds/departments, at or above this grade, use ``ladder``."""
+
+    kinds: list[ActionKind] | None = None
+    departments: list[str] | None = None
+    min_level: str | None = None
+    ladder: Ident
+
+    @field_validator("min_level")
+    @classmethod
+    def _grade(cls, value: str | None) -> str | None:
+        if value is not None:
+            grade_from_word(value)
+        return value
+
+
+class DutyOffice(Strict):
+    department: Ident = Field(description="the department that keeps the duty office at each level (值班值守)")
+    channels: list[str] = Field(min_length=1)
+
+
+class Escalation(Strict):
+    duty_office: DutyOffice
+    acknowledge_not_required: list[ActionKind] = Field(
+        default=[], description="kinds that are done when delivered; every other kind needs a person's acknowledgement"
+    )
+    confirm_only: list[ActionKind] = Field(
+        default=[], description="kinds only a voice keypress or the duty office can acknowledge (phone reports)"
+    )
+    ladders: dict[Ident, list[LadderStep]]
+    select: list[LadderChoice] = Field(min_length=1)
+
+
 class WarningsFile(Strict):
     version: Literal[1]
     plan: PlanSection
@@ -134,6 +204,7 @@ class WarningsFile(Strict):
     products: dict[Product, ProductSpec]
     hazards: dict[Hazard, HazardSpec]
     rules: list[Rule] = Field(min_length=1)
+    escalation: Escalation
 
 
 # --- departments.yaml --------------------------------------------------------------------------

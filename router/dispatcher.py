@@ -13,11 +13,12 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import structlog
 
 from router import render
+from router.acklinks import AckSigner
 from router.config import RoutingConfig
 from router.errors import DeliveryError, PermanentDeliveryError
 from router.handlers.base import ChannelHandler, Outbound
@@ -27,6 +28,7 @@ from router.secrets import SecretResolver
 from router.store import ClaimedNotification, NotificationOutcome, Store
 
 log = structlog.get_logger("warnroute.dispatcher")
+CST = timezone(timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         settings: DispatchSettings | None = None,
         clock: Callable[[], float] = time.time,
+        ack: AckSigner | None = None,
     ) -> None:
-        self.store, self.config, self.handlers = store, config, handlers
+        self.store, self.config, self.handlers, self.ack = store, config, handlers, ack
         settings = settings or DispatchSettings()
         self.secrets, self.metrics, self.settings, self.clock = secrets, metrics, settings, clock
         self.retry = retry or RetryPolicy()
@@ -160,18 +163,38 @@ class Dispatcher:
             if self.settings.callback_base and c.channel in ("sms", "voice")
             else None
         )
+        payload = render.payload(c.warning, c.action, c.obligation_id, c.drill)
+        if c.purpose == "escalation":
+            about_dept, about_juris = c.about
+            about = f"{self._name(about_dept, about_juris)}"
+            deadline = datetime.fromtimestamp(c.deadline, UTC).astimezone(CST).strftime("%H:%M")
+            title = render.escalation_title(c.action, about, c.drill)
+            text = render.escalation_text(c.warning, c.action, about, deadline, c.drill)
+            payload = {**payload, "escalation": {"department": about_dept, "jurisdiction": about_juris}}
+        else:
+            link = self.ack.link(c.obligation_id, self.clock()) if self.ack is not None else None
+            title = render.title(c.warning, c.action, c.drill)
+            text = render.text(c.warning, c.action, c.drill, short=short)
+            text += render.acknowledge_hint(link, c.obligation_seq, c.channel)
+            if link is not None:
+                payload = {**payload, "ack_url": link}
         return Outbound(
             id=c.id,
             channel=c.channel,
             department=c.department,
             jurisdiction=c.jurisdiction,
-            title=render.title(c.warning, c.action, c.drill),
-            text=render.text(c.warning, c.action, c.drill, short=short),
-            payload=render.payload(c.warning, c.action, c.obligation_id, c.drill),
+            title=title,
+            text=text,
+            payload=payload,
             drill=c.drill,
             contact=self.secrets.resolve_all(refs),
             callback_url=callback,
         )
+
+    def _name(self, department: str, jurisdiction: str) -> str:
+        dept = self.config.departments.get(department)
+        juris = self.config.jurisdictions.get(jurisdiction)
+        return f"{juris.zh if juris else jurisdiction}{dept.zh if dept else department}"
 
     def _record(self, outcome: NotificationOutcome) -> None:
         self._outcomes.append(outcome)

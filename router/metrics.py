@@ -66,6 +66,38 @@ class Metrics:
             "Live feed events dropped for slow subscribers (they can re-pull)",
             registry=registry,
         )
+        self.escalations = Counter(
+            "warnroute_escalations_total",
+            "Ladder steps fired, by what they did (send CHANNEL, alert duty_office)",
+            ["step"],
+            registry=registry,
+        )
+        self.breaches = Counter(
+            "warnroute_breaches_total",
+            "Obligations not done by their deadline, by action kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.acknowledgements = Counter(
+            "warnroute_acknowledgements_total", "Obligations acknowledged, by method", ["method"], registry=registry
+        )
+        self.nearest_deadline = Gauge(
+            "warnroute_nearest_deadline_seconds",
+            "Seconds to the nearest deadline of an obligation not yet done (negative: overdue)",
+            registry=registry,
+        )
+        self.canary_age = Gauge(
+            "warnroute_canary_age_seconds",
+            "Seconds since the canary last came back through each channel",
+            ["channel"],
+            registry=registry,
+        )
+        self.canary_missing = Gauge(
+            "warnroute_canary_missing",
+            "1 while the canary of a channel has not come back in time",
+            ["channel"],
+            registry=registry,
+        )
         for product in Product:
             for hazard in Hazard:
                 for outcome in OUTCOMES[:3]:

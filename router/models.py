@@ -233,7 +233,7 @@ class ActionSpec:
     task: str | None = None
     areas: tuple[str, ...] = ()
     public: bool = False
-    timings: tuple[tuple[int | None, int], ...] = ()
+    timings: tuple[tuple[int | None, float], ...] = ()
     key: tuple[str, str, str, str | None] = field(init=False)
     static: dict[str, Any] = field(init=False, compare=False, hash=False, repr=False)
 

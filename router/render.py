@@ -34,6 +34,31 @@ def text(warning: dict[str, Any], action: dict[str, Any], drill: bool, short: bo
     )
 
 
+def acknowledge_hint(link: str | None, code: int | None, channel: str) -> str:
+    """How to acknowledge, as the channel allows: a reply code by SMS, a signed link elsewhere."""
+    parts = []
+    if channel == "sms" and code is not None:
+        parts.append(f"回复“确认 {code}”")
+    if link and channel != "voice":
+        parts.append(f"点击 {link}")
+    return f" 收到请确认：{'或'.join(parts)}。" if parts else ""
+
+
+def escalation_title(action: dict[str, Any], about: str, drill: bool) -> str:
+    mark = "【演练】" if drill else ""
+    return f"{mark}【逾期未确认】{about}：{KIND_ZH.get(action['kind'], action['kind'])} §{action['clause']}"
+
+
+def escalation_text(warning: dict[str, Any], action: dict[str, Any], about: str, deadline: str, drill: bool) -> str:
+    """To the duty office: who has not acknowledged what, and by when it must be done."""
+    mark = "【演练】" if drill else ""
+    head = warning.get("headline") or f"{warning.get('hazard_name', '')}预警"
+    return (
+        f"{mark}【值班提醒】{about}尚未确认“{head}”的{KIND_ZH.get(action['kind'], action['kind'])}"
+        f"（预案§{action['clause']}），时限{deadline}。请电话督促落实，或代为登记确认并注明原因。"
+    )
+
+
 def payload(warning: dict[str, Any], action: dict[str, Any], obligation_id: str, drill: bool) -> dict[str, Any]:
     """The structured event for webhooks: the obligation, its action and the warning it comes from."""
     return {

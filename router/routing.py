@@ -63,7 +63,7 @@ class _Plan:
     """The merged action specs of one classification, and which deadline rule each one follows."""
 
     specs: tuple[ActionSpec, ...]
-    timings: tuple[tuple[tuple[int | None, int], ...], ...]  # the distinct timings
+    timings: tuple[tuple[tuple[int | None, float], ...], ...]  # the distinct timings
     timing_of: tuple[int, ...]  # per spec, an index into ``timings``
 
 
@@ -183,7 +183,7 @@ def _areas(mode: str, w: WeatherWarning, juris: str, config: RoutingConfig) -> t
     return towns
 
 
-def _due(before_onset: int | None, minutes: int, w: WeatherWarning) -> datetime:
+def _due(before_onset: int | None, minutes: float, w: WeatherWarning) -> datetime:
     if before_onset is not None and w.onset is not None:
         return max(w.onset - timedelta(minutes=before_onset), w.issued_at)
     return w.issued_at + timedelta(minutes=minutes)

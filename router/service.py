@@ -22,7 +22,7 @@ import structlog
 from router.config import RoutingConfig
 from router.errors import InvalidMessage
 from router.feed import FeedHub
-from router.handlers import PUSH_CHANNELS
+from router.ladder import Open, plan_initial
 from router.metrics import Metrics
 from router.models import Action, Decision, WeatherWarning, action_from_record, action_record
 from router.parsers import parse_message
@@ -126,9 +126,52 @@ class IngestService:
         identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:20]
         now = self.clock()
+        ladders = self.config.ladders
+        start = w.issued_at.timestamp()
+        rank = w.severity.rank if w.severity is not None else 0
         obligations, notifications = [], []
         for i, (action, action_json) in enumerate(zip(decision.actions, records, strict=True)):
             oid = f"{key}.{i:03d}"
+            kind = action.kind.value
+            ladder = ladders.choose(kind, action.department, rank)
+            deadline = action.due_at.timestamp()
+            first = plan_initial(
+                ladders,
+                Open(
+                    0,
+                    oid,
+                    action.department,
+                    action.jurisdiction,
+                    kind,
+                    action.channels,
+                    ladder or "",
+                    0,
+                    start,
+                    deadline,
+                ),
+                now,
+            )
+            priority = 0 if action.mandatory else 1
+            for send in first.sends:
+                escalation = send.purpose != "action"
+                notifications.append(
+                    NotificationRow(
+                        send.id,
+                        oid,
+                        send.channel,
+                        now,
+                        priority,
+                        send.purpose,
+                        send.department if escalation else None,
+                        send.jurisdiction if escalation else None,
+                    )
+                )
+            # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
+            next_step, next_at = (
+                (first.next_step, first.next_at)
+                if not first.breached
+                else (len(ladders.ladders.get(ladder or "", ())), now)
+            )
             obligations.append(
                 ObligationRow(
                     oid,
@@ -140,12 +183,15 @@ class IngestService:
                     action.mandatory,
                     action.due_at.isoformat(),
                     orjson.dumps(action_json).decode(),
+                    start,
+                    deadline,
+                    action.channels,
+                    ladder,
+                    ladders.ack_mode(kind),
+                    next_step,
+                    next_at,
                 )
             )
-            channel = next((c for c in action.channels if c in PUSH_CHANNELS), None)
-            if channel is not None:
-                priority = 0 if action.mandatory else 1
-                notifications.append(NotificationRow(f"{oid}.{channel}", oid, channel, now, priority))
         # Each action is stored once, in its obligation row: the decision keeps everything else (its
         # actions are the obligations), and the lineage's "told" keeps what routing compares, not texts.
         public = {

@@ -24,6 +24,11 @@ class Settings:
     voice_api_key: str | None = field(default=None, repr=False)
     smtp: Mapping[str, str] | None = field(default=None, repr=False)
     receipt_token: str | None = field(default=None, repr=False)
+    ack_key: str | None = field(default=None, repr=False)  # signs one-click acknowledgement links
+    inbound_token: str | None = field(default=None, repr=False)  # the SMS gateway's inbound (reply) webhook
+    scheduler_poll: float = 1.0
+    canary_every: float = 0.0  # seconds between canaries; 0: no canary
+    canary_timeout: float = 300.0  # a canary not back within this is missing
     json_logs: bool | None = None
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
@@ -58,7 +63,16 @@ class Settings:
             "voice_api_key": env.get("WARNROUTE_VOICE_API_KEY"),
             "smtp": smtp,
             "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
+            "ack_key": env.get("WARNROUTE_ACK_KEY"),
+            "inbound_token": env.get("WARNROUTE_INBOUND_TOKEN"),
         }
+        for name, key in (
+            ("WARNROUTE_SCHEDULER_POLL", "scheduler_poll"),
+            ("WARNROUTE_CANARY_EVERY", "canary_every"),
+            ("WARNROUTE_CANARY_TIMEOUT", "canary_timeout"),
+        ):
+            if env.get(name):
+                values[key] = float(env[name])
         if env.get("WARNROUTE_CALL_TIMEOUT"):
             values["call_timeout"] = float(env["WARNROUTE_CALL_TIMEOUT"])
         if env.get("WARNROUTE_DISPATCH", "").lower() in ("0", "false", "off", "no"):

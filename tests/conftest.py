@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,20 @@ def json_message(**fields: Any) -> bytes:
     }
     message.update(fields)
     return json.dumps({k: v for k, v in message.items() if v is not None}, ensure_ascii=False).encode()
+
+
+def now_iso(offset_seconds: float = 0.0) -> str:
+    """The current time (plus an offset) as an ISO 8601 string in Beijing time."""
+    from router.parsers.normalise import BEIJING
+
+    return datetime.fromtimestamp(time.time() + offset_seconds, BEIJING).isoformat(timespec="seconds")
+
+
+def issue_clock(message: bytes) -> Callable[[], float]:
+    """A clock that starts at the issue time of ``message`` (JSON) and runs at real speed."""
+    issued = datetime.fromisoformat(json.loads(message)["sent"]).timestamp()
+    offset = issued - time.time()
+    return lambda: time.time() + offset
 
 
 def cap_message(

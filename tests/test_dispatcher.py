@@ -19,10 +19,11 @@ from router.feed import FeedHub
 from router.handlers.base import ChannelHandler, Outbound, SendResult
 from router.metrics import Metrics
 from router.retry import RetryPolicy
+from router.scheduler import Scheduler
 from router.secrets import SecretResolver
 from router.service import IngestService
 from router.store import SqliteStore
-from tests.conftest import json_message
+from tests.conftest import issue_clock, json_message
 from tests.fakes import FlakyHandler, RecordingHandler
 
 FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
@@ -46,7 +47,8 @@ async def dispatch_one(
     message: bytes,
     seconds: float = 1.5,
 ) -> tuple[SqliteStore, dict[str, int]]:
-    store = SqliteStore(tmp / "db.sqlite")
+    clock = issue_clock(message)  # the message arrives as it is issued: only the ladders' first steps are due
+    store = SqliteStore(tmp / "db.sqlite", clock=clock)
     await store.open()
     metrics = Metrics(CollectorRegistry())
     dispatcher = Dispatcher(
@@ -57,13 +59,16 @@ async def dispatch_one(
         metrics,
         FAST,
         DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
+        clock=clock,
     )
-    service = IngestService(config, store, metrics, FeedHub(), dispatcher.wake)
-    task = asyncio.create_task(dispatcher.run())
+    scheduler = Scheduler(store, config, metrics, dispatcher.wake, clock=clock, poll_seconds=0.05)
+    service = IngestService(config, store, metrics, FeedHub(), dispatcher.wake, clock=clock)
+    tasks = [asyncio.create_task(dispatcher.run()), asyncio.create_task(scheduler.run())]
     await service.submit(message)
     await asyncio.sleep(seconds)
     dispatcher.stop()
-    await task
+    scheduler.stop()
+    await asyncio.gather(*tasks)
     counts = (await store.counts())["notifications"]
     return store, counts
 
@@ -120,7 +125,7 @@ def test_retryable_failures_back_off_then_succeed(config: RoutingConfig, tmp_pat
     assert flaky.attempts == len(flaky.sent) + 2
 
 
-def test_permanent_failure_fails_the_obligation_with_its_reason(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_permanent_failure_records_its_reason_and_falls_back_at_once(config: RoutingConfig, tmp_path: Path) -> None:
     handlers: dict[str, ChannelHandler] = {
         "webhook": FlakyHandler("webhook", fail_n=10**6, retryable=False, message="webhook: HTTP 410"),
         "sms": RecordingHandler("sms"),
@@ -129,9 +134,14 @@ def test_permanent_failure_fails_the_obligation_with_its_reason(config: RoutingC
 
     stored = dispatch_and_fetch(config, tmp_path, handlers, environ(config), json_message())
     web = [o for o in stored["obligations"] if o["notifications"] and o["notifications"][0]["channel"] == "webhook"]
-    assert web and all(o["state"] == "failed" for o in web)
+    assert web and all(o["notifications"][0]["state"] == "failed" for o in web)
     assert all(o["notifications"][0]["last_error"] == "webhook: HTTP 410" for o in web)
     assert all(o["notifications"][0]["attempts"] == 1 for o in web)
+    # A channel that failed for good does not wait for the ladder: its next step (SMS) goes at once.
+    for o in web:
+        assert [n["channel"] for n in o["notifications"]][:2] == ["webhook", "sms"]
+        assert o["notifications"][1]["state"] == "delivered"
+        assert o["state"] == "delivered" and o["acknowledged_at"] is None
 
 
 def test_giving_up_after_the_retry_budget(config: RoutingConfig, tmp_path: Path) -> None:
@@ -161,7 +171,7 @@ def test_missing_contact_fails_naming_the_reference_never_a_value(config: Routin
     with structlog.testing.capture_logs() as logs:
         stored = dispatch_and_fetch(config, tmp_path, handlers, env, json_message())
     hq = next(o for o in stored["obligations"] if o["action"]["department"] == "flood_drought_hq")
-    assert hq["state"] == "failed"
+    assert hq["notifications"][0]["state"] == "failed"
     assert (
         hq["notifications"][0]["last_error"] == "contact env:WARNROUTE_530324_FLOOD_DROUGHT_HQ_WEBHOOK_URL is not set"
     )

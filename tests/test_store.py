@@ -16,7 +16,8 @@ from router.feed import FeedHub
 from router.metrics import Metrics
 from router.service import IngestService
 from router.store import NotificationOutcome, SqliteStore
-from tests.conftest import EXAMPLES, json_message
+from router.store.schema import MIGRATIONS
+from tests.conftest import EXAMPLES, issue_clock, json_message
 
 T = TypeVar("T")
 
@@ -28,9 +29,10 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
 async def _service(path: Path, config: RoutingConfig) -> tuple[SqliteStore, IngestService]:
     from prometheus_client import CollectorRegistry
 
-    store = SqliteStore(path)
+    clock = issue_clock(json_message())  # messages arrive as they are issued
+    store = SqliteStore(path, clock=clock)
     await store.open()
-    return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None)
+    return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None, clock=clock)
 
 
 def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, tmp_path: Path) -> None:
@@ -49,7 +51,7 @@ def test_ingest_writes_warning_obligations_and_outbox_atomically(config: Routing
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 3
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path: Path) -> None:
@@ -248,8 +250,8 @@ def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, tmp_path:
 
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
-    # 2 adds early receipts and who acknowledged; 3 the claim priority.
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+    # 2 adds early receipts and who acknowledged; 3 the claim priority; 4 ladders, acknowledgements, audit.
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
 
 
 def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, tmp_path: Path) -> None:

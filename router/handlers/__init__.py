@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from router.config_schema import PUSH_KINDS
 from router.handlers.base import ChannelHandler, HttpTransport
 from router.handlers.email import EmailHandler
 from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler
@@ -16,7 +17,7 @@ from router.handlers.sms import SmsHandler
 from router.handlers.voice import VoiceHandler
 from router.handlers.webhook import WebhookHandler
 
-PUSH_CHANNELS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
+PUSH_CHANNELS = PUSH_KINDS
 
 
 def build_handlers(

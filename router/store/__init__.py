@@ -5,19 +5,24 @@ implementation. A server database implements the same interface.
 """
 
 from router.store.base import (
+    AckResult,
     ClaimedNotification,
+    DueObligation,
     FeedEntry,
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
     NotificationRow,
     ObligationRow,
+    StepResult,
     Store,
 )
 from router.store.sqlite import SqliteStore
 
 __all__ = [
+    "AckResult",
     "ClaimedNotification",
+    "DueObligation",
     "FeedEntry",
     "IngestOutcome",
     "IngestRecord",
@@ -25,5 +30,6 @@ __all__ = [
     "NotificationRow",
     "ObligationRow",
     "SqliteStore",
+    "StepResult",
     "Store",
 ]

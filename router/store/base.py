@@ -7,6 +7,7 @@ the store (``claim_notifications`` / ``record_outcomes``), so a restart resumes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -24,6 +25,13 @@ class ObligationRow:
     mandatory: bool
     due_at: str
     action_json: str
+    start_at: float = 0.0  # the clock starts at the warning's issue time
+    deadline: float = 0.0
+    channels: tuple[str, ...] = ()
+    ladder: str | None = None
+    ack_mode: str = "required"  # required | confirm (a person by voice keypress or the duty office) | delivery
+    next_step: int | None = None
+    next_step_at: float | None = None  # None: nothing more is scheduled
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,9 @@ class NotificationRow:
     channel: str
     next_attempt_at: float
     priority: int = 1  # 0 for mandatory obligations: claimed first
+    purpose: str = "action"  # "escalation": to the duty office about a late obligation
+    to_department: str | None = None  # None: the obligation's own department and jurisdiction
+    to_jurisdiction: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,10 @@ class ClaimedNotification:
     warning: dict[str, Any]
     drill: bool
     due: float = 0.0
+    purpose: str = "action"
+    about: tuple[str, str] = ("", "")  # the obligation's (department, jurisdiction), for duty-office alerts
+    deadline: float = 0.0
+    obligation_seq: int = 0  # the short number an SMS reply acknowledges by
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +113,49 @@ class NotificationOutcome:
     provider_id: str | None = None
     error: str | None = None
     next_attempt_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueObligation:
+    """An open obligation whose next ladder step is due, as the scheduler needs it."""
+
+    seq: int
+    id: str
+    department: str
+    jurisdiction: str
+    kind: str
+    channels: tuple[str, ...]
+    ladder: str | None
+    next_step: int
+    start: float
+    deadline: float
+    warning_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What the scheduler decided for one due obligation; the store applies it atomically."""
+
+    obligation_seq: int
+    sends: tuple[NotificationRow, ...]
+    events: tuple[tuple[str, dict[str, Any]], ...]  # (kind, detail) audit events
+    escalated: bool
+    breached: bool
+    next_step: int | None
+    next_step_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AckResult:
+    """``status``: acknowledged, already (idempotent repeat), closed, refused or not_found."""
+
+    status: Literal["acknowledged", "already", "closed", "refused", "not_found"]
+    obligation_id: str
+    state: str = ""
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    method: str | None = None
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +196,15 @@ class Store(Protocol):
     async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]: ...
 
     async def counts(self) -> dict[str, dict[str, int]]: ...
+
+    async def fire_due(self, now: float, limit: int, decide: Callable[[DueObligation], StepResult]) -> list[StepResult]:
+        """Claim obligations whose next step is due and apply ``decide``'s result to each, atomically."""
+        ...
+
+    async def acknowledge(
+        self, obligation_id: str, method: str, by: str, at: float, reason: str | None = None
+    ) -> AckResult: ...
+
+    async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
+        """Append an event that belongs to no warning (config loaded, canary missing…)."""
+        ...

@@ -84,4 +84,34 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX notifications_claim ON notifications (state, priority, next_attempt_at);
     """,
+    # 4: obligations climb escalation ladders to a deadline; acknowledgements say who, how and why;
+    # notifications may go to the duty office; every step is an event in a hash-chained audit log.
+    """
+    ALTER TABLE obligations ADD COLUMN start_at REAL;
+    ALTER TABLE obligations ADD COLUMN deadline REAL;
+    ALTER TABLE obligations ADD COLUMN channels TEXT NOT NULL DEFAULT '';
+    ALTER TABLE obligations ADD COLUMN ladder TEXT;
+    ALTER TABLE obligations ADD COLUMN ack_mode TEXT NOT NULL DEFAULT 'required';
+    ALTER TABLE obligations ADD COLUMN next_step INTEGER;
+    ALTER TABLE obligations ADD COLUMN next_step_at REAL;
+    ALTER TABLE obligations ADD COLUMN escalated_at REAL;
+    ALTER TABLE obligations ADD COLUMN breached_at REAL;
+    ALTER TABLE obligations ADD COLUMN ack_method TEXT;
+    ALTER TABLE obligations ADD COLUMN ack_reason TEXT;
+    CREATE INDEX obligations_next ON obligations (next_step_at) WHERE next_step_at IS NOT NULL;
+    ALTER TABLE notifications ADD COLUMN purpose TEXT NOT NULL DEFAULT 'action';
+    ALTER TABLE notifications ADD COLUMN to_department TEXT;
+    ALTER TABLE notifications ADD COLUMN to_jurisdiction TEXT;
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        warning_id TEXT,
+        obligation_id TEXT,
+        detail TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_warning ON audit (warning_id);
+    """,
 )

@@ -20,17 +20,24 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from router.audit import GENESIS, AuditRow, link
 from router.store.base import (
+    AckResult,
     ClaimedNotification,
+    DueObligation,
     FeedEntry,
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
     ObligationRow,
+    StepResult,
 )
 from router.store.schema import MIGRATIONS
 
-_OPEN_STATES = ("pending", "sent", "delivered")
+OPEN_STATES = ("pending", "sent", "delivered", "escalated", "breached")
+"""States in which an obligation can still be acknowledged (a breached one, late)."""
+_OPEN = ",".join(f"'{s}'" for s in OPEN_STATES)
+Event = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
@@ -46,6 +53,7 @@ class SqliteStore:
         self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._next: dict[str, int] = {}
+        self._head = GENESIS
         self.last_write_at = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -56,10 +64,13 @@ class SqliteStore:
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
             await self._writer.execute(f"PRAGMA {pragma}")
         await self._migrate(self._writer)
-        for table in ("warnings", "obligations", "notifications"):
+        for table in ("warnings", "obligations", "notifications", "audit"):
             async with self._writer.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}") as cur:
                 row = await cur.fetchone()
                 self._next[table] = int(row[0]) + 1 if row else 1
+        async with self._writer.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+            self._head = str(row[0]) if row else GENESIS
         # One process owns this file: whatever it had leased before a crash is due again.
         await self._writer.execute(
             "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
@@ -68,6 +79,12 @@ class SqliteStore:
         await self._reader.execute("PRAGMA busy_timeout=10000")
         self._reader.row_factory = aiosqlite.Row
         self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def open_readonly(self) -> None:
+        """Reads only (reports, audit checks) beside a running server: no writer, no migration, no lease reset."""
+        self._reader = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        await self._reader.execute("PRAGMA busy_timeout=10000")
+        self._reader.row_factory = aiosqlite.Row
 
     async def close(self) -> None:
         if self._task is not None:
@@ -126,13 +143,13 @@ class SqliteStore:
     async def _run(
         self, db: aiosqlite.Connection, futures: list[asyncio.Future[Any]], job: Job, single: bool = False
     ) -> None:
-        saved = dict(self._next)
+        saved, head = dict(self._next), self._head
         try:
             await db.execute("BEGIN IMMEDIATE")
             result = await job(db)
             await db.execute("COMMIT")
         except Exception as exc:  # the whole transaction failed: every waiter hears why
-            self._next = saved
+            self._next, self._head = saved, head
             with contextlib.suppress(aiosqlite.Error):
                 await db.execute("ROLLBACK")
             for future in futures:
@@ -144,6 +161,25 @@ class SqliteStore:
         for future, value in zip(futures, results, strict=True):
             if not future.done():
                 future.set_result(value)
+
+    async def _audit(self, db: aiosqlite.Connection, events: list[Event]) -> None:
+        """Append events to the hash chain, inside the caller's transaction."""
+        if not events:
+            return
+        rows = []
+        prev = self._head
+        for seq, (at, kind, warning_id, obligation_id, detail) in zip(
+            self._ids("audit", len(events)), events, strict=True
+        ):
+            text = orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
+            digest = link(prev, seq, at, kind, warning_id, obligation_id, text)
+            rows.append((seq, at, kind, warning_id, obligation_id, text, prev, digest))
+            prev = digest
+        await db.executemany(
+            "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        self._head = prev
 
     def _ids(self, table: str, n: int) -> range:
         start = self._next[table]
@@ -233,6 +269,13 @@ class SqliteStore:
                         o.action_json,
                         "pending",
                         now,
+                        o.start_at,
+                        o.deadline,
+                        ",".join(o.channels),
+                        o.ladder,
+                        o.ack_mode,
+                        o.next_step,
+                        o.next_step_at,
                     )
                 )
             for n, n_seq in zip(r.notifications, self._ids("notifications", len(r.notifications)), strict=True):
@@ -246,6 +289,9 @@ class SqliteStore:
                         n.next_attempt_at,
                         now,
                         n.priority,
+                        n.purpose,
+                        n.to_department,
+                        n.to_jurisdiction,
                     )
                 )
         await db.executemany(
@@ -256,18 +302,33 @@ class SqliteStore:
         )
         await db.executemany(
             "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-            " mandatory, due_at, action_json, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
+            " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             obligation_rows,
         )
         await db.executemany(
             "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
-            " priority) VALUES (?,?,?,?,?,?,?,?)",
+            " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             notification_rows,
         )
         cancelled: dict[str, int] = {}
+        events: list[Event] = []
         for seq, r in new:
+            detail: dict[str, Any] = {
+                "lineage": r.lineage,
+                "status": r.status,
+                "msg_type": r.msg_type,
+                "obligations": len(r.obligations),
+                "notifications": len(r.notifications),
+                "reference_unknown": r.reference_unknown,
+            }
+            events.append((now, "routed", r.identifier, None, detail))
             if r.lifts_lineage is not None:
                 cancelled[r.identifier] = await self._close_lineage(db, r.lifts_lineage, seq, now)
+                events.append(
+                    (now, "lifted", r.identifier, None, {"lineage": r.lineage, "cancelled": cancelled[r.identifier]})
+                )
+        await self._audit(db, events)
         it = iter(new)
         result: list[IngestOutcome] = []
         for outcome in outcomes:
@@ -289,8 +350,8 @@ class SqliteStore:
     async def _close_lineage(self, db: aiosqlite.Connection, lineage: str, lift_seq: int, now: float) -> int:
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
         cur = await db.execute(
-            "UPDATE obligations SET state = 'cancelled', closed_at = ? WHERE lineage = ? AND warning_seq < ?"
-            " AND state IN ('pending', 'sent', 'delivered')",
+            "UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
+            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')",
             (now, lineage, lift_seq),
         )
         count = cur.rowcount
@@ -340,14 +401,15 @@ class SqliteStore:
             return None
         async with self._read.execute(
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
-            " o.acknowledged_by, o.closed_at FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
+            " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
+            " o.breached_at, o.ack_method, o.ack_reason FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
             obligations = [dict(r) async for r in cur]
         async with self._read.execute(
             "SELECT n.id, n.obligation_seq, n.channel, n.state, n.attempts, n.provider_id, n.last_error, n.created_at,"
-            " n.sent_at, n.delivered_at FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
-            " WHERE o.warning_seq = ? ORDER BY n.seq",
+            " n.sent_at, n.delivered_at, n.purpose, n.to_department, n.to_jurisdiction FROM notifications n"
+            " JOIN obligations o ON o.seq = n.obligation_seq WHERE o.warning_seq = ? ORDER BY n.seq",
             (w["seq"],),
         ) as cur:
             notifications: dict[int, list[dict[str, Any]]] = {}
@@ -377,6 +439,14 @@ class SqliteStore:
                     "delivered_at": _iso(o["delivered_at"]),
                     "acknowledged_at": _iso(o["acknowledged_at"]),
                     "acknowledged_by": o["acknowledged_by"],
+                    "ack_method": o["ack_method"],
+                    "ack_reason": o["ack_reason"],
+                    "ack_mode": o["ack_mode"],
+                    "ladder": o["ladder"],
+                    "deadline": _iso(o["deadline"]),
+                    "next_step_at": _iso(o["next_step_at"]),
+                    "escalated_at": _iso(o["escalated_at"]),
+                    "breached_at": _iso(o["breached_at"]),
                     "closed_at": _iso(o["closed_at"]),
                     "notifications": [
                         {
@@ -419,8 +489,9 @@ class SqliteStore:
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
         async def job(db: aiosqlite.Connection) -> list[ClaimedNotification]:
             async with db.execute(
-                "SELECT n.seq, n.id, o.id, n.channel, n.attempts, o.department, o.jurisdiction, o.action_json,"
-                " w.warning_json, w.status, n.next_attempt_at FROM notifications n"
+                "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
+                " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
+                " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
                 " JOIN obligations o ON o.seq = n.obligation_seq"
                 " JOIN warnings w ON w.seq = o.warning_seq"
                 " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
@@ -434,7 +505,20 @@ class SqliteStore:
             )
             return [
                 ClaimedNotification(
-                    r[1], r[2], r[3], r[4], r[5], r[6], orjson.loads(r[7]), orjson.loads(r[8]), r[9] != "actual", r[10]
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    orjson.loads(r[7]),
+                    orjson.loads(r[8]),
+                    r[9] != "actual",
+                    r[10],
+                    r[11],
+                    (r[12], r[13]),
+                    r[14] or 0.0,
+                    r[15],
                 )
                 for r in rows
             ]
@@ -459,10 +543,11 @@ class SqliteStore:
                 " last_error = ? WHERE id = ? AND state = 'sending'",
                 [(o.error, o.id) for o in failed],
             )
+            # A channel that failed for good: the ladder's next step fires now rather than at its time.
             await db.executemany(
-                "UPDATE obligations SET state = 'failed' WHERE state = 'pending' AND seq ="
-                " (SELECT obligation_seq FROM notifications WHERE id = ?)",
-                [(o.id,) for o in failed],
+                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
+                [(o.at, o.id) for o in failed],
             )
             await db.executemany(
                 "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
@@ -470,14 +555,24 @@ class SqliteStore:
                 " WHERE id = ? AND state = 'sending'",
                 [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
             )
-            # Obligations move forward only: pending → sent → delivered.
-            await db.executemany(
-                "UPDATE obligations SET state = ?, sent_at = COALESCE(sent_at, ?),"
-                " delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END"
-                " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ?)"
-                " AND (state = 'pending' OR (state = 'sent' AND ? = 'delivered'))",
-                [(o.state, o.at, o.state, o.at, o.id, o.state) for o in done],
-            )
+            for o in done:
+                await self._advance_obligation(db, o.id, o.state, o.at)
+            events: list[Event] = []
+            if done or failed:
+                ids = [o.id for o in (*done, *failed)]
+                owners = await self._owners(db, ids)
+                for o in (*done, *failed):
+                    warning_id, obligation_id, channel, purpose = owners.get(o.id, (None, None, "", ""))
+                    detail: dict[str, Any] = {"notification": o.id, "channel": channel}
+                    if purpose != "action":
+                        detail["purpose"] = purpose
+                    if o.state == "failed":
+                        detail["error"] = o.error
+                    elif o.provider_id:
+                        detail["provider_id"] = o.provider_id
+                    kind = {"sent": "sent", "delivered": "delivered", "failed": "send_failed"}[o.state]
+                    events.append((o.at, kind, warning_id, obligation_id, detail))
+            await self._audit(db, events)
             sent = {o.provider_id: o.id for o in done if o.state == "sent" and o.provider_id is not None}
             if sent:
                 async with db.execute("SELECT COUNT(*) FROM early_receipts") as cur:
@@ -488,15 +583,39 @@ class SqliteStore:
 
         await self._submit("job", job)
 
+    async def _owners(
+        self, db: aiosqlite.Connection, notification_ids: list[str]
+    ) -> dict[str, tuple[str, str, str, str]]:
+        """notification id → (warning id, obligation id, channel, purpose)."""
+        out: dict[str, tuple[str, str, str, str]] = {}
+        for i in range(0, len(notification_ids), 500):
+            chunk = notification_ids[i : i + 500]
+            async with db.execute(
+                "SELECT n.id, w.identifier, o.id, n.channel, n.purpose FROM notifications n"
+                " JOIN obligations o ON o.seq = n.obligation_seq JOIN warnings w ON w.seq = o.warning_seq"
+                f" WHERE n.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ) as cur:
+                async for nid, wid, oid, channel, purpose in cur:
+                    out[nid] = (wid, oid, channel, purpose)
+        return out
+
     async def _advance_obligation(self, db: aiosqlite.Connection, notification_id: str, state: str, at: float) -> None:
-        """Move the obligation forward (never back): pending → sent → delivered."""
-        allowed = ("pending",) if state == "sent" else ("pending", "sent")
-        column = "sent_at" if state == "sent" else "delivered_at"
+        """Record sent/delivered on the obligation a notification serves (never on a duty-office alert).
+
+        Each state keeps its own timestamp; the state itself moves forward only (pending → sent →
+        delivered), and an escalated or breached obligation stays so until it is acknowledged. An
+        obligation done when delivered (a notice) stops its ladder there.
+        """
+        delivered = state == "delivered"
         await db.execute(
-            f"UPDATE obligations SET state = ?, {column} = ?, sent_at = COALESCE(sent_at, ?)"
-            f" WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ?)"
-            f" AND state IN ({','.join('?' * len(allowed))})",
-            (state, at, at, notification_id, *allowed),
+            "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
+            " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
+            " state = CASE WHEN state = 'pending' THEN ? WHEN state = 'sent' AND ? THEN 'delivered' ELSE state END,"
+            " next_step_at = CASE WHEN ? AND ack_mode = 'delivery' THEN NULL ELSE next_step_at END"
+            " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+            f" AND state IN ({_OPEN})",
+            (at, delivered, at, state, delivered, delivered, notification_id),
         )
 
     async def _apply_early_receipt(self, db: aiosqlite.Connection, notification_id: str, provider_id: str) -> None:
@@ -537,6 +656,9 @@ class SqliteStore:
     async def _receipt(
         self, db: aiosqlite.Connection, notification_id: str, delivered: bool, at: float, confirmed: bool = False
     ) -> None:
+        owners = await self._owners(db, [notification_id])
+        warning_id, obligation_id, channel, purpose = owners.get(notification_id, (None, None, "", ""))
+        detail: dict[str, Any] = {"notification": notification_id, "channel": channel, "by": "provider receipt"}
         if delivered:
             await db.execute(
                 "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
@@ -544,19 +666,225 @@ class SqliteStore:
                 (at, notification_id),
             )
             await self._advance_obligation(db, notification_id, "delivered", at)
-            if confirmed:  # a person answered and pressed the confirm key: the phone report is done
-                await db.execute(
-                    "UPDATE obligations SET state = 'acknowledged', acknowledged_at = COALESCE(acknowledged_at, ?),"
-                    " acknowledged_by = 'voice_keypress' WHERE seq = (SELECT obligation_seq FROM notifications"
-                    " WHERE id = ?) AND state IN ('pending', 'sent', 'delivered')",
-                    (at, notification_id),
-                )
+            await self._audit(db, [(at, "delivered", warning_id, obligation_id, detail)])
+            if confirmed and obligation_id is not None and purpose == "action":
+                # A person answered and pressed the confirm key: the phone report is done.
+                await self._ack(db, obligation_id, "voice_keypress", "callee", at, None)
         else:
             await db.execute(
                 "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
                 " WHERE id = ? AND state = 'sent'",
                 (notification_id,),
             )
+            await db.execute(
+                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
+                (at, notification_id),
+            )
+            await self._audit(
+                db, [(at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})]
+            )
+
+    # -- acknowledgements ----------------------------------------------------------------------
+
+    async def acknowledge(
+        self, obligation_id: str, method: str, by: str, at: float, reason: str | None = None
+    ) -> AckResult:
+        """Acknowledge an obligation; repeating it changes nothing and says so (idempotent)."""
+
+        async def job(db: aiosqlite.Connection) -> AckResult:
+            return await self._ack(db, obligation_id, method, by, at, reason)
+
+        result: AckResult = await self._submit("job", job)
+        return result
+
+    async def _ack(
+        self, db: aiosqlite.Connection, obligation_id: str, method: str, by: str, at: float, reason: str | None
+    ) -> AckResult:
+        async with db.execute(
+            "SELECT o.state, o.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
+            " FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE o.id = ?",
+            (obligation_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
+        state, mode, acked_at, acked_by, acked_method, warning_id = row
+        if state == "acknowledged":
+            return AckResult("already", obligation_id, state, acked_at, acked_by, acked_method)
+        if state not in OPEN_STATES:
+            return AckResult(
+                "closed", obligation_id, state, problem=f"the obligation is {state}; nothing to acknowledge"
+            )
+        if mode == "confirm" and method not in ("voice_keypress", "duty_office"):
+            return AckResult(
+                "refused",
+                obligation_id,
+                state,
+                problem="a phone report is done only when the callee confirms by keypress or the duty office"
+                " records it",
+            )
+        await db.execute(
+            "UPDATE obligations SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_method = ?,"
+            " ack_reason = ?, next_step_at = NULL WHERE id = ?",
+            (at, by, method, reason, obligation_id),
+        )
+        detail: dict[str, Any] = {"by": by, "method": method, "was": state}
+        if reason:
+            detail["reason"] = reason
+        await self._audit(db, [(at, "acknowledged", warning_id, obligation_id, detail)])
+        return AckResult("acknowledged", obligation_id, "acknowledged", at, by, method)
+
+    # -- the escalation scheduler's store side ---------------------------------------------------
+
+    async def fire_due(self, now: float, limit: int, decide: Callable[[DueObligation], StepResult]) -> list[StepResult]:
+        """Due ladder steps: select, decide (pure), and apply with the step advance in one transaction.
+
+        The step index advances in the same transaction that writes the step's notifications and
+        events, so a crash before the commit leaves the step due (it fires after the restart) and a
+        crash after it leaves it done (it never fires twice).
+        """
+
+        async def job(db: aiosqlite.Connection) -> list[StepResult]:
+            async with db.execute(
+                "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
+                " o.start_at, o.deadline, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+                " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+                (now, limit),
+            ) as cur:
+                rows = await cur.fetchall()
+            results = [
+                decide(
+                    DueObligation(
+                        r[0],
+                        r[1],
+                        r[2],
+                        r[3],
+                        r[4],
+                        tuple(c for c in r[5].split(",") if c),
+                        r[6],
+                        r[7] or 0,
+                        r[8],
+                        r[9],
+                        r[10],
+                    )
+                )
+                for r in rows
+            ]
+            warning_of = {r[0]: (r[10], r[1]) for r in rows}
+            notifications = []
+            events: list[Event] = []
+            for res in results:
+                for n in res.sends:
+                    notifications.append(
+                        (
+                            n.id,
+                            res.obligation_seq,
+                            n.channel,
+                            n.next_attempt_at,
+                            now,
+                            n.priority,
+                            n.purpose,
+                            n.to_department,
+                            n.to_jurisdiction,
+                        )
+                    )
+                wid, oid = warning_of[res.obligation_seq]
+                events += [(now, kind, wid, oid, detail) for kind, detail in res.events]
+            new_ids = self._ids("notifications", len(notifications))
+            await db.executemany(
+                "INSERT OR IGNORE INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
+                " created_at, priority, purpose, to_department, to_jurisdiction)"
+                " VALUES (?,?,?,?,'pending',?,?,?,?,?,?)",
+                [(seq, *n) for seq, n in zip(new_ids, notifications, strict=True)],
+            )
+            await db.executemany(
+                "UPDATE obligations SET next_step = ?, next_step_at = ?,"
+                " escalated_at = CASE WHEN ? THEN COALESCE(escalated_at, ?) ELSE escalated_at END,"
+                " breached_at = CASE WHEN ? THEN ? ELSE breached_at END,"
+                " state = CASE WHEN ? THEN 'breached' WHEN ? AND state IN ('pending', 'sent', 'delivered')"
+                " THEN 'escalated' ELSE state END WHERE seq = ?",
+                [
+                    (
+                        r.next_step,
+                        r.next_step_at,
+                        r.escalated,
+                        now,
+                        r.breached,
+                        now,
+                        r.breached,
+                        r.escalated,
+                        r.obligation_seq,
+                    )
+                    for r in results
+                ],
+            )
+            await self._audit(db, events)
+            return results
+
+        results: list[StepResult] = await self._submit("job", job)
+        return results
+
+    async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
+        async def job(db: aiosqlite.Connection) -> None:
+            await self._audit(db, [(at, kind, None, None, detail)])
+
+        await self._submit("job", job)
+
+    async def audit_rows(self, after: int = 0, limit: int = 10_000) -> list[AuditRow]:
+        async with self._read.execute(
+            "SELECT seq, at, kind, warning_id, obligation_id, detail, prev, hash FROM audit WHERE seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (after, limit),
+        ) as cur:
+            return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) async for r in cur]
+
+    async def get_obligation(self, obligation_id: str | None = None, seq: int | None = None) -> dict[str, Any] | None:
+        """One obligation by id or by its short number, with its warning's id and headline."""
+        where, arg = ("o.id = ?", obligation_id) if obligation_id is not None else ("o.seq = ?", seq)
+        async with self._read.execute(
+            "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.state, o.action_json, o.deadline,"
+            " o.acknowledged_at, o.acknowledged_by, o.ack_method, o.ack_mode, w.identifier, w.warning_json"
+            f" FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE {where}",
+            (arg,),
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return None
+        warning = orjson.loads(r["warning_json"])
+        return {
+            "seq": r["seq"],
+            "id": r["id"],
+            "department": r["department"],
+            "jurisdiction": r["jurisdiction"],
+            "kind": r["kind"],
+            "state": r["state"],
+            "action": orjson.loads(r["action_json"]),
+            "deadline": _iso(r["deadline"]),
+            "acknowledged_at": _iso(r["acknowledged_at"]),
+            "acknowledged_by": r["acknowledged_by"],
+            "ack_method": r["ack_method"],
+            "ack_mode": r["ack_mode"],
+            "warning_id": r["identifier"],
+            "headline": warning.get("headline"),
+        }
+
+    async def events_of(self, warning_id: str) -> list[dict[str, Any]]:
+        async with self._read.execute(
+            "SELECT seq, at, kind, obligation_id, detail FROM audit WHERE warning_id = ? ORDER BY seq", (warning_id,)
+        ) as cur:
+            return [
+                {"seq": r[0], "at": r[1], "kind": r[2], "obligation_id": r[3], "detail": orjson.loads(r[4])}
+                async for r in cur
+            ]
+
+    async def deadlines(self) -> tuple[float | None, float | None]:
+        """(nearest deadline, nearest step) among obligations with something still scheduled."""
+        async with self._read.execute(
+            "SELECT MIN(deadline), MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
+        ) as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
 
 def _iso(epoch: float | None) -> str | None:

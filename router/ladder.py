@@ -1,0 +1,202 @@
+"""Escalation ladders: when each rung of an obligation fires, and what a due rung does. Pure.
+
+An obligation starts its clock at the warning's issue time and must be done by its deadline
+(acknowledged, or delivered for notices). Its ladder's rungs fire at ``start + after``; a ladder
+that does not fit before a deadline known only at run time (a nowcast task whose onset is near) is
+compressed so that its last rung falls at three quarters of the time available. After the last rung,
+the obligation's next step is the breach, at the deadline itself.
+
+``plan_initial`` gives what fires at ingest (the rungs due at once); ``plan_due`` what a due
+obligation does now. Both are pure, so every path is tested on a plain clock; the store applies
+their effects in one transaction with the step advance, so a restart neither loses nor repeats one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from router.config_schema import PUSH_KINDS, Escalation
+from router.models import grade_from_word
+
+FIT = 0.75  # a compressed ladder's last rung lands at this fraction of the time to the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    after: float  # seconds from the obligation's start
+    send: str | None  # a channel kind or "first"; None for a duty-office alert
+    alert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    kinds: frozenset[str] | None
+    departments: frozenset[str] | None
+    min_rank: int
+    ladder: str
+
+
+@dataclass(frozen=True)
+class Ladders:
+    """The compiled ``escalation`` section of warnings.yaml."""
+
+    ladders: Mapping[str, tuple[Rung, ...]]
+    choices: tuple[Choice, ...]
+    duty_department: str
+    duty_channels: tuple[str, ...]
+    no_ack: frozenset[str]
+    confirm_only: frozenset[str]
+    city: str = ""
+    duty_at: frozenset[str] = frozenset()  # jurisdictions with a duty office of their own
+
+    @classmethod
+    def compile(cls, spec: Escalation, city: str = "", duty_at: frozenset[str] = frozenset()) -> Ladders:
+        return cls(
+            ladders={
+                name: tuple(Rung(s.seconds, s.send, s.alert is not None) for s in steps)
+                for name, steps in spec.ladders.items()
+            },
+            choices=tuple(
+                Choice(
+                    frozenset(k.value for k in c.kinds) if c.kinds is not None else None,
+                    frozenset(c.departments) if c.departments is not None else None,
+                    grade_from_word(c.min_level) if c.min_level else 0,
+                    c.ladder,
+                )
+                for c in spec.select
+            ),
+            duty_department=spec.duty_office.department,
+            duty_channels=tuple(spec.duty_office.channels),
+            no_ack=frozenset(k.value for k in spec.acknowledge_not_required),
+            confirm_only=frozenset(k.value for k in spec.confirm_only),
+            city=city,
+            duty_at=duty_at,
+        )
+
+    def choose(self, kind: str, department: str, rank: int) -> str | None:
+        for c in self.choices:
+            if c.kinds is not None and kind not in c.kinds:
+                continue
+            if c.departments is not None and department not in c.departments:
+                continue
+            if rank < c.min_rank:
+                continue
+            return c.ladder
+        return None
+
+    def ack_mode(self, kind: str) -> str:
+        """``delivery`` (done when delivered), ``confirm`` (a person must confirm) or ``required``."""
+        if kind in self.no_ack:
+            return "delivery"
+        return "confirm" if kind in self.confirm_only else "required"
+
+    def times(self, ladder: str, start: float, deadline: float) -> tuple[float, ...]:
+        """When each rung fires; compressed if the ladder would not finish before the deadline."""
+        rungs = self.ladders[ladder]
+        span = rungs[-1].after if rungs else 0.0
+        room = deadline - start
+        scale = 1.0 if span < room or span == 0 else max(room, 0.0) * FIT / span
+        return tuple(start + r.after * scale for r in rungs)
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A notification a rung creates: to the obligation's department, or to the duty office."""
+
+    id: str
+    channel: str
+    department: str
+    jurisdiction: str
+    purpose: str  # "action" (to the department) or "escalation" (to the duty office)
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    step: int
+    what: str  # "send sms", "alert duty_office", "breach"
+    outcome: str  # "sent", "skipped: …"
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    sends: tuple[Send, ...] = ()
+    fired: tuple[Fired, ...] = ()
+    escalated: bool = False
+    breached: bool = False
+    next_step: int | None = None
+    next_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """What the scheduler knows of an open obligation whose next step is due."""
+
+    seq: int
+    id: str
+    department: str
+    jurisdiction: str
+    kind: str
+    channels: tuple[str, ...]
+    ladder: str
+    next_step: int
+    start: float
+    deadline: float
+
+
+def _first_push(channels: tuple[str, ...]) -> str | None:
+    return next((c for c in channels if c in PUSH_KINDS), None)
+
+
+def _rung(ladders: Ladders, ob: Open, index: int, rung: Rung) -> tuple[list[Send], Fired]:
+    if rung.alert:
+        here = ob.jurisdiction in ladders.duty_at and ob.department != ladders.duty_department
+        jurisdiction = ob.jurisdiction if here else ladders.city
+        sends = [
+            Send(f"{ob.id}.s{index}.duty.{c}", c, ladders.duty_department, jurisdiction, "escalation")
+            for c in ladders.duty_channels
+        ]
+        return sends, Fired(index, "alert duty_office", f"alerted {ladders.duty_department}@{jurisdiction}")
+    channel = _first_push(ob.channels) if rung.send == "first" else rung.send
+    if channel is None or channel not in ob.channels:
+        return [], Fired(index, f"send {rung.send}", f"skipped: {ob.department} has no {rung.send} channel")
+    suffix = "" if index == 0 else f".s{index}"
+    return [Send(f"{ob.id}{suffix}.{channel}", channel, ob.department, ob.jurisdiction, "action")], Fired(
+        index, f"send {channel}", "queued"
+    )
+
+
+def plan_due(ladders: Ladders, ob: Open, now: float) -> Effects:
+    """Fire the obligation's due step (it was selected as due) and every later rung already due."""
+    rungs = ladders.ladders.get(ob.ladder, ())
+    times = ladders.times(ob.ladder, ob.start, ob.deadline) if rungs else ()
+    sends: list[Send] = []
+    fired: list[Fired] = []
+    escalated = False
+    i = ob.next_step
+    first = True
+    while i < len(rungs) and (first or times[i] <= now):
+        new, f = _rung(ladders, ob, i, rungs[i])
+        sends += new
+        fired.append(f)
+        escalated = escalated or rungs[i].alert
+        i += 1
+        first = False
+    if i < len(rungs):
+        return Effects(tuple(sends), tuple(fired), escalated, False, i, times[i])
+    if ob.deadline > now:
+        return Effects(tuple(sends), tuple(fired), escalated, False, len(rungs), ob.deadline)
+    late = f"not done {now - ob.deadline:.0f} s after its deadline" if now > ob.deadline else "deadline reached"
+    fired.append(Fired(len(rungs), "breach", late))
+    return Effects(tuple(sends), tuple(fired), escalated, True, None, None)
+
+
+def plan_initial(ladders: Ladders, ob: Open, now: float) -> Effects:
+    """At ingest: the rungs at ``after`` 0 fire now (more if the warning arrives late); then the next."""
+    rungs = ladders.ladders.get(ob.ladder, ())
+    if not rungs:
+        return Effects(next_step=0, next_at=ob.deadline)
+    times = ladders.times(ob.ladder, ob.start, ob.deadline)
+    if times[0] > now and rungs[0].after > 0:
+        return Effects(next_step=0, next_at=times[0])
+    return plan_due(ladders, ob, now)
