@@ -801,7 +801,7 @@ class SqliteStore:
             await db.executemany(
                 "UPDATE obligations SET next_step = ?, next_step_at = ?,"
                 " escalated_at = CASE WHEN ? THEN COALESCE(escalated_at, ?) ELSE escalated_at END,"
-                " breached_at = CASE WHEN ? THEN ? ELSE breached_at END,"
+                " breached_at = CASE WHEN ? THEN MIN(deadline, ?) ELSE breached_at END,"
                 " state = CASE WHEN ? THEN 'breached' WHEN ? AND state IN ('pending', 'sent', 'delivered')"
                 " THEN 'escalated' ELSE state END WHERE seq = ?",
                 [
