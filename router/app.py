@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from router.acklinks import AckSigner, load_key
+from router.canary import Canary
 from router.config import RoutingConfig, config_digest, load_config
 from router.dispatcher import Dispatcher, DispatchSettings
 from router.feed import FeedHub
@@ -91,6 +92,11 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
+        if s.canary_every > 0 and s.dispatch:
+            self.canary = Canary(
+                self.store, self.config, self.metrics, handlers, s.canary_every, s.canary_timeout, self._committed
+            )
+            self._tasks.append(asyncio.create_task(self.canary.run(), name="canary"))
         log.info("runtime_started", data_dir=str(s.data_dir), channels=sorted(handlers))
         return self
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -50,6 +51,17 @@ def demo_config(target: Path) -> Path:
     data["contacts"] = DEMO_CONTACTS
     departments.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
+
+
+def shrink_deadlines(config: Path, factor: float) -> Path:
+    """Scale every deadline and ladder step of the config in ``config`` by ``factor`` (e.g. 1/60: minutes
+    become seconds), so escalations and breaches happen while one watches."""
+    path = config / "warnings.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(due_minutes: )(\d+(?:\.\d+)?)", lambda m: f"{m.group(1)}{float(m.group(2)) * factor:g}", text)
+    text = re.sub(r"(after: )(\d+(?:\.\d+)?)m\b", lambda m: f"{m.group(1)}{float(m.group(2)) * 60 * factor:g}s", text)
+    path.write_text(text, encoding="utf-8")
+    return config
 
 
 def storm(start: datetime, step_hours: float = 1.0) -> list[tuple[str, dict[str, Any]]]:

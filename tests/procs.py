@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from router.demo import demo_config, environments
+from router.demo import demo_config, environments, shrink_deadlines
 
 
 def free_port() -> int:
@@ -103,11 +103,18 @@ class Stack:
 
 
 def start_stack(
-    tmp: Path, receipt_delay: float = 0.05, dispatch: bool = True, extra_env: dict[str, str] | None = None
+    tmp: Path,
+    receipt_delay: float = 0.05,
+    dispatch: bool = True,
+    extra_env: dict[str, str] | None = None,
+    shrink: float | None = None,
 ) -> Stack:
+    """Simulator + router; ``shrink`` scales every deadline and ladder step (1/60: minutes become seconds)."""
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = demo_config(tmp / "config")
+    if shrink is not None:
+        shrink_deadlines(config, shrink)
     env, serve_env = environments(sim_url, config, tmp / "data")
     if not dispatch:
         serve_env["WARNROUTE_DISPATCH"] = "0"

@@ -11,13 +11,14 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import json_message
+from tests.conftest import json_message, now_iso
 from tests.procs import Stack
 
 BURST = 500
 KILL_AFTER = 150
 COUNTIES = ("530302", "530303", "530304", "530322", "530323", "530324", "530325", "530326", "530381")
 KINDS = (("rainstorm", "blue"), ("rainstorm", "orange"), ("gale", "yellow"), ("rainstorm", "red"), ("hail", "orange"))
+SENT = now_iso()  # issued as the burst starts: the ladders' first steps are what is due
 
 
 def burst_message(i: int) -> bytes:
@@ -30,6 +31,7 @@ def burst_message(i: int) -> bytes:
         hazard=hazard,
         severity=colour,
         headline=f"burst {i}",
+        sent=SENT,
     )
 
 

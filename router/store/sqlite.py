@@ -869,6 +869,15 @@ class SqliteStore:
             "headline": warning.get("headline"),
         }
 
+    async def canaries(self, jurisdiction: str, department: str) -> list[tuple[str, float, float | None, float | None]]:
+        """The self-test recipient's latest obligations, newest first: (channel, created, sent, delivered)."""
+        async with self._read.execute(
+            "SELECT channels, created_at, sent_at, delivered_at FROM obligations WHERE jurisdiction = ?"
+            " AND department = ? ORDER BY seq DESC LIMIT 500",
+            (jurisdiction, department),
+        ) as cur:
+            return [(r[0], r[1], r[2], r[3]) async for r in cur]
+
     async def events_of(self, warning_id: str) -> list[dict[str, Any]]:
         async with self._read.execute(
             "SELECT seq, at, kind, obligation_id, detail FROM audit WHERE warning_id = ? ORDER BY seq", (warning_id,)
