@@ -221,6 +221,7 @@ class IngestService:
             obligations=tuple(obligations),
             notifications=tuple(notifications),
             lifts_lineage=lineage if w.ends and linked else None,
+            updates_lineage=lineage if linked and not w.ends else None,
         )
 
 

@@ -53,7 +53,7 @@ def test_every_step_is_in_an_intact_chain(config: RoutingConfig, tmp_path: Path)
 
     rows = run(config, tmp_path, scenario)
     kinds = {r[2] for r in rows}
-    assert {"routed", "delivered", "acknowledged", "escalated", "breached"} <= kinds
+    assert {"received", "routed", "delivered", "acknowledged", "escalated", "breached"} <= kinds
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0][6] == GENESIS and all(rows[i][6] == rows[i - 1][7] for i in range(1, len(rows)))
 

@@ -256,3 +256,31 @@ def test_a_restart_mid_ladder_neither_loses_nor_repeats_a_step(config: RoutingCo
         assert len(ids) == len(set(ids))
 
     run(config, tmp_path, scenario)
+
+
+def test_an_upgrade_that_asks_again_supersedes_the_open_obligation(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        first = (await w.service.submit(json_message())).warning.id
+        w.clock.at(2)
+        upgrade = json_message(
+            identifier="53032441600000_20260715080200",
+            sent="2026-07-15T08:02:00+08:00",
+            msg_type="update",
+            references=[first],
+            severity="orange",
+        )
+        second = (await w.service.submit(upgrade)).warning.id
+        old = await w.obligation(first, "radio_tv", "disseminate")
+        new = await w.obligation(second, "radio_tv", "disseminate")
+        # Blue asked the broadcaster to relay; orange makes it the mandatory 30-minute §4.4 duty.
+        assert old["state"] == "superseded" and old["next_step_at"] is None
+        assert new["state"] == "pending" and new["action"]["mandatory"]
+        assert (await w.obligation(first, "water"))["state"] == "pending"  # not asked again: runs on
+        for minute in (3, 8, 15, 40):
+            await w.at(minute)
+        old = await w.obligation(first, "radio_tv", "disseminate")
+        assert old["state"] == "superseded" and old["breached_at"] is None
+        assert (await w.obligation(second, "radio_tv", "disseminate"))["state"] == "breached"
+        assert any(e["kind"] == "superseded" for e in await w.store.events_of(second))
+
+    run(config, tmp_path, scenario)

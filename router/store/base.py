@@ -71,6 +71,7 @@ class IngestRecord:
     obligations: tuple[ObligationRow, ...]
     notifications: tuple[NotificationRow, ...]
     lifts_lineage: str | None = None  # a lift closes the open obligations of this lineage
+    updates_lineage: str | None = None  # an Update supersedes the open obligations it gives again
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,12 +322,16 @@ class SqliteStore:
                 "notifications": len(r.notifications),
                 "reference_unknown": r.reference_unknown,
             }
-            events.append((now, "routed", r.identifier, None, detail))
+            received = {"sender": r.sender, "sent": r.sent, "content_sha256": r.content_hash}
+            events += [(now, "received", r.identifier, None, received), (now, "routed", r.identifier, None, detail)]
             if r.lifts_lineage is not None:
                 cancelled[r.identifier] = await self._close_lineage(db, r.lifts_lineage, seq, now)
-                events.append(
-                    (now, "lifted", r.identifier, None, {"lineage": r.lineage, "cancelled": cancelled[r.identifier]})
-                )
+                lifted = {"lineage": r.lineage, "cancelled": cancelled[r.identifier]}
+                events.append((now, "lifted", r.identifier, None, lifted))
+            if r.updates_lineage is not None and r.obligations:
+                superseded = await self._supersede(db, r, seq, now)
+                if superseded:
+                    events.append((now, "superseded", r.identifier, None, {"obligations": superseded}))
         await self._audit(db, events)
         it = iter(new)
         result: list[IngestOutcome] = []
@@ -361,6 +365,25 @@ class SqliteStore:
             (lineage,),
         )
         return count
+
+    async def _supersede(self, db: aiosqlite.Connection, r: IngestRecord, seq: int, now: float) -> list[str]:
+        """Open obligations of the lineage that the Update gives again (same department, place, kind and
+        task) are superseded by the new ones: their pending steps and unsent notifications stop."""
+        keys = [f"{o.department}|{o.jurisdiction}|{o.kind}|{o.task or ''}" for o in r.obligations]
+        marks = ",".join("?" * len(keys))
+        async with db.execute(
+            "UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
+            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')"
+            f" AND (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks})"
+            " RETURNING seq, id",
+            (now, r.updates_lineage, seq, *keys),
+        ) as cur:
+            rows = await cur.fetchall()
+        await db.executemany(
+            "UPDATE notifications SET state = 'cancelled' WHERE obligation_seq = ? AND state IN ('pending', 'sending')",
+            [(row[0],) for row in rows],
+        )
+        return [str(row[1]) for row in rows]
 
     async def _obligations_of(self, db: aiosqlite.Connection, warning_seq: int) -> tuple[ObligationRow, ...]:
         async with db.execute(

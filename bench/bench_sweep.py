@@ -1,0 +1,256 @@
+"""Benchmark: the escalation scheduler over a store holding many open obligations.
+
+    python -m bench.bench_sweep [--open 1000000] [--batch 1000] [--stepped 100000] [--json FILE]
+
+Builds an embedded store (a real SQLite file) with ``--open`` open obligations whose next steps are
+spread over 30 minutes, then measures on that store:
+
+* the sweep: one scheduler pass (find what is due now among all open obligations) when nothing is
+  due, and when ``--batch`` are due, beside the raw indexed SELECT of the same rows;
+* escalation throughput: obligations stepped per second by repeated scheduler passes (each pass:
+  select due, decide the ladder step, write notifications, step advance and audit events in one
+  transaction), beside the raw building block of the same transaction shape in plain sqlite3
+  (select the due rows, insert one notification each, update each row) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from router.config import load_config
+from router.metrics import Metrics
+from router.scheduler import Scheduler
+from router.store import SqliteStore
+
+T0 = 1_800_000_000.0
+SPREAD = 1800.0
+PER_WARNING = 30
+DEPARTMENTS = ("water", "health", "transport", "education_sports", "agriculture", "energy")
+
+
+def build(path: Path, n: int) -> None:
+    """``n`` open obligations, ``PER_WARNING`` per warning, next steps uniform over ``SPREAD`` seconds."""
+    asyncio.run(_create(path))
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    rng = random.Random(7)
+    warnings = n // PER_WARNING + 1
+    with db:
+        db.executemany(
+            "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
+            " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                (
+                    i,
+                    f"w{i}",
+                    "bench",
+                    "2027-01-15T08:00:00+08:00",
+                    "h",
+                    f"w{i}",
+                    "",
+                    "signal",
+                    "rainstorm",
+                    "blue",
+                    "530324",
+                    "actual",
+                    "alert",
+                    0,
+                    "{}",
+                    "{}",
+                    "[]",
+                )
+                for i in range(1, warnings + 1)
+            ),
+        )
+        rows = []
+        for i in range(1, n + 1):
+            start = T0 + rng.random() * SPREAD
+            dept = DEPARTMENTS[i % len(DEPARTMENTS)]
+            rows.append(
+                (
+                    i,
+                    f"o{i}",
+                    i // PER_WARNING + 1,
+                    f"w{i // PER_WARNING + 1}",
+                    dept,
+                    "530324",
+                    "respond",
+                    None,
+                    "5.3.1",
+                    0,
+                    "",
+                    "{}",
+                    "pending",
+                    start,
+                    start,
+                    start + SPREAD,
+                    "feed,webhook,sms,voice",
+                    "standard",
+                    "required",
+                    1,
+                    start + 180,
+                )
+            )
+            if len(rows) == 100_000:
+                _insert(db, rows)
+                rows = []
+        _insert(db, rows)
+    db.close()
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    db.executemany(
+        "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
+        " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
+        " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+async def _create(path: Path) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()
+
+
+def nth_due(path: Path, k: int) -> float:
+    """The time at which exactly ``k`` obligations are due."""
+    db = sqlite3.connect(path)
+    row = db.execute(
+        "SELECT next_step_at FROM obligations WHERE next_step_at IS NOT NULL ORDER BY next_step_at LIMIT 1 OFFSET ?",
+        (k - 1,),
+    ).fetchone()
+    db.close()
+    return float(row[0])
+
+
+def raw_select(path: Path, now: float, limit: int, reps: int) -> list[float]:
+    db = sqlite3.connect(path)
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        db.execute(
+            "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
+            " o.start_at, o.deadline, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        times.append(time.perf_counter() - started)
+    db.close()
+    return times
+
+
+def raw_steps(path: Path, batch: int, total: int) -> float:
+    """Obligations/s through the same transaction shape in plain sqlite3 (select, insert, update)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=FULL")
+    now = T0 + SPREAD * 2
+    seq = 50_000_000
+    done = 0
+    started = time.perf_counter()
+    while done < total:
+        db.execute("BEGIN IMMEDIATE")
+        rows = db.execute(
+            "SELECT o.seq, o.id, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+            (now, batch),
+        ).fetchall()
+        db.executemany(
+            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
+            " priority, purpose) VALUES (?,?,?,'sms','pending',?,?,0,'action')",
+            [(seq + i, f"{r[1]}.raw.sms", r[0], now, now) for i, r in enumerate(rows)],
+        )
+        seq += len(rows)
+        db.executemany(
+            "UPDATE obligations SET next_step = next_step + 1, next_step_at = ? WHERE seq = ?",
+            [(now + 10 * SPREAD, r[0]) for r in rows],
+        )
+        db.execute("COMMIT")
+        done += len(rows)
+    elapsed = time.perf_counter() - started
+    db.close()
+    return done / elapsed
+
+
+async def scheduler_runs(path: Path, batch: int, stepped: int) -> dict[str, Any]:
+    config = load_config()
+    clock = [T0 - 10.0]
+    store = SqliteStore(path, clock=lambda: clock[0])
+    await store.open()
+    scheduler = Scheduler(
+        store, config, Metrics(CollectorRegistry()), lambda: None, clock=lambda: clock[0], batch=batch
+    )
+    idle = []
+    for _ in range(20):
+        started = time.perf_counter()
+        assert await scheduler.pass_once() == 0
+        idle.append(time.perf_counter() - started)
+    clock[0] = nth_due(path, batch)
+    started = time.perf_counter()
+    first = await scheduler.pass_once()
+    one_batch = time.perf_counter() - started
+    clock[0] = T0 + SPREAD / 2  # about half of all obligations are due at their second rung
+    done = 0
+    started = time.perf_counter()
+    while done < stepped:
+        n = await scheduler.pass_once()
+        if n == 0:
+            break
+        done += n
+    elapsed = time.perf_counter() - started
+    await store.close()
+    return {"idle": idle, "first": first, "one_batch": one_batch, "stepped": done, "rate": done / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--open", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--stepped", type=int, default=100_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sweep.db"
+        started = time.perf_counter()
+        build(path, args.open)
+        print(f"built {args.open:,} open obligations in {time.perf_counter() - started:.1f} s")
+        due_at = nth_due(path, args.batch)
+        raw_idle = statistics.median(raw_select(path, T0 - 10, args.batch, 20))
+        raw_batch = statistics.median(raw_select(path, due_at, args.batch, 5))
+        ours = asyncio.run(scheduler_runs(path, args.batch, args.stepped))
+        raw_rate = raw_steps(path, args.batch, args.stepped)
+    idle = statistics.median(ours["idle"])
+    result = {
+        "machine": platform.platform(),
+        "open_obligations": args.open,
+        "sweep_nothing_due_ms": round(idle * 1000, 3),
+        "raw_select_nothing_due_ms": round(raw_idle * 1000, 3),
+        "sweep_batch_due": ours["first"],
+        "sweep_one_batch_ms": round(ours["one_batch"] * 1000, 1),
+        "raw_select_one_batch_ms": round(raw_batch * 1000, 1),
+        "escalation_steps_per_s": round(ours["rate"]),
+        "raw_transaction_steps_per_s": round(raw_rate),
+        "ratio_vs_raw": round(ours["rate"] / raw_rate, 2),
+        "stepped": ours["stepped"],
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
