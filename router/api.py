@@ -25,11 +25,14 @@ from router import ackpage, report
 from router.acklinks import reply_code
 from router.app import Runtime
 from router.auditlog import verify_store
+from router.auth import ack_denied, feed_denied
 from router.config import RoutingConfig
-from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
+from router.errors import ConfigError, InvalidMessage, MalformedMessage, UnknownSchema
+from router.gate import Denied, Gate
 from router.handlers.voice import CONFIRM_KEY
 from router.parsers.xmlsafe import MAX_BYTES
 from router.settings import Settings
+from router.tokens import issue_token
 
 INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
 KEEPALIVE_SECONDS = 15.0
@@ -54,8 +57,27 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         runtime: Runtime = request.app.state.runtime
         return runtime
 
+    @app.exception_handler(Denied)
+    async def on_denied(_request: Request, exc: Denied) -> Response:
+        kind = "unauthenticated" if exc.status == 401 else "forbidden" if exc.status == 403 else "unavailable"
+        response = error(exc.status, kind, exc.field, exc.problem)
+        if exc.status == 401:
+            response.headers["www-authenticate"] = 'Bearer realm="warnroute"'
+        return response
+
+    def gate(request: Request) -> Gate:
+        return rt(request).gate
+
     @app.post("/api/v1/warnings", status_code=202)
     async def ingest(request: Request) -> Response:
+        """Ingest a warning (publisher). Outside dev mode: a publisher token, and the body signed (see README)."""
+        runtime = rt(request)
+        principal = await runtime.gate.require(request, "ingest")
+        if runtime.store.backlog() > runtime.settings.max_backlog:
+            runtime.metrics.overloaded.inc()
+            response = error(503, "overloaded", "body", "the store is behind; nothing was accepted, send it again")
+            response.headers["retry-after"] = "1"
+            return response
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in INGEST_TYPES:
             return error(
@@ -72,8 +94,9 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             body += chunk
             if len(body) > MAX_BYTES:
                 return error(413, "too_large", "body", f"over the {MAX_BYTES}-byte limit")
+        await runtime.gate.check_signature(request, principal, bytes(body))
         try:
-            accepted = await rt(request).service.submit(bytes(body))
+            accepted = await runtime.service.submit(bytes(body))
         except InvalidMessage as exc:
             status = 413 if isinstance(exc, MalformedMessage) and "byte limit" in exc.problem else 422
             return error(
@@ -112,6 +135,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
 
     @app.get("/api/v1/warnings/{identifier}")
     async def get_warning(request: Request, identifier: str) -> Response:
+        await gate(request).require(request, "read_warning")
         found = await rt(request).store.get_warning(identifier)
         if found is None:
             return error(404, "not_found", "identifier", f"no warning {identifier!r}")
@@ -152,6 +176,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         after: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=1000),
     ) -> Response:
+        await _feed_allowed(request, jurisdiction, department)
         entries = await rt(request).store.feed(jurisdiction, department, after, limit)
         return JSONResponse(
             {
@@ -172,6 +197,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
 
     @app.get("/api/v1/feed/{jurisdiction}/{department}/stream")
     async def stream(request: Request, jurisdiction: str, department: str, after: int = Query(0, ge=0)) -> Response:
+        await _feed_allowed(request, jurisdiction, department)
         runtime = rt(request)
         last = request.headers.get("last-event-id")
         cursor = int(last) if last and last.isdigit() else after
@@ -210,6 +236,8 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
     async def acknowledge(request: Request, obligation_id: str) -> Response:
         """Acknowledge an obligation: by the department (``by``), or by the duty office on its behalf
         (``on_behalf`` with a mandatory ``reason``). Repeating it changes nothing."""
+        runtime = rt(request)
+        principal = await runtime.gate.require(request, "ack")
         try:
             body = AckBody.model_validate_json(await request.body())
         except ValidationError as exc:
@@ -217,8 +245,14 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
         if body.on_behalf and not (body.reason or "").strip():
             return error(422, "invalid", "reason", "the duty office must give a reason when acknowledging for someone")
+        found = await runtime.store.get_obligation(obligation_id)
+        if found is None:
+            return error(404, "not_found", "obligation", f"no obligation {obligation_id!r}")
+        problem = ack_denied(principal, found["jurisdiction"], found["department"], body.on_behalf)
+        if problem is not None:
+            await runtime.gate.deny(request, principal, "obligation", problem)
         method = "duty_office" if body.on_behalf else "api"
-        return await _ack_response(rt(request), obligation_id, method, body.by, body.reason)
+        return await _ack_response(runtime, obligation_id, method, body.by, body.reason, principal.id)
 
     @app.get("/ack/{obligation_id}")
     async def ack_page(request: Request, obligation_id: str, exp: str = "", sig: str = "") -> Response:
@@ -275,6 +309,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
     @app.get("/api/v1/warnings/{identifier}/report")
     async def warning_report(request: Request, identifier: str, format: str = "json") -> Response:
         runtime = rt(request)
+        await runtime.gate.require(request, "report")
         found = await runtime.store.get_warning(identifier)
         if found is None:
             return error(404, "not_found", "identifier", f"no warning {identifier!r}")
@@ -285,6 +320,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
 
     @app.get("/api/v1/audit/verify")
     async def audit_verify(request: Request) -> dict[str, Any]:
+        await gate(request).require(request, "audit")
         verdict = await verify_store(rt(request).store)
         return {"ok": verdict.ok, "events": verdict.events, "head": verdict.head, "problem": verdict.problem}
 
@@ -303,7 +339,67 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
 
     @app.get("/api/v1/summary")
     async def summary(request: Request) -> dict[str, Any]:
+        await gate(request).require(request, "summary")
         return await rt(request).store.counts()
+
+    @app.post("/api/v1/tokens", status_code=201)
+    async def create_token(request: Request) -> Response:
+        """Create an API token (admin). The token is in this answer only; the store keeps its digest."""
+        runtime = rt(request)
+        await runtime.gate.require(request, "tokens")
+        try:
+            body = TokenBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
+        try:
+            principal, token = await issue_token(
+                runtime.store,
+                runtime.config,
+                body.name,
+                body.role,
+                body.jurisdiction,
+                body.department,
+                body.signing_key,
+            )
+        except ValueError as exc:
+            return error(422, "invalid", "body", str(exc))
+        return JSONResponse({**principal.public(), "token": token}, status_code=201)
+
+    @app.get("/api/v1/tokens")
+    async def list_tokens(request: Request) -> dict[str, Any]:
+        runtime = rt(request)
+        await runtime.gate.require(request, "tokens")
+        return {"tokens": await runtime.store.principals()}
+
+    @app.delete("/api/v1/tokens/{token_id}")
+    async def revoke_token(request: Request, token_id: str) -> Response:
+        runtime = rt(request)
+        await runtime.gate.require(request, "tokens")
+        if not await runtime.store.revoke_principal(token_id, time.time()):
+            return error(404, "not_found", "token", f"no active token {token_id!r}")
+        runtime.gate.forget(token_id)
+        return JSONResponse({"revoked": token_id})
+
+    @app.post("/api/v1/admin/reload")
+    async def reload(request: Request) -> Response:
+        """Load the configuration again (admin); on any problem the running one stays, and the answer lists why."""
+        runtime = rt(request)
+        principal = await runtime.gate.require(request, "reload")
+        try:
+            digest = await runtime.reload(principal.id)
+        except ConfigError as exc:
+            return JSONResponse(
+                {"error": "invalid_config", "problems": [str(p) for p in exc.problems]}, status_code=422
+            )
+        return JSONResponse({"reloaded": True, "sha256": digest})
+
+    async def _feed_allowed(request: Request, jurisdiction: str, department: str) -> None:
+        runtime = rt(request)
+        principal = await runtime.gate.require(request, "feed")
+        problem = feed_denied(principal, jurisdiction, department)
+        if problem is not None:
+            await runtime.gate.deny(request, principal, "department", problem)
 
     return app
 
@@ -315,8 +411,19 @@ class AckBody(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-async def _ack_response(runtime: Runtime, obligation_id: str, method: str, by: str, reason: str | None) -> Response:
-    result = await runtime.store.acknowledge(obligation_id, method, by, time.time(), reason)
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    role: str
+    jurisdiction: str | None = None
+    department: str | None = None
+    signing_key: str | None = Field(None, description="publishers: env:NAME or file:PATH of the ingest signing key")
+
+
+async def _ack_response(
+    runtime: Runtime, obligation_id: str, method: str, by: str, reason: str | None, principal: str | None = None
+) -> Response:
+    result = await runtime.store.acknowledge(obligation_id, method, by, time.time(), reason, principal)
     if result.status == "not_found":
         return error(404, "not_found", "obligation", result.problem)
     if result.status in ("closed", "refused"):

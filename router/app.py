@@ -21,7 +21,9 @@ from router.acklinks import AckSigner, load_key
 from router.canary import Canary
 from router.config import RoutingConfig, config_digest, load_config
 from router.dispatcher import Dispatcher, DispatchSettings
+from router.errors import ConfigError, ConfigProblem
 from router.feed import FeedHub
+from router.gate import Gate
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
 from router.metrics import Metrics
@@ -44,6 +46,7 @@ class Runtime:
     dispatcher: Dispatcher
     scheduler: Scheduler
     ack: AckSigner
+    gate: Gate
     service: IngestService
 
     def __init__(self, settings: Settings, config: RoutingConfig | None = None) -> None:
@@ -84,6 +87,11 @@ class Runtime:
         self.scheduler = Scheduler(
             self.store, self.config, self.metrics, self.dispatcher.wake, poll_seconds=s.scheduler_poll
         )
+        if s.auth not in ("on", "dev"):
+            raise ConfigError([ConfigProblem("environment", "WARNROUTE_AUTH", f"must be on or dev, not {s.auth!r}")])
+        if s.auth == "dev":
+            log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
+        self.gate = Gate(self.store, self.metrics, self.secrets, dev=s.auth == "dev")
         self.service = IngestService(self.config, self.store, self.metrics, self.hub, self._committed)
         await self.store.record_event(
             "config_loaded", {"config": str(self.config.directory), "sha256": config_digest(self.config)}, time.time()
@@ -113,6 +121,16 @@ class Runtime:
                 await task
         await self._stack.aclose()
         log.info("runtime_stopped")
+
+    async def reload(self, by: str) -> str:
+        """Load the configuration again and switch every part to it; raises ConfigError, keeping the old one."""
+        config = load_config(self.settings.config_dir)
+        digest = config_digest(config)
+        for part in (self, self.service, self.dispatcher, self.scheduler):
+            part.config = config
+        await self.store.record_event("config_reloaded", {"by": by, "sha256": digest}, time.time())
+        log.info("config_reloaded", sha256=digest, by=by)
+        return digest
 
     def _committed(self) -> None:
         self.dispatcher.wake()

@@ -25,6 +25,7 @@ from router.parsers import parse_message
 from router.parsers.jsonfmt import json_schema
 from router.parsers.normalise import BEIJING
 from router.routing import route
+from router.store import SqliteStore
 
 EXIT_OK, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2
 
@@ -80,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8080)
     p_serve.add_argument("--poll", type=float, default=None, help="dispatcher poll interval, seconds")
+    p_serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this PEM certificate (chain)")
+    p_serve.add_argument("--tls-key", type=Path, default=None, help="... and this PEM private key")
     p_serve.set_defaults(run=_cmd_serve)
 
     p_sim = sub.add_parser("simulate", help="run the local provider simulator (SMS, voice, IM robots, webhooks)")
@@ -108,6 +111,25 @@ def _parser() -> argparse.ArgumentParser:
     p_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken event")
     p_verify.add_argument("--data-dir", type=Path, default=None)
     p_verify.set_defaults(run=_cmd_audit_verify)
+
+    p_token = sub.add_parser("token", help="API tokens: create (shown once), list, revoke")
+    token_sub = p_token.add_subparsers(metavar="ACTION")
+    p_tc = token_sub.add_parser("create", help="create a token and print it (the store keeps only its digest)")
+    p_tc.add_argument("--name", required=True)
+    p_tc.add_argument("--role", required=True, choices=("publisher", "department", "duty_office", "admin"))
+    p_tc.add_argument("--jurisdiction", help="department tokens: the jurisdiction code")
+    p_tc.add_argument("--department", help="department tokens: the department id")
+    p_tc.add_argument("--signing-key", help="publishers: env:NAME or file:PATH of the ingest signing key")
+    p_tc.add_argument("--config", type=Path, default=None)
+    p_tc.add_argument("--data-dir", type=Path, default=None)
+    p_tc.set_defaults(run=_cmd_token_create)
+    p_tl = token_sub.add_parser("list", help="every token (never its secret), revoked ones too")
+    p_tl.add_argument("--data-dir", type=Path, default=None)
+    p_tl.set_defaults(run=_cmd_token_list)
+    p_tr = token_sub.add_parser("revoke", help="revoke a token by id (a running server stops taking it within 10 s)")
+    p_tr.add_argument("token_id", metavar="TOKEN_ID")
+    p_tr.add_argument("--data-dir", type=Path, default=None)
+    p_tr.set_defaults(run=_cmd_token_revoke)
 
     p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format")
     p_schema.set_defaults(run=lambda _args: _print_json(json_schema()))
@@ -191,11 +213,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from router.settings import Settings
 
     settings = Settings.from_env(
-        config_dir=args.config, data_dir=args.data_dir, host=args.host, port=args.port, poll_seconds=args.poll
+        config_dir=args.config,
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        poll_seconds=args.poll,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     config = load_config(settings.config_dir)  # fail fast, before binding the port
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        print("warnroute: give both --tls-cert and --tls-key (or neither)", file=sys.stderr)
+        return EXIT_CONFIG
     configure(settings.json_logs)
-    uvicorn.run(create_app(settings, config), host=args.host, port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(
+        create_app(settings, config),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+    )
     return EXIT_OK
 
 
@@ -212,7 +251,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from router import report
-    from router.store import SqliteStore
 
     config = _config(args.config)
 
@@ -239,7 +277,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from router.auditlog import verify_store
-    from router.store import SqliteStore
 
     async def run() -> Verdict:
         store = SqliteStore(_store_path(args.data_dir))
@@ -255,6 +292,69 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"audit chain broken: {verdict.problem} ({verdict.events} events verified before it)", file=sys.stderr)
     return 1
+
+
+def _admin_store(data_dir: Path | None) -> SqliteStore:
+    from router.settings import Settings
+
+    return SqliteStore(Settings.from_env(data_dir=data_dir).data_dir / "warnroute.db")
+
+
+def _cmd_token_create(args: argparse.Namespace) -> int:
+    from router.tokens import issue_token
+
+    config = _config(args.config)
+
+    async def run() -> tuple[dict[str, str | None], str]:
+        store = _admin_store(args.data_dir)
+        await store.open(owner=False)
+        try:
+            principal, token = await issue_token(
+                store, config, args.name, args.role, args.jurisdiction, args.department, args.signing_key
+            )
+            return principal.public(), token
+        finally:
+            await store.close()
+
+    try:
+        public, token = asyncio.run(run())
+    except ValueError as exc:
+        print(f"warnroute: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"token {public['id']} ({public['role']}) created; it is shown this once:", file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+def _cmd_token_list(args: argparse.Namespace) -> int:
+    async def run() -> list[dict[str, object]]:
+        store = SqliteStore(_store_path(args.data_dir))
+        await store.open_readonly()
+        try:
+            return await store.principals()
+        finally:
+            await store.close()
+
+    _print_json({"tokens": asyncio.run(run())})
+    return EXIT_OK
+
+
+def _cmd_token_revoke(args: argparse.Namespace) -> int:
+    import time
+
+    async def run() -> bool:
+        store = SqliteStore(_store_path(args.data_dir))
+        await store.open(owner=False)
+        try:
+            return await store.revoke_principal(args.token_id, time.time())
+        finally:
+            await store.close()
+
+    if not asyncio.run(run()):
+        print(f"warnroute: no active token {args.token_id!r}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"revoked {args.token_id}")
+    return EXIT_OK
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

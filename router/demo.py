@@ -160,6 +160,7 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         **env,
         "WARNROUTE_CONFIG": str(config),
         "WARNROUTE_DATA_DIR": str(data_dir),
+        "WARNROUTE_AUTH": "dev",  # the demo on loopback: no tokens (never so in production)
         "WARNROUTE_SMS_URL": sim,
         "WARNROUTE_SMS_API_KEY": keys["api"],
         "WARNROUTE_VOICE_URL": sim,

@@ -92,6 +92,12 @@ class Metrics:
             ["channel"],
             registry=registry,
         )
+        self.denials = Counter(
+            "warnroute_denials_total", "Requests refused, unauthenticated or forbidden", ["reason"], registry=registry
+        )
+        self.overloaded = Counter(
+            "warnroute_overloaded_total", "Ingest requests answered 503 before acceptance", registry=registry
+        )
         self.canary_missing = Gauge(
             "warnroute_canary_missing",
             "1 while the canary of a channel has not come back in time",

@@ -27,6 +27,10 @@ class Settings:
     ack_key: str | None = field(default=None, repr=False)  # signs one-click acknowledgement links
     inbound_token: str | None = field(default=None, repr=False)  # the SMS gateway's inbound (reply) webhook
     scheduler_poll: float = 1.0
+    auth: str = "on"  # "dev": no tokens, every caller is admin (for the demo and local work only)
+    max_backlog: int = 2000  # ingest answers 503 + Retry-After beyond this many writes waiting
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     canary_every: float = 0.0  # seconds between canaries; 0: no canary
     canary_timeout: float = 300.0  # a canary not back within this is missing
     json_logs: bool | None = None
@@ -65,7 +69,13 @@ class Settings:
             "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
             "ack_key": env.get("WARNROUTE_ACK_KEY"),
             "inbound_token": env.get("WARNROUTE_INBOUND_TOKEN"),
+            "auth": env.get("WARNROUTE_AUTH", "on").lower(),
         }
+        if env.get("WARNROUTE_MAX_BACKLOG"):
+            values["max_backlog"] = int(env["WARNROUTE_MAX_BACKLOG"])
+        for name, key in (("WARNROUTE_TLS_CERT", "tls_cert"), ("WARNROUTE_TLS_KEY", "tls_key")):
+            if env.get(name):
+                values[key] = Path(env[name])
         for name, key in (
             ("WARNROUTE_SCHEDULER_POLL", "scheduler_poll"),
             ("WARNROUTE_CANARY_EVERY", "canary_every"),

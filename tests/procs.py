@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -48,7 +49,9 @@ class Proc:
                 self.kill9()
 
 
-def start(args: list[str], env: dict[str, str], url: str, log: Path, ready_path: str) -> Proc:
+def start(
+    args: list[str], env: dict[str, str], url: str, log: Path, ready_path: str, verify: ssl.SSLContext | bool = True
+) -> Proc:
     with log.open("ab") as handle:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(
             [sys.executable, "-m", "router", *args],
@@ -63,7 +66,7 @@ def start(args: list[str], env: dict[str, str], url: str, log: Path, ready_path:
         if not proc.alive():
             raise RuntimeError(f"{args[0]} exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            if httpx.get(url + ready_path, timeout=2).status_code == 200:
+            if httpx.get(url + ready_path, timeout=2, verify=verify).status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass

@@ -253,7 +253,9 @@ def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, tmp_path:
     run(scenario)
     db = sqlite3.connect(tmp_path / "db.sqlite")
     # 2 adds early receipts and who acknowledged; 3 the claim priority; 4 ladders, acknowledgements, audit.
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == list(
+        range(1, len(MIGRATIONS) + 1)
+    )
 
 
 def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, tmp_path: Path) -> None:

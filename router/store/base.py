@@ -203,8 +203,18 @@ class Store(Protocol):
         ...
 
     async def acknowledge(
-        self, obligation_id: str, method: str, by: str, at: float, reason: str | None = None
+        self,
+        obligation_id: str,
+        method: str,
+        by: str,
+        at: float,
+        reason: str | None = None,
+        principal: str | None = None,
     ) -> AckResult: ...
+
+    def backlog(self) -> int:
+        """Writes waiting: ingest answers 503 rather than accept what it could not make durable soon."""
+        ...
 
     async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
         """Append an event that belongs to no warning (config loaded, canary missing…)."""

@@ -114,4 +114,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_warning ON audit (warning_id);
     """,
+    # 5: principals: API tokens by id with the SHA-256 of their secret, their role and scope.
+    """
+    CREATE TABLE principals (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        jurisdiction TEXT,
+        department TEXT,
+        secret_sha256 TEXT NOT NULL,
+        signing_key_ref TEXT,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    """,
 )

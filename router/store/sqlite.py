@@ -21,6 +21,7 @@ import aiosqlite
 import orjson
 
 from router.audit import GENESIS, AuditRow, link
+from router.auth import Principal
 from router.store.base import (
     AckResult,
     ClaimedNotification,
@@ -58,7 +59,9 @@ class SqliteStore:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, owner: bool = True) -> None:
+        """Open for writing. ``owner``: this process runs the outbox, so what it had leased before a crash
+        is due again; administrative commands beside a running server open with ``owner=False``."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
@@ -71,10 +74,10 @@ class SqliteStore:
         async with self._writer.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
             row = await cur.fetchone()
             self._head = str(row[0]) if row else GENESIS
-        # One process owns this file: whatever it had leased before a crash is due again.
-        await self._writer.execute(
-            "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
-        )
+        if owner:  # one process owns this file: whatever it had leased before a crash is due again
+            await self._writer.execute(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
+            )
         self._reader = await aiosqlite.connect(self.path, isolation_level=None)
         await self._reader.execute("PRAGMA busy_timeout=10000")
         self._reader.row_factory = aiosqlite.Row
@@ -146,6 +149,7 @@ class SqliteStore:
         saved, head = dict(self._next), self._head
         try:
             await db.execute("BEGIN IMMEDIATE")
+            await self._audit_tail(db)
             result = await job(db)
             await db.execute("COMMIT")
         except Exception as exc:  # the whole transaction failed: every waiter hears why
@@ -161,6 +165,13 @@ class SqliteStore:
         for future, value in zip(futures, results, strict=True):
             if not future.done():
                 future.set_result(value)
+
+    async def _audit_tail(self, db: aiosqlite.Connection) -> None:
+        """Where the chain ends, read inside the write transaction: an administrative command beside the
+        server (``warnroute token``) may have appended to it."""
+        async with db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        self._next["audit"], self._head = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
 
     async def _audit(self, db: aiosqlite.Connection, events: list[Event]) -> None:
         """Append events to the hash chain, inside the caller's transaction."""
@@ -180,6 +191,10 @@ class SqliteStore:
             rows,
         )
         self._head = prev
+
+    def backlog(self) -> int:
+        """Writes waiting for the writer: how far behind the store is."""
+        return self._queue.qsize()
 
     def _ids(self, table: str, n: int) -> range:
         start = self._next[table]
@@ -711,18 +726,31 @@ class SqliteStore:
     # -- acknowledgements ----------------------------------------------------------------------
 
     async def acknowledge(
-        self, obligation_id: str, method: str, by: str, at: float, reason: str | None = None
+        self,
+        obligation_id: str,
+        method: str,
+        by: str,
+        at: float,
+        reason: str | None = None,
+        principal: str | None = None,
     ) -> AckResult:
         """Acknowledge an obligation; repeating it changes nothing and says so (idempotent)."""
 
         async def job(db: aiosqlite.Connection) -> AckResult:
-            return await self._ack(db, obligation_id, method, by, at, reason)
+            return await self._ack(db, obligation_id, method, by, at, reason, principal)
 
         result: AckResult = await self._submit("job", job)
         return result
 
     async def _ack(
-        self, db: aiosqlite.Connection, obligation_id: str, method: str, by: str, at: float, reason: str | None
+        self,
+        db: aiosqlite.Connection,
+        obligation_id: str,
+        method: str,
+        by: str,
+        at: float,
+        reason: str | None,
+        principal: str | None = None,
     ) -> AckResult:
         async with db.execute(
             "SELECT o.state, o.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
@@ -755,6 +783,8 @@ class SqliteStore:
         detail: dict[str, Any] = {"by": by, "method": method, "was": state}
         if reason:
             detail["reason"] = reason
+        if principal:
+            detail["principal"] = principal
         await self._audit(db, [(at, "acknowledged", warning_id, obligation_id, detail)])
         return AckResult("acknowledged", obligation_id, "acknowledged", at, by, method)
 
@@ -900,6 +930,69 @@ class SqliteStore:
             (jurisdiction, department),
         ) as cur:
             return [(r[0], r[1], r[2], r[3]) async for r in cur]
+
+    # -- principals ------------------------------------------------------------------------------
+
+    async def add_principal(self, principal: Principal, secret_sha256: str, at: float) -> None:
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO principals (id, name, role, jurisdiction, department, secret_sha256, signing_key_ref,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    principal.id,
+                    principal.name,
+                    principal.role,
+                    principal.jurisdiction,
+                    principal.department,
+                    secret_sha256,
+                    principal.signing_key_ref,
+                    at,
+                ),
+            )
+            await self._audit(db, [(at, "token_created", None, None, principal.public())])
+
+        await self._submit("job", job)
+
+    async def revoke_principal(self, principal_id: str, at: float) -> bool:
+        async def job(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE principals SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, principal_id)
+            )
+            if cur.rowcount:
+                await self._audit(db, [(at, "token_revoked", None, None, {"id": principal_id})])
+            return bool(cur.rowcount)
+
+        done: bool = await self._submit("job", job)
+        return done
+
+    async def principal(self, principal_id: str) -> tuple[Principal, str] | None:
+        """An active principal and its secret's digest."""
+        async with self._read.execute(
+            "SELECT id, name, role, jurisdiction, department, signing_key_ref, secret_sha256 FROM principals"
+            " WHERE id = ? AND revoked_at IS NULL",
+            (principal_id,),
+        ) as cur:
+            r = await cur.fetchone()
+        return (Principal(r[0], r[1], r[2], r[3], r[4], r[5]), str(r[6])) if r else None
+
+    async def principals(self) -> list[dict[str, Any]]:
+        async with self._read.execute(
+            "SELECT id, name, role, jurisdiction, department, signing_key_ref, created_at, revoked_at"
+            " FROM principals ORDER BY created_at"
+        ) as cur:
+            return [
+                {
+                    "id": r[0],
+                    "name": r[1],
+                    "role": r[2],
+                    "jurisdiction": r[3],
+                    "department": r[4],
+                    "signing_key": r[5],
+                    "created_at": _iso(r[6]),
+                    "revoked_at": _iso(r[7]),
+                }
+                async for r in cur
+            ]
 
     async def events_of(self, warning_id: str) -> list[dict[str, Any]]:
         async with self._read.execute(

@@ -1,0 +1,98 @@
+"""The HTTP edge of authentication and authorization: who is calling, may they, and every denial
+counted and audited. The rules themselves are pure, in :mod:`router.auth`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from fastapi import Request
+
+from router.auth import DEV, Principal, denied, matches, signature_problem, split_token
+from router.config_schema import SecretRef
+from router.errors import DeliveryError
+from router.metrics import Metrics
+from router.secrets import SecretResolver
+from router.store import SqliteStore
+
+log = structlog.get_logger("warnroute.auth")
+CACHE_SECONDS = 10.0  # a token revoked from the command line stops working within this
+
+
+class Denied(Exception):
+    def __init__(self, status: int, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.status, self.field, self.problem = status, field, problem
+
+
+class Gate:
+    def __init__(self, store: SqliteStore, metrics: Metrics, secrets: SecretResolver, dev: bool) -> None:
+        self.store, self.metrics, self.secrets, self.dev = store, metrics, secrets, dev
+        self._cache: dict[str, tuple[float, tuple[Principal, str] | None]] = {}
+
+    def forget(self, principal_id: str) -> None:
+        self._cache.pop(principal_id, None)
+
+    async def who(self, request: Request) -> Principal:
+        """The caller, or Denied (401) naming what is wrong with its credentials."""
+        if self.dev:
+            return DEV
+        parts = split_token(request.headers.get("authorization"))
+        if parts is None:
+            await self.deny(request, None, "authorization", "a bearer token (wrt_…) is required", 401)
+        assert parts is not None
+        token_id, secret = parts
+        now = time.monotonic()
+        cached = self._cache.get(token_id)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            cached = (now, await self.store.principal(token_id))
+            self._cache[token_id] = cached
+        found = cached[1]
+        if found is None or not matches(secret, found[1]):
+            await self.deny(request, None, "authorization", "unknown or revoked token", 401)
+        assert found is not None
+        return found[0]
+
+    async def require(self, request: Request, action: str) -> Principal:
+        principal = await self.who(request)
+        problem = denied(principal, action)
+        if problem is not None:
+            await self.deny(request, principal, "authorization", problem)
+        return principal
+
+    async def check_signature(self, request: Request, principal: Principal, body: bytes) -> None:
+        if self.dev:
+            return
+        if principal.signing_key_ref is None:
+            await self.deny(request, principal, "signature", "this publisher has no signing key configured")
+        assert principal.signing_key_ref is not None
+        kind, _, name = principal.signing_key_ref.partition(":")
+        try:
+            key = self.secrets.resolve(SecretRef(env=name) if kind == "env" else SecretRef(file=name)).encode()
+        except DeliveryError:
+            await self.deny(request, principal, "signature", f"signing key {principal.signing_key_ref} is not set", 503)
+            raise
+        problem = signature_problem(
+            key,
+            request.headers.get("x-warnroute-timestamp"),
+            request.headers.get("x-warnroute-signature"),
+            body,
+            time.time(),
+        )
+        if problem is not None:
+            await self.deny(request, principal, "signature", problem, 401)
+
+    async def deny(
+        self, request: Request, principal: Principal | None, field: str, problem: str, status: int = 403
+    ) -> None:
+        """Count, audit and log the denial, then raise it."""
+        who = principal.id if principal else "anonymous"
+        self.metrics.denials.labels("unauthenticated" if status == 401 else "forbidden").inc()
+        log.warning("request_denied", principal=who, path=request.url.path, problem=problem)
+        detail = {"principal": who, "method": request.method, "path": request.url.path, "problem": problem}
+        try:
+            await self.store.record_event("denied", detail, time.time())
+        except Exception:  # auditing must not turn a denial into a 500
+            log.exception("denial_not_audited")
+        raise Denied(status, field, problem)
