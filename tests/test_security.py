@@ -242,3 +242,75 @@ def test_https_with_a_certificate_on_loopback(tmp_path: Path) -> None:
             httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on the TLS port
     finally:
         proc.stop()
+
+
+def test_no_secret_reaches_logs_metrics_or_any_answer(tmp_path: Path) -> None:
+    """With every channel used and failing, the secrets of the process (gateway keys, webhook and robot
+    secrets, contact numbers) appear in no log line, metric or API answer."""
+    stack = start_stack(tmp_path)
+    try:
+        secrets_in_use = [
+            stack.serve_env[name]
+            for name in (
+                "WARNROUTE_SMS_API_KEY",
+                "WARNROUTE_DEMO_WEBHOOK_SECRET",
+                "WARNROUTE_DEMO_ROBOT_SECRET",
+                "WARNROUTE_DEMO_PHONE",
+            )
+        ]
+        api = stack.api
+        ok = httpx.post(
+            f"{api}/api/v1/warnings",
+            content=json_message(identifier="s1", severity="red", sent=now_iso()),
+            headers=JSON,
+        )
+        httpx.post(f"{stack.sim.url}/control", json={"mode": "fail", "status": 401})
+        bad = httpx.post(
+            f"{api}/api/v1/warnings",
+            content=json_message(identifier="s2", severity="red", sent=now_iso()),
+            headers=JSON,
+        )
+        deadline = time.monotonic() + 20
+        outputs: list[str] = []
+        while time.monotonic() < deadline:
+            second = httpx.get(f"{api}/api/v1/warnings/s2").json()
+            if all(n["last_error"] for o in second["obligations"] for n in o["notifications"][:1]):
+                break
+            time.sleep(0.3)
+        for path in ("/api/v1/warnings/s1", "/api/v1/warnings/s2", "/api/v1/warnings/s2/report", "/metrics"):
+            outputs.append(httpx.get(f"{api}{path}").text)
+        outputs += [ok.text, bad.text, (stack.tmp / "serve.log").read_text(errors="replace")]
+        assert any("401" in o for o in outputs[:2])  # the failures are there, described
+        for text in outputs:
+            for secret in secrets_in_use:
+                assert secret not in text
+        phone_digits = stack.serve_env["WARNROUTE_DEMO_PHONE"].lstrip("+")
+        assert all(phone_digits not in text for text in outputs)
+    finally:
+        stack.stop()
+
+
+def test_the_openapi_schema_holds_on_a_live_server(tmp_path: Path) -> None:
+    """schemathesis generates requests for every operation of /openapi.json: no answer is a 5xx."""
+    stack = start_stack(tmp_path)
+    try:
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{stack.api}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--exclude-path-regex",
+                "/stream$",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    finally:
+        stack.stop()
