@@ -20,6 +20,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router import ackpage, report
 from router.acklinks import reply_code
@@ -52,6 +53,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             yield
 
     app = FastAPI(title="warnroute", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(HeaderLimits)
 
     def rt(request: Request) -> Runtime:
         runtime: Runtime = request.app.state.runtime
@@ -402,6 +404,27 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             await runtime.gate.deny(request, principal, "department", problem)
 
     return app
+
+
+MAX_HEADERS = 64
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HeaderLimits:
+    """Refuse (431) a request with more than 64 header fields or 16 KiB of them, before any work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            size = sum(len(k) + len(v) for k, v in headers)
+            if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                problem = f"more than {MAX_HEADERS} header fields or {MAX_HEADER_BYTES} bytes of them"
+                await error(431, "headers_too_large", "headers", problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class AckBody(BaseModel):

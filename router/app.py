@@ -27,6 +27,7 @@ from router.gate import Gate
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
 from router.metrics import Metrics
+from router.parsers.xmlsig import XmlSignatures
 from router.scheduler import Scheduler
 from router.secrets import SecretResolver
 from router.service import IngestService
@@ -92,7 +93,10 @@ class Runtime:
         if s.auth == "dev":
             log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
         self.gate = Gate(self.store, self.metrics, self.secrets, dev=s.auth == "dev")
-        self.service = IngestService(self.config, self.store, self.metrics, self.hub, self._committed)
+        signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
+        self.service = IngestService(
+            self.config, self.store, self.metrics, self.hub, self._committed, signatures=signatures
+        )
         await self.store.record_event(
             "config_loaded", {"config": str(self.config.directory), "sha256": config_digest(self.config)}, time.time()
         )

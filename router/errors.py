@@ -77,6 +77,12 @@ class UnroutableWarning(InvalidMessage):
     kind = "unroutable"
 
 
+class UnsignedMessage(InvalidMessage):
+    """XML signatures are required (a bureau certificate is configured) and this one is missing or wrong."""
+
+    kind = "bad_signature"
+
+
 class DeliveryError(WarnrouteError):
     """A channel handler could not deliver; ``retryable`` says whether trying again may help."""
 

@@ -26,6 +26,7 @@ from router.ladder import Open, plan_initial
 from router.metrics import Metrics
 from router.models import Action, Decision, WeatherWarning, action_from_record, action_record
 from router.parsers import parse_message
+from router.parsers.xmlsig import XmlSignatures
 from router.routing import route
 from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
 
@@ -49,8 +50,10 @@ class IngestService:
         hub: FeedHub,
         on_commit: Callable[[], None],
         clock: Callable[[], float] = time.time,
+        signatures: XmlSignatures | None = None,
     ) -> None:
         self.config, self.store, self.metrics, self.hub = config, store, metrics, hub
+        self.signatures = signatures
         self.on_commit, self.clock = on_commit, clock
         self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
 
@@ -58,6 +61,8 @@ class IngestService:
         """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
         started = self.clock()
         try:
+            if self.signatures is not None:
+                data = self.signatures.signed_content(data)
             warning = parse_message(data, self.config)
         except InvalidMessage as exc:
             self.metrics.warnings_received.labels("unknown", "unknown", "rejected").inc()

@@ -29,6 +29,7 @@ class Settings:
     scheduler_poll: float = 1.0
     auth: str = "on"  # "dev": no tokens, every caller is admin (for the demo and local work only)
     max_backlog: int = 2000  # ingest answers 503 + Retry-After beyond this many writes waiting
+    xml_signing_cert: Path | None = None  # require XML-DSig by this certificate on XML messages
     tls_cert: Path | None = None
     tls_key: Path | None = None
     canary_every: float = 0.0  # seconds between canaries; 0: no canary
@@ -73,7 +74,11 @@ class Settings:
         }
         if env.get("WARNROUTE_MAX_BACKLOG"):
             values["max_backlog"] = int(env["WARNROUTE_MAX_BACKLOG"])
-        for name, key in (("WARNROUTE_TLS_CERT", "tls_cert"), ("WARNROUTE_TLS_KEY", "tls_key")):
+        for name, key in (
+            ("WARNROUTE_TLS_CERT", "tls_cert"),
+            ("WARNROUTE_TLS_KEY", "tls_key"),
+            ("WARNROUTE_XML_SIGNING_CERT", "xml_signing_cert"),
+        ):
             if env.get(name):
                 values[key] = Path(env[name])
         for name, key in (
