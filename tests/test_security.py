@@ -314,3 +314,16 @@ def test_the_openapi_schema_holds_on_a_live_server(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     finally:
         stack.stop()
+
+
+def test_oversized_headers_are_refused_and_block_nothing_behind_them(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
+    try:
+        url = f"{stack.api}/api/v1/warnings"
+        huge = httpx.post(url, content=json_message(), headers={**JSON, "x-padding": "a" * 70_000})
+        assert huge.status_code == 431 and huge.json()["field"] == "headers"
+        many = httpx.post(url, content=json_message(), headers={**JSON, **{f"x-h{i}": "1" for i in range(80)}})
+        assert many.status_code == 431
+        assert httpx.post(url, content=json_message(sent=now_iso()), headers=JSON).status_code == 202
+    finally:
+        stack.stop()
