@@ -55,6 +55,31 @@ class AckSigner:
         return None
 
 
+SESSION_TTL = 12 * 3600.0
+
+
+class Sessions:
+    """Signed session cookies for the web pages: ``<principal id>.<expiry>.<HMAC>``. A session names a
+    principal, so revoking its token ends the session too (the principal is looked up each time)."""
+
+    def __init__(self, key: bytes, ttl: float = SESSION_TTL) -> None:
+        self._key, self.ttl = key, ttl
+
+    def _sig(self, principal_id: str, expires: int) -> str:
+        return hmac.new(self._key, f"session\x1f{principal_id}\x1f{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, principal_id: str, now: float) -> str:
+        expires = int(now + self.ttl)
+        return f"{principal_id}.{expires}.{self._sig(principal_id, expires)}"
+
+    def principal_id(self, cookie: str, now: float) -> str | None:
+        principal_id, _, rest = cookie.partition(".")
+        expires, _, sig = rest.partition(".")
+        if not principal_id or not expires.isdigit() or int(expires) < now:
+            return None
+        return principal_id if hmac.compare_digest(self._sig(principal_id, int(expires)), sig) else None
+
+
 def reply_code(text: str) -> int | None:
     """The obligation number in an SMS reply such as ``确认 1234`` or ``1234``."""
     match = _REPLY.search(text.strip())

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,6 +34,7 @@ from router.handlers.voice import CONFIRM_KEY
 from router.parsers.xmlsafe import MAX_BYTES
 from router.settings import Settings
 from router.tokens import issue_token
+from router.webui.views import install as install_pages
 
 INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
 KEEPALIVE_SECONDS = 15.0
@@ -325,6 +326,12 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         await gate(request).require(request, "audit")
         verdict = await verify_store(rt(request).store)
         return {"ok": verdict.ok, "events": verdict.events, "head": verdict.head, "problem": verdict.problem}
+
+    install_pages(app, rt)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/ui/", status_code=303)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

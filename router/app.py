@@ -17,7 +17,7 @@ import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry
 
-from router.acklinks import AckSigner, load_key
+from router.acklinks import AckSigner, Sessions, load_key
 from router.canary import Canary
 from router.config import RoutingConfig, config_digest, load_config
 from router.dispatcher import Dispatcher, DispatchSettings
@@ -72,7 +72,8 @@ class Runtime:
         voice = (s.voice_url, s.voice_api_key or "") if s.voice_url else None
         handlers = build_handlers(AiohttpTransport(session), sms=sms, voice=voice, smtp=s.smtp)
         self.secrets = SecretResolver()
-        self.ack = AckSigner(load_key(s.ack_key, s.data_dir), s.callback_base)
+        key = load_key(s.ack_key, s.data_dir)
+        self.ack = AckSigner(key, s.callback_base)
         self.hub = FeedHub(on_drop=self.metrics.feed_dropped.inc)
         self.dispatcher = Dispatcher(
             self.store,
@@ -92,7 +93,7 @@ class Runtime:
             raise ConfigError([ConfigProblem("environment", "WARNROUTE_AUTH", f"must be on or dev, not {s.auth!r}")])
         if s.auth == "dev":
             log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
-        self.gate = Gate(self.store, self.metrics, self.secrets, dev=s.auth == "dev")
+        self.gate = Gate(self.store, self.metrics, self.secrets, s.auth == "dev", Sessions(key))
         signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
         self.service = IngestService(
             self.config, self.store, self.metrics, self.hub, self._committed, signatures=signatures

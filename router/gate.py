@@ -9,6 +9,7 @@ import time
 import structlog
 from fastapi import Request
 
+from router.acklinks import Sessions
 from router.auth import DEV, Principal, denied, matches, signature_problem, split_token
 from router.config_schema import SecretRef
 from router.errors import DeliveryError
@@ -17,7 +18,8 @@ from router.secrets import SecretResolver
 from router.store import SqliteStore
 
 log = structlog.get_logger("warnroute.auth")
-CACHE_SECONDS = 10.0  # a token revoked from the command line stops working within this
+CACHE_SECONDS = 10.0
+SESSION_COOKIE = "wr_session"  # a token revoked from the command line stops working within this
 
 
 class Denied(Exception):
@@ -27,8 +29,10 @@ class Denied(Exception):
 
 
 class Gate:
-    def __init__(self, store: SqliteStore, metrics: Metrics, secrets: SecretResolver, dev: bool) -> None:
-        self.store, self.metrics, self.secrets, self.dev = store, metrics, secrets, dev
+    def __init__(
+        self, store: SqliteStore, metrics: Metrics, secrets: SecretResolver, dev: bool, sessions: Sessions
+    ) -> None:
+        self.store, self.metrics, self.secrets, self.dev, self.sessions = store, metrics, secrets, dev, sessions
         self._cache: dict[str, tuple[float, tuple[Principal, str] | None]] = {}
 
     def forget(self, principal_id: str) -> None:
@@ -40,17 +44,43 @@ class Gate:
             return DEV
         parts = split_token(request.headers.get("authorization"))
         if parts is None:
-            await self.deny(request, None, "authorization", "a bearer token (wrt_…) is required", 401)
-        assert parts is not None
+            return await self._session(request)
         token_id, secret = parts
+        found = await self._lookup(token_id)
+        if found is None or not matches(secret, found[1]):
+            await self.deny(request, None, "authorization", "unknown or revoked token", 401)
+        assert found is not None
+        return found[0]
+
+    async def login(self, token: str) -> Principal | None:
+        """The principal a token pasted into the login page names, if it is genuine and active."""
+        parts = split_token(f"Bearer {token.strip()}")
+        if parts is None:
+            return None
+        found = await self._lookup(parts[0])
+        return found[0] if found is not None and matches(parts[1], found[1]) else None
+
+    async def _lookup(self, token_id: str) -> tuple[Principal, str] | None:
         now = time.monotonic()
         cached = self._cache.get(token_id)
         if cached is None or now - cached[0] > CACHE_SECONDS:
             cached = (now, await self.store.principal(token_id))
             self._cache[token_id] = cached
-        found = cached[1]
-        if found is None or not matches(secret, found[1]):
-            await self.deny(request, None, "authorization", "unknown or revoked token", 401)
+        return cached[1]
+
+    async def _session(self, request: Request) -> Principal:
+        """The web pages' session cookie. A state-changing request must also carry ``X-Warnroute-UI``
+        (which no other site can add without a CORS grant), besides the cookie being SameSite=Strict."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        principal_id = self.sessions.principal_id(cookie, time.time()) if cookie else None
+        if principal_id is None:
+            await self.deny(request, None, "authorization", "a bearer token (wrt_…) or a login is required", 401)
+        assert principal_id is not None
+        if request.method not in ("GET", "HEAD") and request.headers.get("x-warnroute-ui") != "1":
+            await self.deny(request, None, "x-warnroute-ui", "a page's request must carry X-Warnroute-UI: 1", 403)
+        found = await self._lookup(principal_id)
+        if found is None:
+            await self.deny(request, None, "authorization", "the session's token was revoked", 401)
         assert found is not None
         return found[0]
 

@@ -54,6 +54,17 @@ def _reason(o: dict[str, Any], done_at: float | None) -> str:
     return "not yet sent"
 
 
+def board_reason(o: dict[str, Any]) -> str:
+    """Why an obligation is late, in the duty office's words, from its timestamps (zh / en)."""
+    if o.get("delivered_at"):
+        if o.get("ack_mode") == "confirm":
+            return "已接通，未按键确认 / reached, no person confirmed"
+        return "已送达，未确认 / delivered, not acknowledged"
+    if o.get("sent_at"):
+        return "已发出，无送达回执 / sent, no delivery receipt"
+    return "未能送达 / not reached on any channel"
+
+
 def build(found: dict[str, Any], events: list[dict[str, Any]], config: RoutingConfig, now: float) -> dict[str, Any]:
     w = found["warning"]
     issued = datetime.fromisoformat(w["issued_at"]).timestamp()

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+bash scripts/install-browser.sh      # Debian's Chromium and a CJK font, for the dashboard tests
 echo "== ruff";            .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy --strict";   .venv/bin/mypy
 echo "== config check";    .venv/bin/warnroute config check

@@ -3,8 +3,6 @@ with authentication on (``WARNROUTE_AUTH=on``), tokens made with the real CLI.""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import sqlite3
@@ -13,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,49 +19,9 @@ import trustme
 
 from router.config import default_config_dir
 from router.demo import environments
+from tests.authkit import JSON, Secure, cli, make_token
 from tests.conftest import json_message, now_iso
-from tests.procs import Stack, free_port, start, start_stack
-
-JSON = {"content-type": "application/json"}
-
-
-@dataclass
-class Secure:
-    stack: Stack
-    key: bytes
-    tokens: dict[str, str]  # role name → bearer token
-
-    def headers(self, who: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
-
-    def signed(self, body: bytes, who: str = "publisher", at: float | None = None) -> dict[str, str]:
-        """The documented ingest signature: HMAC-SHA256 over "<timestamp>." + body."""
-        stamp = str(int(at if at is not None else time.time()))
-        digest = hmac.new(self.key, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return {
-            **JSON,
-            **self.headers(who),
-            "x-warnroute-timestamp": stamp,
-            "x-warnroute-signature": f"sha256={digest}",
-        }
-
-
-def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", *args, "--data-dir", str(stack.tmp / "data")],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=stack.serve_env,
-    )
-
-
-def make_token(stack: Stack, *args: str) -> str:
-    done = cli(stack, "token", "create", "--config", str(stack.tmp / "config"), *args)
-    assert done.returncode == 0, done.stderr
-    token = done.stdout.strip()
-    assert token.startswith("wrt_") and token not in done.stderr
-    return token
+from tests.procs import free_port, start, start_stack
 
 
 @pytest.fixture

@@ -994,6 +994,106 @@ class SqliteStore:
                 async for r in cur
             ]
 
+    # -- the duty office's views ---------------------------------------------------------------
+
+    async def version(self) -> int:
+        """A number that grows with every change worth showing (the audit log's length)."""
+        async with self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM audit") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def board(self, since: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Warnings with an obligation still open, or issued since ``since``, newest first, with their
+        obligations (the self-test recipient's canaries left out)."""
+        async with self._read.execute(
+            "SELECT w.seq, w.identifier, w.warning_json, w.status, w.lineage FROM warnings w"
+            " WHERE w.sender != 'warnroute-canary' AND (w.seq IN (SELECT DISTINCT warning_seq FROM obligations"
+            " WHERE next_step_at IS NOT NULL) OR w.received_at >= ?) ORDER BY w.seq DESC LIMIT ?",
+            (_iso(since), limit),
+        ) as cur:
+            warnings = await cur.fetchall()
+        if not warnings:
+            return []
+        seqs = [w[0] for w in warnings]
+        marks = ",".join("?" * len(seqs))
+        by_warning: dict[int, list[dict[str, Any]]] = {}
+        async with self._read.execute(
+            "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
+            " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
+            f" breached_at, start_at, task FROM obligations WHERE warning_seq IN ({marks}) ORDER BY seq",
+            seqs,
+        ) as cur:
+            async for r in cur:
+                by_warning.setdefault(r[0], []).append(
+                    {
+                        "id": r[1],
+                        "department": r[2],
+                        "jurisdiction": r[3],
+                        "kind": r[4],
+                        "clause": r[5],
+                        "mandatory": bool(r[6]),
+                        "state": r[7],
+                        "deadline": r[8],
+                        "sent_at": r[9],
+                        "delivered_at": r[10],
+                        "acknowledged_at": r[11],
+                        "acknowledged_by": r[12],
+                        "ack_method": r[13],
+                        "ack_reason": r[14],
+                        "ack_mode": r[15],
+                        "escalated_at": r[16],
+                        "breached_at": r[17],
+                        "start_at": r[18],
+                        "task": r[19],
+                    }
+                )
+        return [
+            {
+                "identifier": w[1],
+                "warning": orjson.loads(w[2]),
+                "drill": w[3] != "actual",
+                "lineage": w[4],
+                "obligations": by_warning.get(w[0], []),
+            }
+            for w in warnings
+        ]
+
+    async def history(self, query: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Warnings whose identifier, sender or headline contains ``query``, newest first."""
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        async with self._read.execute(
+            "SELECT w.identifier, w.warning_json, w.status, w.received_at,"
+            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq),"
+            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq AND o.breached_at IS NOT NULL)"
+            " FROM warnings w WHERE w.sender != 'warnroute-canary' AND (w.identifier LIKE ? ESCAPE '\\'"
+            " OR w.sender LIKE ? ESCAPE '\\' OR w.warning_json LIKE ? ESCAPE '\\') ORDER BY w.seq DESC LIMIT ?",
+            (like, like, like, limit),
+        ) as cur:
+            return [
+                {
+                    "identifier": r[0],
+                    "warning": orjson.loads(r[1]),
+                    "drill": r[2] != "actual",
+                    "received_at": r[3],
+                    "obligations": r[4],
+                    "breached": r[5],
+                }
+                async for r in cur
+            ]
+
+    async def ack_latencies(self, limit: int = 5000) -> dict[str, list[float]]:
+        """Seconds from issue to acknowledgement per department, over the latest acknowledged obligations."""
+        out: dict[str, list[float]] = {}
+        async with self._read.execute(
+            "SELECT department, acknowledged_at - start_at FROM obligations WHERE acknowledged_at IS NOT NULL"
+            " AND start_at IS NOT NULL AND department != 'canary' ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            async for dept, seconds in cur:
+                out.setdefault(dept, []).append(max(float(seconds), 0.0))
+        return out
+
     async def events_of(self, warning_id: str) -> list[dict[str, Any]]:
         async with self._read.execute(
             "SELECT seq, at, kind, obligation_id, detail FROM audit WHERE warning_id = ? ORDER BY seq", (warning_id,)

@@ -1,0 +1,327 @@
+// warnroute pages: read JSON from the API, redraw on every "changed" event, count deadlines down each second.
+"use strict";
+
+const T = {
+  zh: {
+    brand: "曲靖市气象预警响应", nav_board: "值班看板", nav_history: "历史查询", logout: "退出",
+    devmode: "开发模式（未启用认证）", active: "生效中的预警", drills: "演练（非真实预警）",
+    latency: "各部门确认用时（中位数 / 90%）", behalf_title: "代为确认", behalf_by: "值班员",
+    behalf_reason: "原因（必填，如“已电话确认”）", cancel: "取消", confirm: "确认", todo: "待办",
+    done_list: "已完成 / 历史", search: "检索（编号、发布单位、标题）", search_go: "查询",
+    login_title: "登录", login_token: "访问令牌（wrt_…，由管理员发放）", login_go: "登录",
+    login_bad: "令牌无效或已撤销。", login_dev: "开发模式：无需登录。",
+    none: "当前没有生效中的预警。", no_drills: "没有演练。", report: "合规报告", drill: "演练",
+    dept: "部门", kind: "事项", clause: "条款", state: "状态", due: "时限", by: "确认人/方式", action: "操作",
+    behalf: "代为确认", ack: "确认收到", late: "逾期", left: "剩余", issued: "发布",
+    reason_required: "请填写原因。", done: "已确认", live: "实时更新中", offline: "连接中断，正在重连…",
+    check43: "§4.3 直报", nothing: "暂无", no_latency: "尚无确认记录。", results: "条",
+    states: { pending: "待发送", sent: "已发送", delivered: "已送达", acknowledged: "已确认", escalated: "已升级",
+              breached: "已逾期", cancelled: "已解除", superseded: "已更新替代", failed: "失败" },
+    kinds: { direct_report: "直报", phone_report: "电话报告", report: "报告", respond: "响应", disseminate: "传播",
+             task: "任务", inform: "预警更新", lift: "预警解除" },
+    colours: { red: "红色 / Ⅰ级", orange: "橙色 / Ⅱ级", yellow: "黄色 / Ⅲ级", blue: "蓝色 / Ⅳ级" },
+    products: { signal: "预警信号", report: "预警报告", nowcast: "短临预报", forecast: "重要天气预报" },
+  },
+  en: {
+    brand: "Qujing weather-warning response", nav_board: "Duty board", nav_history: "History", logout: "Log out",
+    devmode: "dev mode (no authentication)", active: "Active warnings", drills: "Drills (not real warnings)",
+    latency: "Acknowledgement time by department (median / 90th pct.)", behalf_title: "Confirm on behalf",
+    behalf_by: "Duty officer", behalf_reason: "Reason (required, e.g. “confirmed by phone”)", cancel: "Cancel",
+    confirm: "Confirm", todo: "To do", done_list: "Done / history", search: "Search (id, sender, headline)",
+    search_go: "Search", login_title: "Log in", login_token: "Access token (wrt_…, from your administrator)",
+    login_go: "Log in", login_bad: "Unknown or revoked token.", login_dev: "Dev mode: no login needed.",
+    none: "No active warnings.", no_drills: "No drills.", report: "Compliance report", drill: "DRILL",
+    dept: "Department", kind: "Action", clause: "Clause", state: "State", due: "Deadline", by: "By / how",
+    action: "", behalf: "Confirm on behalf", ack: "Acknowledge", late: "late", left: "left", issued: "issued",
+    reason_required: "A reason is required.", done: "Acknowledged", live: "live", offline: "connection lost, retrying…",
+    check43: "§4.3 direct report", nothing: "none", no_latency: "No acknowledgements yet.", results: "results",
+    states: { pending: "pending", sent: "sent", delivered: "delivered", acknowledged: "acknowledged",
+              escalated: "escalated", breached: "breached", cancelled: "lifted", superseded: "superseded", failed: "failed" },
+    kinds: { direct_report: "direct report", phone_report: "phone report", report: "report", respond: "respond",
+             disseminate: "disseminate", task: "task", inform: "update notice", lift: "lift notice" },
+    colours: { red: "Red / I", orange: "Orange / II", yellow: "Yellow / III", blue: "Blue / IV" },
+    products: { signal: "signal", report: "warning report", nowcast: "nowcast", forecast: "forecast" },
+  },
+};
+let lang = localStorage.getItem("warnroute.lang") || "zh";
+const t = (key) => T[lang][key] ?? T.zh[key] ?? key;
+const DONE = new Set(["acknowledged", "cancelled", "superseded"]);
+let data = null;
+let skew = 0; // server clock minus this browser's, so countdowns follow the server
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return node;
+}
+
+function translateStatic() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
+  const button = document.getElementById("lang");
+  if (button) button.textContent = lang === "zh" ? "EN" : "中文";
+}
+
+function name(kind, id) {
+  const entry = data?.names?.[kind]?.[id];
+  return entry ? entry[lang] || entry.zh : id;
+}
+
+function clock(seconds) {
+  const s = Math.abs(Math.round(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(r).padStart(2, "0")}`;
+}
+
+function beijing(value) { // an ISO string or epoch seconds, shown in Beijing time
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  return date.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai", hour12: false,
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+
+function summary(obligations) {
+  const late = obligations.filter((o) => o.state === "breached" || overdue(o)).length;
+  const open = obligations.filter((o) => !DONE.has(o.state)).length - late;
+  const done = obligations.filter((o) => o.state === "acknowledged").length;
+  return lang === "zh" ? `逾期 ${late} · 待确认 ${open} · 已确认 ${done}` : `${late} late · ${open} open · ${done} acknowledged`;
+}
+
+function countdown(o) {
+  if (DONE.has(o.state) || !o.deadline) return el("span", { class: "countdown" }, "—");
+  const left = o.deadline - (Date.now() / 1000 + skew);
+  return el("span", { class: "countdown" + (left < 0 ? " late" : ""), "data-deadline": o.deadline },
+    left < 0 ? `${t("late")} ${clock(left)}` : `${t("left")} ${clock(left)}`);
+}
+
+function tickCountdowns() {
+  document.querySelectorAll(".countdown[data-deadline]").forEach((n) => {
+    const left = Number(n.dataset.deadline) - (Date.now() / 1000 + skew);
+    n.textContent = left < 0 ? `${t("late")} ${clock(left)}` : `${t("left")} ${clock(left)}`;
+    n.classList.toggle("late", left < 0);
+    n.closest("tr")?.classList.toggle("overdue", left < 0);
+  });
+}
+
+function overdue(o) {
+  return !DONE.has(o.state) && o.deadline && o.deadline < Date.now() / 1000 + skew;
+}
+
+function rank(o) { // breached and overdue first, then escalated, then open by deadline, then done
+  if (o.state === "breached" || overdue(o)) return 0;
+  if (o.state === "escalated") return 1;
+  if (!DONE.has(o.state)) return 2;
+  return 3;
+}
+
+function levelBadge(w) {
+  const colour = w.severity || "none";
+  const words = T[lang].colours[w.severity] || t("nothing");
+  return el("span", { class: `level ${colour}` }, words);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    credentials: "same-origin",
+    ...options,
+    headers: { "x-warnroute-ui": "1", ...(options.body ? { "content-type": "application/json" } : {}), ...(options.headers || {}) },
+  });
+  const body = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, body };
+}
+
+// -- the duty office's board ------------------------------------------------------------------
+
+function checklist(w) {
+  const items = w.obligations.filter((o) => o.kind === "direct_report" || o.kind === "phone_report");
+  if (!items.length) return null;
+  return el("ul", { class: "checklist", "aria-label": t("check43") },
+    items.map((o) => {
+      const ok = o.state === "acknowledged";
+      const late = !ok && (o.state === "breached" || overdue(o));
+      const mark = ok ? "✓" : late ? "✗" : "…";
+      return el("li", { class: ok ? "tick-ok" : late ? "tick-late" : "tick-wait", "data-obligation": o.id },
+        `${mark} ${name("departments", o.department)}（${T[lang].kinds[o.kind]}）`);
+    }));
+}
+
+function obligationRow(o, canConfirm) {
+  const who = [o.acknowledged_by, o.ack_method, o.ack_reason].filter(Boolean).join(" / ");
+  const row = el("tr", { class: `state-${o.state}` + (overdue(o) ? " overdue" : ""), "data-obligation": o.id },
+    el("td", {}, name("departments", o.department), " ", el("span", { class: "meta" }, name("jurisdictions", o.jurisdiction))),
+    el("td", {}, T[lang].kinds[o.kind] || o.kind, o.mandatory ? " *" : ""),
+    el("td", {}, `§${o.clause}`),
+    el("td", {}, el("span", { class: `badge state-${o.state}` }, T[lang].states[o.state] || o.state),
+      o.reason ? el("div", { class: "reason" }, o.reason) : ""),
+    el("td", {}, countdown(o)),
+    el("td", {}, who),
+    el("td", {}, canConfirm && !DONE.has(o.state)
+      ? el("button", { class: "act behalf", type: "button", onclick: () => openBehalf(o) }, t("behalf")) : ""));
+  return row;
+}
+
+function warningCard(w) {
+  const info = w.warning;
+  const obligations = [...w.obligations].sort((a, b) => rank(a) - rank(b) || (a.deadline || 0) - (b.deadline || 0));
+  const table = el("table", { class: "grid" },
+    el("thead", {}, el("tr", {}, ["dept", "kind", "clause", "state", "due", "by", "action"].map((k) => el("th", {}, t(k))))),
+    el("tbody", {}, obligations.map((o) => obligationRow(o, true))));
+  return el("article", { class: "card" + (w.drill ? " drill" : ""), "data-warning": w.identifier },
+    el("h3", {}, w.drill ? el("span", { class: "drill-badge" }, t("drill")) : "", " ", levelBadge(info), info.headline || info.hazard_name),
+    el("p", { class: "meta" }, `${T[lang].products[info.product] || info.product} · ${t("issued")} ${beijing(info.issued_at)} · `,
+      el("strong", { class: "summary" }, summary(w.obligations)), " · ",
+      el("a", { href: `/api/v1/warnings/${encodeURIComponent(w.identifier)}/report?format=html` }, t("report"))),
+    checklist(w) || "", table);
+}
+
+function latencyChart(latency) {
+  const rows = Object.entries(latency).sort((a, b) => b[1].median - a[1].median).slice(0, 25);
+  if (!rows.length) return el("p", { class: "meta" }, t("no_latency"));
+  const max = Math.max(...rows.map(([, v]) => v.p90), 60);
+  return el("div", { class: "bars", role: "img", "aria-label": t("latency") }, rows.flatMap(([dept, v]) => [
+    el("span", {}, `${name("departments", dept)} (${v.n})`),
+    el("div", { class: "bar", style: `width:${(100 * v.median) / max}%`, title: `${clock(v.median)} / ${clock(v.p90)}` },
+      el("span", { class: "p90", style: `left:${(100 * v.p90) / Math.max(v.median, 1)}%` }), ` ${clock(v.median)}`),
+  ]));
+}
+
+function renderBoard() {
+  const real = data.warnings.filter((w) => !w.drill), drills = data.warnings.filter((w) => w.drill);
+  const byCounty = new Map();
+  for (const w of real) {
+    const key = w.warning.jurisdiction;
+    if (!byCounty.has(key)) byCounty.set(key, []);
+    byCounty.get(key).push(w);
+  }
+  const urgent = (list) => Math.min(...list.flatMap((w) => w.obligations.map(rank)), 9);
+  const counties = [...byCounty.entries()].sort((a, b) => urgent(a[1]) - urgent(b[1]));
+  document.getElementById("warnings").replaceChildren(...(counties.length ? counties.map(([county, list]) =>
+    el("section", { class: "county-group", "data-county": county }, el("h2", { class: "county" }, name("jurisdictions", county)),
+      list.map(warningCard))) : [el("p", { class: "meta" }, t("none"))]));
+  document.getElementById("drill-warnings").replaceChildren(
+    ...(drills.length ? drills.map(warningCard) : [el("p", { class: "meta" }, t("no_drills"))]));
+  document.getElementById("latency").replaceChildren(latencyChart(data.latency));
+}
+
+let behalfTarget = null;
+function openBehalf(o) {
+  behalfTarget = o;
+  document.getElementById("behalf-what").textContent =
+    `${name("jurisdictions", o.jurisdiction)}${name("departments", o.department)} · ${T[lang].kinds[o.kind]} §${o.clause}`;
+  document.getElementById("behalf-error").textContent = "";
+  document.getElementById("behalf-reason").value = "";
+  document.getElementById("behalf").showModal();
+}
+
+function setupBehalf() {
+  const dialog = document.getElementById("behalf");
+  document.getElementById("behalf-cancel").addEventListener("click", () => dialog.close());
+  document.getElementById("behalf-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const by = document.getElementById("behalf-by").value.trim();
+    const reason = document.getElementById("behalf-reason").value.trim();
+    const error = document.getElementById("behalf-error");
+    if (!reason) { error.textContent = t("reason_required"); return; }
+    const result = await api(`/api/v1/obligations/${encodeURIComponent(behalfTarget.id)}/ack`, {
+      method: "POST", body: JSON.stringify({ by: by || "duty office", on_behalf: true, reason }),
+    });
+    if (!result.ok) { error.textContent = result.body.problem || `HTTP ${result.status}`; return; }
+    dialog.close();
+    refresh();
+  });
+}
+
+// -- a department's page ---------------------------------------------------------------------
+
+function renderDepartment() {
+  const body = document.body;
+  document.getElementById("dept-title").textContent =
+    `${name("jurisdictions", data.jurisdiction)}${name("departments", data.department)}`;
+  const open = data.items.filter((o) => !DONE.has(o.state) && o.ack_mode !== "delivery");
+  const done = data.items.filter((o) => DONE.has(o.state) || o.ack_mode === "delivery");
+  const card = (o) => el("article", { class: `card state-${o.state}`, "data-obligation": o.id },
+    el("h3", {}, `${T[lang].kinds[o.kind] || o.kind} §${o.action.clause}`, " ",
+      el("span", { class: `badge state-${o.state}` }, T[lang].states[o.state] || o.state)),
+    el("p", {}, o.headline || ""),
+    el("blockquote", {}, o.action.text),
+    el("p", { class: "meta" }, `${t("due")} ${o.deadline ? beijing(o.deadline) : ""} · `,
+      countdown({ ...o, deadline: o.deadline ? Date.parse(o.deadline) / 1000 : null })),
+    !DONE.has(o.state) && o.ack_mode === "required"
+      ? el("button", { class: "act ack", type: "button", onclick: () => acknowledge(o) }, t("ack")) : "",
+    o.acknowledged_by ? el("p", { class: "meta" }, `${t("done")}: ${o.acknowledged_by} (${o.ack_method})`) : "");
+  document.getElementById("open").replaceChildren(...(open.length ? open.map(card) : [el("p", { class: "meta" }, t("nothing"))]));
+  document.getElementById("done").replaceChildren(...done.slice(0, 100).map(card));
+  body.dataset.loaded = "1";
+}
+
+async function acknowledge(o) {
+  const who = document.querySelector(".who")?.textContent.split(" · ")[0] || "department";
+  const result = await api(`/api/v1/obligations/${encodeURIComponent(o.id)}/ack`, {
+    method: "POST", body: JSON.stringify({ by: who }),
+  });
+  document.getElementById("status").textContent = result.ok ? t("done") : (result.body.problem || `HTTP ${result.status}`);
+  refresh();
+}
+
+// -- history ----------------------------------------------------------------------------------
+
+async function searchHistory(q) {
+  const result = await api(`/api/v1/history?q=${encodeURIComponent(q)}`);
+  if (!result.ok) return;
+  data = result.body;
+  document.getElementById("results").replaceChildren(el("p", { class: "meta" }, `${data.items.length} ${t("results")}`),
+    el("table", { class: "grid" }, el("tbody", {}, data.items.map((w) => el("tr", { class: w.breached ? "state-breached" : "" },
+      el("td", {}, w.drill ? el("span", { class: "drill-badge" }, t("drill")) : "", " ", levelBadge(w.warning)),
+      el("td", {}, w.warning.headline || w.identifier),
+      el("td", {}, beijing(w.received_at)),
+      el("td", {}, `${w.breached} / ${w.obligations}`),
+      el("td", {}, el("a", { href: `/api/v1/warnings/${encodeURIComponent(w.identifier)}/report?format=html` }, t("report"))))))));
+}
+
+// -- wiring -----------------------------------------------------------------------------------
+
+const page = document.body.dataset.page;
+
+async function refresh() {
+  let result;
+  if (page === "dashboard") result = await api("/api/v1/dashboard");
+  else if (page === "department") {
+    const b = document.body.dataset;
+    result = await api(`/api/v1/me/obligations?jurisdiction=${encodeURIComponent(b.jurisdiction)}&department=${encodeURIComponent(b.department)}`);
+  } else return;
+  if (!result.ok) {
+    document.getElementById("status").textContent = result.body.problem || `HTTP ${result.status}`;
+    if (result.status === 401) location.href = "/ui/login";
+    return;
+  }
+  data = result.body;
+  skew = data.now - Date.now() / 1000;
+  if (page === "dashboard") renderBoard(); else renderDepartment();
+  document.body.dataset.version = String((Number(document.body.dataset.version) || 0) + 1);
+}
+
+function live() {
+  const source = new EventSource("/api/v1/dashboard/stream");
+  const status = document.getElementById("status");
+  source.addEventListener("changed", () => { status.textContent = t("live"); refresh(); });
+  source.onerror = () => { status.textContent = t("offline"); };
+}
+
+document.getElementById("lang")?.addEventListener("click", () => {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("warnroute.lang", lang);
+  translateStatic();
+  if (data && page === "dashboard") renderBoard();
+  if (data && page === "department") renderDepartment();
+});
+translateStatic();
+if (page === "dashboard") { setupBehalf(); refresh(); live(); setInterval(tickCountdowns, 1000); }
+if (page === "department") { refresh(); live(); setInterval(tickCountdowns, 1000); }
+if (page === "history") {
+  document.getElementById("search").addEventListener("submit", (e) => { e.preventDefault(); searchHistory(document.getElementById("q").value); });
+  searchHistory("");
+}
