@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     p_demo.add_argument("--data-dir", type=Path, default=None, help="default: a new temporary folder")
     p_demo.add_argument("--step", type=float, default=2.0, help="seconds of demo time per storm step")
     p_demo.add_argument("--exit", action="store_true", help="stop after the summary instead of serving on")
+    p_demo.add_argument(
+        "--compress",
+        type=float,
+        default=1.0,
+        help="divide every deadline and escalation step by this (60: minutes become seconds, to watch them)",
+    )
     p_demo.set_defaults(run=_cmd_demo)
 
     p_report = sub.add_parser("report", help="the compliance report of one warning (JSON, or an HTML page)")

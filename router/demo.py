@@ -180,6 +180,8 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
 def run_demo(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir or Path(tempfile.mkdtemp(prefix="warnroute-demo-"))
     config = demo_config(data_dir / "config")
+    if args.compress != 1:
+        shrink_deadlines(config, 1 / args.compress)
     sim = f"http://127.0.0.1:{args.sim_port}"
     api = f"http://127.0.0.1:{args.port}"
     env, serve_env = environments(sim, config, data_dir)
@@ -275,6 +277,10 @@ def _summary(client: httpx.Client, api: str, sim: str, drained: bool) -> None:
     if not drained:
         print("  (the outbox had not drained within 30 s)")
     print("\nWhere to look:")
+    print(f"  the duty office's dashboard (live):      {api}/ui/")
+    page = f"{api}/ui/department?jurisdiction=530324&department=flood_drought_hq"
+    print(f"  罗平县 flood-control HQ's page:           {page}")
+    print(f"  compliance report of the red signal:     {api}/api/v1/warnings/53032441600000_demo_3/report?format=html")
     print(f"  a warning, its decision and obligations: {api}/api/v1/warnings/53032441600000_demo_1")
     print(f"  罗平县 flood-control HQ's feed:          {api}/api/v1/feed/530324/flood_drought_hq")
     print(f"  live feed (SSE):                         {api}/api/v1/feed/530324/flood_drought_hq/stream")
