@@ -31,7 +31,7 @@ import aiosqlite
 import httpx
 
 from router.store.schema import MIGRATIONS
-from tests.conftest import json_message
+from tests.conftest import json_message, now_iso
 from tests.procs import free_port, start_stack
 
 COUNTIES = ("530302", "530303", "530304", "530322", "530323", "530324", "530325", "530326", "530381")
@@ -57,7 +57,7 @@ def message(i: int, tag: str) -> bytes:
         areas=[county],
         hazard="gale",
         severity="yellow",
-        sent=time.strftime("%Y-%m-%dT%H:%M:%S+08:00"),
+        sent=now_iso(),  # issued now: only the ladders' first rungs are due
     )
 
 

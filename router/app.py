@@ -138,8 +138,9 @@ class Runtime:
         return digest
 
     def _committed(self) -> None:
+        # Only the dispatcher: a new warning's ladder steps lie ahead (a late one's are found within a
+        # scheduler poll), and waking the scheduler per commit would only cost the writer.
         self.dispatcher.wake()
-        self.scheduler.wake()
 
     def ready(self) -> tuple[bool, str]:
         """Ready when the dispatcher and the scheduler have both looked at the store recently (dead-man)."""

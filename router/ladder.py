@@ -14,7 +14,8 @@ their effects in one transaction with the step advance, so a restart neither los
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from router.config_schema import PUSH_KINDS, Escalation
 from router.models import grade_from_word
@@ -49,6 +50,7 @@ class Ladders:
     confirm_only: frozenset[str]
     city: str = ""
     duty_at: frozenset[str] = frozenset()  # jurisdictions with a duty office of their own
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, spec: Escalation, city: str = "", duty_at: frozenset[str] = frozenset()) -> Ladders:
@@ -90,6 +92,22 @@ class Ladders:
         if kind in self.no_ack:
             return "delivery"
         return "confirm" if kind in self.confirm_only else "required"
+
+    def opening(self, ladder: str, room: float) -> tuple[tuple[tuple[int, Rung], ...], int, float | None]:
+        """The rungs that fire at the start, the next step's index and its offset from the start (None:
+        the next step is the breach), for a deadline ``room`` seconds after the start. Memoised."""
+        key = (ladder, room)
+        found = self._memo.get(key)
+        if found is None:
+            rungs = self.ladders.get(ladder, ())
+            offsets = list(self.times(ladder, 0.0, room)) if rungs else []
+            zero = tuple((i, r) for i, (r, t) in enumerate(zip(rungs, offsets, strict=True)) if t <= 0)
+            nxt = len(zero)
+            found = (zero, nxt, offsets[nxt] if nxt < len(offsets) else None)
+            if len(self._memo) < 10_000:
+                self._memo[key] = found
+        result: tuple[tuple[tuple[int, Rung], ...], int, float | None] = found
+        return result
 
     def times(self, ladder: str, start: float, deadline: float) -> tuple[float, ...]:
         """When each rung fires; compressed if the ladder would not finish before the deadline."""
@@ -196,6 +214,17 @@ def plan_initial(ladders: Ladders, ob: Open, now: float) -> Effects:
     rungs = ladders.ladders.get(ob.ladder, ())
     if not rungs:
         return Effects(next_step=0, next_at=ob.deadline)
+    zero, nxt, offset = ladders.opening(ob.ladder, ob.deadline - ob.start)
+    next_at = ob.start + offset if offset is not None else ob.deadline
+    if zero and next_at > now:  # on time (the usual case): only the opening rungs are due
+        sends: list[Send] = []
+        fired: list[Fired] = []
+        for index, rung in zero:
+            new, f = _rung(ladders, ob, index, rung)
+            sends += new
+            fired.append(f)
+        escalated = any(rung.alert for _, rung in zero)
+        return Effects(tuple(sends), tuple(fired), escalated, False, nxt, next_at)
     times = ladders.times(ob.ladder, ob.start, ob.deadline)
     if times[0] > now and rungs[0].after > 0:
         return Effects(next_step=0, next_at=times[0])

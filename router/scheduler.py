@@ -65,6 +65,9 @@ class Scheduler:
     async def pass_once(self) -> int:
         """One pass over what is due now; returns how many obligations it stepped."""
         now = self.clock()
+        due = await self.store.next_due()
+        if due is None or due > now:
+            return 0
         results = await self.store.fire_due(now, self.batch, lambda due: self.decide(due, now))
         sends = 0
         for r in results:

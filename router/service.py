@@ -71,7 +71,7 @@ class IngestService:
         bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
         lineage, previous = await self._previous(warning)
         decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
-        records = [action_record(a) for a in decision.actions]
+        records = _records(decision.actions)
         record = self._record(warning, decision, records, lineage, previous is not None)
         outcome = await self.store.ingest(record)
         self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
@@ -135,11 +135,12 @@ class IngestService:
         start = w.issued_at.timestamp()
         rank = w.severity.rank if w.severity is not None else 0
         obligations, notifications = [], []
+        deadlines: dict[datetime, float] = {}
         for i, (action, action_json) in enumerate(zip(decision.actions, records, strict=True)):
             oid = f"{key}.{i:03d}"
             kind = action.kind.value
             ladder = ladders.choose(kind, action.department, rank)
-            deadline = action.due_at.timestamp()
+            deadline = deadlines.get(action.due_at) or deadlines.setdefault(action.due_at, action.due_at.timestamp())
             first = plan_initial(
                 ladders,
                 Open(
@@ -186,7 +187,7 @@ class IngestService:
                     action.task,
                     action.clause,
                     action.mandatory,
-                    action.due_at.isoformat(),
+                    action_json["due_at"],
                     orjson.dumps(action_json).decode(),
                     start,
                     deadline,
@@ -205,7 +206,8 @@ class IngestService:
             "reference_unknown": decision.reference_unknown,
             "notes": list(decision.notes),
         }
-        told = orjson.dumps([_told_record(a) for a in decision.told]).decode()
+        known = {id(a): r for a, r in zip(decision.actions, records, strict=True)}
+        told = orjson.dumps([_told_record(a, known.get(id(a))) for a in decision.told]).decode()
         return IngestRecord(
             sender=w.sender,
             identifier=w.id,
@@ -230,6 +232,16 @@ class IngestService:
         )
 
 
-def _told_record(action: Action) -> dict[str, Any]:
+def _records(actions: tuple[Action, ...]) -> list[dict[str, Any]]:
+    """``action_record`` of each action, formatting each distinct deadline once."""
+    iso: dict[datetime, str] = {}
+    out = []
+    for a in actions:
+        due = iso.get(a.due_at) or iso.setdefault(a.due_at, a.due_at.isoformat())
+        out.append({**a.spec.static, "due_at": due, "public": a.spec.public})
+    return out
+
+
+def _told_record(action: Action, record: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a later Update or lift needs of an action told before: not its (long) text."""
-    return {**action_record(action), "text": ""}
+    return {**(record if record is not None else action_record(action)), "text": ""}

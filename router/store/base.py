@@ -202,6 +202,10 @@ class Store(Protocol):
         """Claim obligations whose next step is due and apply ``decide``'s result to each, atomically."""
         ...
 
+    async def next_due(self) -> float | None:
+        """When the nearest ladder step is due, or None."""
+        ...
+
     async def acknowledge(
         self,
         obligation_id: str,

@@ -878,6 +878,14 @@ class SqliteStore:
         results: list[StepResult] = await self._submit("job", job)
         return results
 
+    async def next_due(self) -> float | None:
+        """When the nearest ladder step is due (a read: an idle scheduler never takes the write lock)."""
+        async with self._read.execute(
+            "SELECT MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
+        ) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
         async def job(db: aiosqlite.Connection) -> None:
             await self._audit(db, [(at, kind, None, None, detail)])
