@@ -135,7 +135,7 @@ class Dispatcher:
                 if attempts == 1:
                     bound.warning("delivery_retrying", reason=reason)
             else:
-                self._record(NotificationOutcome(c.id, "failed", now, error=reason))
+                self._record(NotificationOutcome(c.id, "failed", now, error=reason, owner=_owner(c)))
                 self.metrics.attempts.labels(c.channel, "failed").inc()
                 bound.error("delivery_failed", reason=reason, attempts=attempts)
             return
@@ -143,7 +143,9 @@ class Dispatcher:
             bound.exception("delivery_crashed", error=type(exc).__name__)
             return
         done = self.clock()
-        outcome = NotificationOutcome(c.id, "delivered" if result.delivered else "sent", done, result.provider_id)
+        outcome = NotificationOutcome(
+            c.id, "delivered" if result.delivered else "sent", done, result.provider_id, owner=_owner(c)
+        )
         state = outcome.state
         self._record(outcome)
         self.metrics.attempts.labels(c.channel, state).inc()
@@ -218,3 +220,7 @@ class Dispatcher:
             # Not recorded: the leases expire and those notifications are sent again, with the same
             # idempotency keys, so receivers see each one once.
             log.exception("outcomes_not_recorded", count=len(batch))
+
+
+def _owner(c: ClaimedNotification) -> tuple[str, str, str, str]:
+    return (str(c.warning.get("id", "")), c.obligation_id, c.channel, c.purpose)

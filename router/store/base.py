@@ -114,6 +114,7 @@ class NotificationOutcome:
     provider_id: str | None = None
     error: str | None = None
     next_attempt_at: float | None = None
+    owner: tuple[str, str, str, str] | None = None  # (warning id, obligation id, channel, purpose), for the audit
 
 
 @dataclass(frozen=True, slots=True)

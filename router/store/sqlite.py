@@ -593,12 +593,12 @@ class SqliteStore:
                 " WHERE id = ? AND state = 'sending'",
                 [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
             )
-            for o in done:
-                await self._advance_obligation(db, o.id, o.state, o.at)
+            await db.executemany(ADVANCE, [_advance_params(o.id, o.state, o.at) for o in done])
             events: list[Event] = []
             if done or failed:
-                ids = [o.id for o in (*done, *failed)]
-                owners = await self._owners(db, ids)
+                ids = [o.id for o in (*done, *failed) if o.owner is None]
+                owners = await self._owners(db, ids) if ids else {}
+                owners.update({o.id: o.owner for o in (*done, *failed) if o.owner is not None})
                 for o in (*done, *failed):
                     warning_id, obligation_id, channel, purpose = owners.get(o.id, (None, None, "", ""))
                     detail: dict[str, Any] = {"notification": o.id, "channel": channel}
@@ -645,16 +645,7 @@ class SqliteStore:
         delivered), and an escalated or breached obligation stays so until it is acknowledged. An
         obligation done when delivered (a notice) stops its ladder there.
         """
-        delivered = state == "delivered"
-        await db.execute(
-            "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
-            " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
-            " state = CASE WHEN state = 'pending' THEN ? WHEN state = 'sent' AND ? THEN 'delivered' ELSE state END,"
-            " next_step_at = CASE WHEN ? AND ack_mode = 'delivery' THEN NULL ELSE next_step_at END"
-            " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
-            f" AND state IN ({_OPEN})",
-            (at, delivered, at, state, delivered, delivered, notification_id),
-        )
+        await db.execute(ADVANCE, _advance_params(notification_id, state, at))
 
     async def _apply_early_receipt(self, db: aiosqlite.Connection, notification_id: str, provider_id: str) -> None:
         async with db.execute(
@@ -1118,6 +1109,21 @@ class SqliteStore:
         ) as cur:
             row = await cur.fetchone()
         return (row[0], row[1]) if row else (None, None)
+
+
+ADVANCE = (
+    "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
+    " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
+    " state = CASE WHEN state = 'pending' THEN ? WHEN state = 'sent' AND ? THEN 'delivered' ELSE state END,"
+    " next_step_at = CASE WHEN ? AND ack_mode = 'delivery' THEN NULL ELSE next_step_at END"
+    " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+    f" AND state IN ({_OPEN})"
+)
+
+
+def _advance_params(notification_id: str, state: str, at: float) -> tuple[Any, ...]:
+    delivered = state == "delivered"
+    return (at, delivered, at, state, delivered, delivered, notification_id)
 
 
 def _iso(epoch: float | None) -> str | None:
