@@ -122,16 +122,15 @@ class Canary:
         self.channels = tuple(c for c in wanted if c in available)
         self.store, self.config, self.metrics = store, config, metrics
         self.every, self.timeout, self.on_commit, self.clock = every, timeout, on_commit, clock
+        self._last_sent = 0.0
 
     async def run(self) -> None:
+        """Send every ``every`` seconds; look for what came back a few times in between."""
         while True:
-            await self.send()
-            await asyncio.sleep(min(self.every, self.timeout) / 2)
+            if self.clock() - self._last_sent >= self.every:
+                await self.send()
+            await asyncio.sleep(min(5.0, self.every / 2))
             await self.check()
-            await asyncio.sleep(min(self.every, self.timeout) / 2)
-            while self.clock() - self._last_sent < self.every:
-                await self.check()
-                await asyncio.sleep(min(5.0, self.every))
 
     async def send(self) -> None:
         if not self.channels:
@@ -162,5 +161,3 @@ class Canary:
             if late:
                 log.warning("canary_missing", channel=channel, overdue_seconds=round(now - max(overdue) - self.timeout))
         return missing
-
-    _last_sent = 0.0

@@ -20,13 +20,12 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from router.audit import GENESIS, AuditRow, link
+from router.audit import GENESIS, link
 from router.auth import Principal
 from router.store.base import (
     AckResult,
     ClaimedNotification,
     DueObligation,
-    FeedEntry,
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
@@ -34,6 +33,7 @@ from router.store.base import (
     StepResult,
 )
 from router.store.schema import MIGRATIONS
+from router.store.sqlite_reads import SqliteReads
 
 OPEN_STATES = ("pending", "sent", "delivered", "escalated", "breached")
 """States in which an obligation can still be acknowledged (a breached one, late)."""
@@ -42,7 +42,7 @@ Event = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, w
 Job = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
-class SqliteStore:
+class SqliteStore(SqliteReads):
     """SQLite implementation of ``router.store.base.Store``. ``open()`` before use, ``close()`` after."""
 
     def __init__(self, path: Path, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
@@ -408,120 +408,6 @@ class SqliteStore:
         ) as cur:
             return tuple([ObligationRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) async for r in cur])
 
-    # -- reads ---------------------------------------------------------------------------------
-
-    @property
-    def _read(self) -> aiosqlite.Connection:
-        if self._reader is None:
-            raise RuntimeError("store is not open")
-        return self._reader
-
-    async def lineage_of(self, identifiers: list[str]) -> tuple[str, str, str] | None:
-        if not identifiers:
-            return None
-        marks = ",".join("?" * len(identifiers))
-        async with self._read.execute(
-            f"SELECT lineage, warning_json, told_json FROM warnings WHERE identifier IN ({marks})"
-            " ORDER BY seq DESC LIMIT 1",
-            identifiers,
-        ) as cur:
-            row = await cur.fetchone()
-        return (row[0], row[1], row[2]) if row else None
-
-    async def get_warning(self, identifier: str) -> dict[str, Any] | None:
-        async with self._read.execute(
-            "SELECT seq, identifier, sender, sent, received_at, lineage, reference_unknown, warning_json, decision_json"
-            " FROM warnings WHERE identifier = ? ORDER BY seq DESC LIMIT 1",
-            (identifier,),
-        ) as cur:
-            w = await cur.fetchone()
-        if w is None:
-            return None
-        async with self._read.execute(
-            "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
-            " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
-            " o.breached_at, o.ack_method, o.ack_reason FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
-            (w["seq"],),
-        ) as cur:
-            obligations = [dict(r) async for r in cur]
-        async with self._read.execute(
-            "SELECT n.id, n.obligation_seq, n.channel, n.state, n.attempts, n.provider_id, n.last_error, n.created_at,"
-            " n.sent_at, n.delivered_at, n.purpose, n.to_department, n.to_jurisdiction FROM notifications n"
-            " JOIN obligations o ON o.seq = n.obligation_seq WHERE o.warning_seq = ? ORDER BY n.seq",
-            (w["seq"],),
-        ) as cur:
-            notifications: dict[int, list[dict[str, Any]]] = {}
-            async for r in cur:
-                notifications.setdefault(r["obligation_seq"], []).append(
-                    {k: r[k] for k in r.keys() if k != "obligation_seq"}  # noqa: SIM118 - a Row iterates values
-                )
-        return {
-            "identifier": w["identifier"],
-            "sender": w["sender"],
-            "sent": w["sent"],
-            "received_at": w["received_at"],
-            "lineage": w["lineage"],
-            "reference_unknown": bool(w["reference_unknown"]),
-            "warning": orjson.loads(w["warning_json"]),
-            "decision": {
-                **orjson.loads(w["decision_json"]),
-                "actions": [orjson.loads(o["action_json"]) for o in obligations],
-            },
-            "obligations": [
-                {
-                    "id": o["id"],
-                    "state": o["state"],
-                    "action": orjson.loads(o["action_json"]),
-                    "created_at": _iso(o["created_at"]),
-                    "sent_at": _iso(o["sent_at"]),
-                    "delivered_at": _iso(o["delivered_at"]),
-                    "acknowledged_at": _iso(o["acknowledged_at"]),
-                    "acknowledged_by": o["acknowledged_by"],
-                    "ack_method": o["ack_method"],
-                    "ack_reason": o["ack_reason"],
-                    "ack_mode": o["ack_mode"],
-                    "ladder": o["ladder"],
-                    "deadline": _iso(o["deadline"]),
-                    "next_step_at": _iso(o["next_step_at"]),
-                    "escalated_at": _iso(o["escalated_at"]),
-                    "breached_at": _iso(o["breached_at"]),
-                    "closed_at": _iso(o["closed_at"]),
-                    "notifications": [
-                        {
-                            **n,
-                            "created_at": _iso(n["created_at"]),
-                            "sent_at": _iso(n["sent_at"]),
-                            "delivered_at": _iso(n["delivered_at"]),
-                        }
-                        for n in notifications.get(o["seq"], [])
-                    ],
-                }
-                for o in obligations
-            ],
-        }
-
-    async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]:
-        async with self._read.execute(
-            "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status FROM obligations o"
-            " JOIN warnings w ON w.seq = o.warning_seq WHERE o.jurisdiction = ? AND o.department = ? AND o.seq > ?"
-            " ORDER BY o.seq LIMIT ?",
-            (jurisdiction, department, after, limit),
-        ) as cur:
-            return [
-                FeedEntry(r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]), r[6] != "actual")
-                async for r in cur
-            ]
-
-    async def counts(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for table in ("obligations", "notifications"):
-            async with self._read.execute(f"SELECT state, COUNT(*) FROM {table} GROUP BY state") as cur:
-                out[table] = {state: count async for state, count in cur}
-        async with self._read.execute("SELECT COUNT(*) FROM warnings") as cur:
-            row = await cur.fetchone()
-        out["warnings"] = {"total": int(row[0]) if row else 0}
-        return out
-
     # -- the outbox ----------------------------------------------------------------------------
 
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
@@ -869,66 +755,11 @@ class SqliteStore:
         results: list[StepResult] = await self._submit("job", job)
         return results
 
-    async def next_due(self) -> float | None:
-        """When the nearest ladder step is due (a read: an idle scheduler never takes the write lock)."""
-        async with self._read.execute(
-            "SELECT MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
-        ) as cur:
-            row = await cur.fetchone()
-        return float(row[0]) if row and row[0] is not None else None
-
     async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
         async def job(db: aiosqlite.Connection) -> None:
             await self._audit(db, [(at, kind, None, None, detail)])
 
         await self._submit("job", job)
-
-    async def audit_rows(self, after: int = 0, limit: int = 10_000) -> list[AuditRow]:
-        async with self._read.execute(
-            "SELECT seq, at, kind, warning_id, obligation_id, detail, prev, hash FROM audit WHERE seq > ?"
-            " ORDER BY seq LIMIT ?",
-            (after, limit),
-        ) as cur:
-            return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) async for r in cur]
-
-    async def get_obligation(self, obligation_id: str | None = None, seq: int | None = None) -> dict[str, Any] | None:
-        """One obligation by id or by its short number, with its warning's id and headline."""
-        where, arg = ("o.id = ?", obligation_id) if obligation_id is not None else ("o.seq = ?", seq)
-        async with self._read.execute(
-            "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.state, o.action_json, o.deadline,"
-            " o.acknowledged_at, o.acknowledged_by, o.ack_method, o.ack_mode, w.identifier, w.warning_json"
-            f" FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE {where}",
-            (arg,),
-        ) as cur:
-            r = await cur.fetchone()
-        if r is None:
-            return None
-        warning = orjson.loads(r["warning_json"])
-        return {
-            "seq": r["seq"],
-            "id": r["id"],
-            "department": r["department"],
-            "jurisdiction": r["jurisdiction"],
-            "kind": r["kind"],
-            "state": r["state"],
-            "action": orjson.loads(r["action_json"]),
-            "deadline": _iso(r["deadline"]),
-            "acknowledged_at": _iso(r["acknowledged_at"]),
-            "acknowledged_by": r["acknowledged_by"],
-            "ack_method": r["ack_method"],
-            "ack_mode": r["ack_mode"],
-            "warning_id": r["identifier"],
-            "headline": warning.get("headline"),
-        }
-
-    async def canaries(self, jurisdiction: str, department: str) -> list[tuple[str, float, float | None, float | None]]:
-        """The self-test recipient's latest obligations, newest first: (channel, created, sent, delivered)."""
-        async with self._read.execute(
-            "SELECT channels, created_at, sent_at, delivered_at FROM obligations WHERE jurisdiction = ?"
-            " AND department = ? ORDER BY seq DESC LIMIT 500",
-            (jurisdiction, department),
-        ) as cur:
-            return [(r[0], r[1], r[2], r[3]) async for r in cur]
 
     # -- principals ------------------------------------------------------------------------------
 
@@ -964,152 +795,6 @@ class SqliteStore:
         done: bool = await self._submit("job", job)
         return done
 
-    async def principal(self, principal_id: str) -> tuple[Principal, str] | None:
-        """An active principal and its secret's digest."""
-        async with self._read.execute(
-            "SELECT id, name, role, jurisdiction, department, signing_key_ref, secret_sha256 FROM principals"
-            " WHERE id = ? AND revoked_at IS NULL",
-            (principal_id,),
-        ) as cur:
-            r = await cur.fetchone()
-        return (Principal(r[0], r[1], r[2], r[3], r[4], r[5]), str(r[6])) if r else None
-
-    async def principals(self) -> list[dict[str, Any]]:
-        async with self._read.execute(
-            "SELECT id, name, role, jurisdiction, department, signing_key_ref, created_at, revoked_at"
-            " FROM principals ORDER BY created_at"
-        ) as cur:
-            return [
-                {
-                    "id": r[0],
-                    "name": r[1],
-                    "role": r[2],
-                    "jurisdiction": r[3],
-                    "department": r[4],
-                    "signing_key": r[5],
-                    "created_at": _iso(r[6]),
-                    "revoked_at": _iso(r[7]),
-                }
-                async for r in cur
-            ]
-
-    # -- the duty office's views ---------------------------------------------------------------
-
-    async def version(self) -> int:
-        """A number that grows with every change worth showing (the audit log's length)."""
-        async with self._read.execute("SELECT COALESCE(MAX(seq), 0) FROM audit") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    async def board(self, since: float, limit: int = 200) -> list[dict[str, Any]]:
-        """Warnings with an obligation still open, or issued since ``since``, newest first, with their
-        obligations (the self-test recipient's canaries left out)."""
-        async with self._read.execute(
-            "SELECT w.seq, w.identifier, w.warning_json, w.status, w.lineage FROM warnings w"
-            " WHERE w.sender != 'warnroute-canary' AND (w.seq IN (SELECT DISTINCT warning_seq FROM obligations"
-            " WHERE next_step_at IS NOT NULL) OR w.received_at >= ?) ORDER BY w.seq DESC LIMIT ?",
-            (_iso(since), limit),
-        ) as cur:
-            warnings = await cur.fetchall()
-        if not warnings:
-            return []
-        seqs = [w[0] for w in warnings]
-        marks = ",".join("?" * len(seqs))
-        by_warning: dict[int, list[dict[str, Any]]] = {}
-        async with self._read.execute(
-            "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
-            " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
-            f" breached_at, start_at, task FROM obligations WHERE warning_seq IN ({marks}) ORDER BY seq",
-            seqs,
-        ) as cur:
-            async for r in cur:
-                by_warning.setdefault(r[0], []).append(
-                    {
-                        "id": r[1],
-                        "department": r[2],
-                        "jurisdiction": r[3],
-                        "kind": r[4],
-                        "clause": r[5],
-                        "mandatory": bool(r[6]),
-                        "state": r[7],
-                        "deadline": r[8],
-                        "sent_at": r[9],
-                        "delivered_at": r[10],
-                        "acknowledged_at": r[11],
-                        "acknowledged_by": r[12],
-                        "ack_method": r[13],
-                        "ack_reason": r[14],
-                        "ack_mode": r[15],
-                        "escalated_at": r[16],
-                        "breached_at": r[17],
-                        "start_at": r[18],
-                        "task": r[19],
-                    }
-                )
-        return [
-            {
-                "identifier": w[1],
-                "warning": orjson.loads(w[2]),
-                "drill": w[3] != "actual",
-                "lineage": w[4],
-                "obligations": by_warning.get(w[0], []),
-            }
-            for w in warnings
-        ]
-
-    async def history(self, query: str, limit: int = 100) -> list[dict[str, Any]]:
-        """Warnings whose identifier, sender or headline contains ``query``, newest first."""
-        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
-        async with self._read.execute(
-            "SELECT w.identifier, w.warning_json, w.status, w.received_at,"
-            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq),"
-            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq AND o.breached_at IS NOT NULL)"
-            " FROM warnings w WHERE w.sender != 'warnroute-canary' AND (w.identifier LIKE ? ESCAPE '\\'"
-            " OR w.sender LIKE ? ESCAPE '\\' OR w.warning_json LIKE ? ESCAPE '\\') ORDER BY w.seq DESC LIMIT ?",
-            (like, like, like, limit),
-        ) as cur:
-            return [
-                {
-                    "identifier": r[0],
-                    "warning": orjson.loads(r[1]),
-                    "drill": r[2] != "actual",
-                    "received_at": r[3],
-                    "obligations": r[4],
-                    "breached": r[5],
-                }
-                async for r in cur
-            ]
-
-    async def ack_latencies(self, limit: int = 5000) -> dict[str, list[float]]:
-        """Seconds from issue to acknowledgement per department, over the latest acknowledged obligations."""
-        out: dict[str, list[float]] = {}
-        async with self._read.execute(
-            "SELECT department, acknowledged_at - start_at FROM obligations WHERE acknowledged_at IS NOT NULL"
-            " AND start_at IS NOT NULL AND department != 'canary' ORDER BY seq DESC LIMIT ?",
-            (limit,),
-        ) as cur:
-            async for dept, seconds in cur:
-                out.setdefault(dept, []).append(max(float(seconds), 0.0))
-        return out
-
-    async def events_of(self, warning_id: str) -> list[dict[str, Any]]:
-        async with self._read.execute(
-            "SELECT seq, at, kind, obligation_id, detail FROM audit WHERE warning_id = ? ORDER BY seq", (warning_id,)
-        ) as cur:
-            return [
-                {"seq": r[0], "at": r[1], "kind": r[2], "obligation_id": r[3], "detail": orjson.loads(r[4])}
-                async for r in cur
-            ]
-
-    async def deadlines(self) -> tuple[float | None, float | None]:
-        """(nearest deadline, nearest step) among obligations with something still scheduled."""
-        async with self._read.execute(
-            "SELECT MIN(deadline), MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
-        ) as cur:
-            row = await cur.fetchone()
-        return (row[0], row[1]) if row else (None, None)
-
 
 ADVANCE = (
     "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
@@ -1124,11 +809,3 @@ ADVANCE = (
 def _advance_params(notification_id: str, state: str, at: float) -> tuple[Any, ...]:
     delivered = state == "delivered"
     return (at, delivered, at, state, delivered, delivered, notification_id)
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
