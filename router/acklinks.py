@@ -46,9 +46,9 @@ class AckSigner:
 
     def check(self, obligation_id: str, expires: str, sig: str, now: float) -> str | None:
         """None when the link is genuine and current, else what is wrong with it."""
-        if not expires.isdigit():
+        if not (expires.isascii() and expires.isdigit()):
             return "the link has no valid expiry"
-        if not hmac.compare_digest(self._sig(obligation_id, int(expires)), sig):
+        if not hmac.compare_digest(self._sig(obligation_id, int(expires)).encode(), sig.encode()):
             return "the link's signature does not match"
         if int(expires) < now:
             return "the link has expired"
@@ -75,9 +75,11 @@ class Sessions:
     def principal_id(self, cookie: str, now: float) -> str | None:
         principal_id, _, rest = cookie.partition(".")
         expires, _, sig = rest.partition(".")
-        if not principal_id or not expires.isdigit() or int(expires) < now:
+        if not principal_id or not (expires.isascii() and expires.isdigit()) or int(expires) < now:
             return None
-        return principal_id if hmac.compare_digest(self._sig(principal_id, int(expires)), sig) else None
+        return (
+            principal_id if hmac.compare_digest(self._sig(principal_id, int(expires)).encode(), sig.encode()) else None
+        )
 
 
 def reply_code(text: str) -> int | None:

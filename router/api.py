@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -38,6 +39,7 @@ from router.webui.views import install as install_pages
 
 INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
 KEEPALIVE_SECONDS = 15.0
+MAX_CURSOR = 2**62  # cursors are SQLite integers
 
 
 def error(status: int, kind: str, field: str, problem: str) -> JSONResponse:
@@ -90,7 +92,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
                 f"{media or 'none'} is not accepted; send one of {', '.join(INGEST_TYPES)}",
             )
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BYTES:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BYTES:
             return error(413, "too_large", "body", f"over the {MAX_BYTES}-byte limit")
         body = bytearray()
         async for chunk in request.stream():
@@ -147,9 +149,9 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
     @app.post("/api/v1/receipts/{channel}")
     async def receipt(request: Request, channel: str, token: str | None = None) -> Response:
         runtime = rt(request)
-        expected = runtime.settings.receipt_token
-        if expected is not None and token != expected:
-            return error(403, "forbidden", "token", "receipt token missing or wrong")
+        problem = _gateway_token_problem(runtime, runtime.settings.receipt_token, token)
+        if problem is not None:
+            await runtime.gate.deny(request, None, "token", problem)
         if channel not in ("sms", "voice"):
             return error(404, "not_found", "channel", f"no receipts for {channel!r}")
         try:
@@ -176,7 +178,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         request: Request,
         jurisdiction: str,
         department: str,
-        after: int = Query(0, ge=0),
+        after: int = Query(0, ge=0, le=MAX_CURSOR),
         limit: int = Query(100, ge=1, le=1000),
     ) -> Response:
         await _feed_allowed(request, jurisdiction, department)
@@ -199,11 +201,13 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         )
 
     @app.get("/api/v1/feed/{jurisdiction}/{department}/stream")
-    async def stream(request: Request, jurisdiction: str, department: str, after: int = Query(0, ge=0)) -> Response:
+    async def stream(
+        request: Request, jurisdiction: str, department: str, after: int = Query(0, ge=0, le=MAX_CURSOR)
+    ) -> Response:
         await _feed_allowed(request, jurisdiction, department)
         runtime = rt(request)
         last = request.headers.get("last-event-id")
-        cursor = int(last) if last and last.isdigit() else after
+        cursor = int(last) if last and last.isascii() and last.isdigit() else after
 
         async def events() -> AsyncIterator[str]:
             queue = runtime.hub.subscribe(jurisdiction, department)
@@ -289,8 +293,9 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         if it comes from the number that obligation's SMS went to."""
         runtime = rt(request)
         expected = runtime.settings.inbound_token or runtime.settings.receipt_token
-        if expected is not None and token != expected:
-            return error(403, "forbidden", "token", "inbound token missing or wrong")
+        problem = _gateway_token_problem(runtime, expected, token)
+        if problem is not None:
+            await runtime.gate.deny(request, None, "token", problem)
         try:
             data = json.loads(await request.body())
             sender, text = str(data["from"]), str(data["text"])
@@ -474,8 +479,17 @@ async def _ack_response(
     )
 
 
+def _gateway_token_problem(runtime: Runtime, expected: str | None, given: str | None) -> str | None:
+    """Gateways call back with ``?token=``; outside dev mode a token must be configured and match."""
+    if expected is None:
+        return None if runtime.gate.dev else "set WARNROUTE_RECEIPT_TOKEN: gateway callbacks need a token"
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        return "gateway token missing or wrong"
+    return None
+
+
 def _digits(number: str) -> str:
-    digits = "".join(c for c in number if c.isdigit())
+    digits = "".join(c for c in number if c.isascii() and c.isdigit())
     return digits[-11:]
 
 

@@ -82,7 +82,10 @@ class Runtime:
             self.secrets,
             self.metrics,
             settings=DispatchSettings(
-                poll_seconds=s.poll_seconds, call_timeout=s.call_timeout, callback_base=s.callback_base
+                poll_seconds=s.poll_seconds,
+                call_timeout=s.call_timeout,
+                callback_base=s.callback_base,
+                receipt_token=s.receipt_token,
             ),
             ack=self.ack,
         )

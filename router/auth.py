@@ -127,6 +127,6 @@ def signature_problem(key: bytes, timestamp: str | None, given: str | None, body
         return "X-Warnroute-Timestamp is not Unix seconds"
     if abs(now - at) > REPLAY_WINDOW:
         return f"timestamp outside the {REPLAY_WINDOW:.0f}-second window (a replay, or a clock that is off)"
-    if not hmac.compare_digest(signature(key, timestamp, body), given.strip()):
+    if not hmac.compare_digest(signature(key, timestamp, body).encode(), given.strip().encode()):
         return "signature does not match the body"
     return None

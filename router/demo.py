@@ -149,7 +149,7 @@ def storm(start: datetime, step_hours: float = 1.0) -> list[tuple[str, dict[str,
 
 def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Environment of the simulator and of the router, sharing fresh random secrets."""
-    keys = {name: secrets.token_urlsafe(24) for name in ("api", "webhook", "robot")}
+    keys = {name: secrets.token_urlsafe(24) for name in ("api", "webhook", "robot", "receipts")}
     env = {
         **os.environ,
         "WARNROUTE_SIM_API_KEY": keys["api"],
@@ -161,6 +161,7 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         "WARNROUTE_CONFIG": str(config),
         "WARNROUTE_DATA_DIR": str(data_dir),
         "WARNROUTE_AUTH": "dev",  # the demo on loopback: no tokens (never so in production)
+        "WARNROUTE_RECEIPT_TOKEN": keys["receipts"],
         "WARNROUTE_SMS_URL": sim,
         "WARNROUTE_SMS_API_KEY": keys["api"],
         "WARNROUTE_VOICE_URL": sim,

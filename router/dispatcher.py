@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote
 
 import structlog
 
@@ -40,6 +41,7 @@ class DispatchSettings:
     per_channel_concurrency: int = 10
     max_in_flight: int = 32
     callback_base: str | None = None
+    receipt_token: str | None = field(default=None, repr=False)  # put in the callback URL gateways are given
 
 
 class Dispatcher:
@@ -66,6 +68,10 @@ class Dispatcher:
         self._outcomes: list[NotificationOutcome] = []
         self._flushed = asyncio.Event()
         self.heartbeat = clock()
+        token = settings.receipt_token
+        self._callback_query = f"?token={quote(token)}" if token else ""
+        if token:
+            secrets.register(token)
 
     def wake(self) -> None:
         self._wake.set()
@@ -161,7 +167,7 @@ class Dispatcher:
             raise PermanentDeliveryError(f"{c.department}@{c.jurisdiction} has no {c.channel} contact")
         short = c.channel in ("sms", "voice")
         callback = (
-            f"{self.settings.callback_base}/api/v1/receipts/{c.channel}"
+            f"{self.settings.callback_base}/api/v1/receipts/{c.channel}{self._callback_query}"
             if self.settings.callback_base and c.channel in ("sms", "voice")
             else None
         )

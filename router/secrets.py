@@ -39,6 +39,11 @@ class SecretResolver:
     def resolve_all(self, refs: Mapping[str, SecretRef]) -> dict[str, str]:
         return {name: self.resolve(ref) for name, ref in refs.items()}
 
+    def register(self, value: str) -> None:
+        """A secret that did not come through ``resolve`` (a process setting) to redact all the same."""
+        if len(value) >= 4:
+            self._seen.add(value)
+
     def redact(self, text: str) -> str:
         for value in self._seen:
             if value in text:

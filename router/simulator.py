@@ -153,7 +153,9 @@ def create_simulator(
         if state.robot_secret is not None:
             if abs(time.time() * 1000 - timestamp) > 3_600_000:
                 return JSONResponse({"errcode": 310000, "errmsg": "invalid timestamp"})
-            if not hmac.compare_digest(dingtalk_sign(state.robot_secret, timestamp), urllib.parse.quote_plus(sign)):
+            if not hmac.compare_digest(
+                dingtalk_sign(state.robot_secret, timestamp).encode(), urllib.parse.quote_plus(sign).encode()
+            ):
                 return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
         if state.affected("dingtalk"):
             return JSONResponse({"errcode": 130101, "errmsg": "send too fast"})
@@ -168,7 +170,7 @@ def create_simulator(
         if state.robot_secret is not None:
             timestamp = int(body.get("timestamp", 0))
             if abs(time.time() - timestamp) > 3600 or not hmac.compare_digest(
-                feishu_sign(state.robot_secret, timestamp), str(body.get("sign", ""))
+                feishu_sign(state.robot_secret, timestamp).encode(), str(body.get("sign", "")).encode()
             ):
                 return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
         if state.affected("feishu"):

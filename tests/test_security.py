@@ -284,3 +284,35 @@ def test_oversized_headers_are_refused_and_block_nothing_behind_them(tmp_path: P
         assert httpx.post(url, content=json_message(sent=now_iso()), headers=JSON).status_code == 202
     finally:
         stack.stop()
+
+
+def test_gateway_callbacks_need_their_token(secure: Secure) -> None:
+    """A forged voice receipt with a keypress would acknowledge a leader's phone report: refused."""
+    api = secure.stack.api
+    forged = {"call_id": "voice-x", "status": "answered", "keypress": "1"}
+    assert httpx.post(f"{api}/api/v1/receipts/voice", json=forged).status_code == 403
+    assert httpx.post(f"{api}/api/v1/receipts/voice?token=wrong", json=forged).status_code == 403
+    reply = {"from": "+8613800000000", "text": "确认 1"}
+    assert httpx.post(f"{api}/api/v1/inbound/sms", json=reply).status_code == 403
+    token = secure.stack.serve_env["WARNROUTE_RECEIPT_TOKEN"]
+    genuine = httpx.post(f"{api}/api/v1/receipts/voice?token={token}", json=forged)
+    assert genuine.status_code == 200 and genuine.json() == {"recorded": True, "matched": False}
+
+
+def test_hostile_values_in_tokens_signatures_and_cursors_are_refused_not_crashed(secure: Secure) -> None:
+    """Found by schemathesis: non-ASCII tokens and signatures, Unicode digits, cursors past SQLite's range."""
+    api = secure.stack.api
+    body = json_message(identifier="lp_hostile", sent=now_iso())
+
+    def latin(value: str) -> bytes:
+        return value.encode("latin-1")
+
+    for name, value in (("x-warnroute-signature", "sha256=é²"), ("x-warnroute-timestamp", "²")):
+        headers = {k.encode(): v.encode() for k, v in secure.signed(body).items()} | {name.encode(): latin(value)}
+        assert httpx.post(f"{api}/api/v1/warnings", content=body, headers=headers).status_code == 401
+    assert httpx.get(f"{api}/api/v1/summary", headers={b"authorization": latin("Bearer wrt_é.²")}).status_code == 401
+    receipt = {"call_id": "x", "status": "answered"}
+    assert httpx.post(f"{api}/api/v1/receipts/voice", params={"token": "é"}, json=receipt).status_code == 403
+    assert httpx.get(f"{api}/ack/x", params={"exp": "²", "sig": "é"}).status_code == 403
+    huge = httpx.get(f"{api}/api/v1/feed/530324/water", params={"after": 10**30}, headers=secure.headers("admin"))
+    assert huge.status_code == 422

@@ -39,7 +39,9 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
     if abs(now - timestamp) > tolerance:
         return False
     expected = sign(secret, message_id, timestamp, body)
-    return any(hmac.compare_digest(expected, given) for given in headers.get("webhook-signature", "").split())
+    return any(
+        hmac.compare_digest(expected.encode(), given.encode()) for given in headers.get("webhook-signature", "").split()
+    )
 
 
 class WebhookHandler:

@@ -180,7 +180,7 @@ def _areas(raw: RawWarning, config: RoutingConfig) -> tuple[str, ...]:
         code = value.strip()
         if name == "areaDesc":
             raise UnroutableWarning(field, f"area {code[:60]!r} has no geocode; give areas as GB/T 2260 / CPEAS codes")
-        if not code.isdigit() or len(code) not in (6, 9, 12):
+        if not (code.isascii() and code.isdigit()) or len(code) not in (6, 9, 12):
             label = f"{name} {code}" if name not in ("geocode", "area") else code
             raise UnroutableWarning(field, f"area {label[:60]!r} is {_outside(config)}")
         if len(code) == 12:
@@ -200,9 +200,9 @@ def _areas(raw: RawWarning, config: RoutingConfig) -> tuple[str, ...]:
 def _issuer(raw: RawWarning, config: RoutingConfig) -> str | None:
     """The issuing office's jurisdiction, from the sender code or a CMA-style identifier prefix."""
     candidates = []
-    if raw.sender_code and raw.sender_code[:6].isdigit():
+    if raw.sender_code and raw.sender_code[:6].isascii() and raw.sender_code[:6].isdigit():
         candidates.append(raw.sender_code[:6])
-    if raw.identifier[:9].isdigit() and raw.identifier[6:9] == "416":
+    if raw.identifier[:9].isascii() and raw.identifier[:9].isdigit() and raw.identifier[6:9] == "416":
         candidates.append(raw.identifier[:6])
     for code in candidates:
         if code in config.jurisdictions:
