@@ -110,9 +110,11 @@ def test_acknowledgements_escalation_and_breach_in_real_time(fast_stack: Stack) 
         return None
 
     code = wait_for(lambda: sms_code(obs[by_sms]["id"]), 10)
-    stranger = httpx.post(f"{stack.api}/api/v1/inbound/sms", json={"from": "+8613999999999", "text": f"确认 {code}"})
+    inbound = f"{stack.api}/api/v1/inbound/sms"
+    gateway = {"token": stack.serve_env["WARNROUTE_RECEIPT_TOKEN"]}  # the SMS gateway's callback token
+    stranger = httpx.post(inbound, params=gateway, json={"from": "+8613999999999", "text": f"确认 {code}"})
     assert stranger.status_code == 404
-    reply = httpx.post(f"{stack.api}/api/v1/inbound/sms", json={"from": "+86 138 0000 0000", "text": f"确认 {code}"})
+    reply = httpx.post(inbound, params=gateway, json={"from": "+86 138 0000 0000", "text": f"确认 {code}"})
     assert reply.status_code == 200 and reply.json()["method"] == "sms_reply"
 
     # The one nobody acknowledges: duty office alerted at 15 s, breached at 30 s.
