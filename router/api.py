@@ -46,6 +46,12 @@ def error(status: int, kind: str, field: str, problem: str) -> JSONResponse:
     return JSONResponse({"error": kind, "field": field, "problem": problem}, status_code=status)
 
 
+def invalid_body(exc: ValidationError) -> JSONResponse:
+    """422 naming the first field of a JSON body that failed validation."""
+    first = exc.errors()[0]
+    return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
+
+
 def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastAPI:
     """The app; ``config``, if given, is the already validated configuration (else it is loaded)."""
 
@@ -248,8 +254,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         try:
             body = AckBody.model_validate_json(await request.body())
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
+            return invalid_body(exc)
         if body.on_behalf and not (body.reason or "").strip():
             return error(422, "invalid", "reason", "the duty office must give a reason when acknowledging for someone")
         found = await runtime.store.get_obligation(obligation_id)
@@ -364,8 +369,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
         try:
             body = TokenBody.model_validate_json(await request.body())
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return error(422, "invalid", ".".join(str(p) for p in first["loc"]) or "body", first["msg"])
+            return invalid_body(exc)
         try:
             principal, token = await issue_token(
                 runtime.store,

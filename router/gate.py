@@ -117,6 +117,11 @@ class Gate:
         self, request: Request, principal: Principal | None, field: str, problem: str, status: int = 403
     ) -> None:
         """Count, audit and log the denial, then raise it."""
+        await self.record_denial(request, principal, problem, status)
+        raise Denied(status, field, problem)
+
+    async def record_denial(self, request: Request, principal: Principal | None, problem: str, status: int) -> None:
+        """Count, audit and log a refused request (the page login answers it with a redirect instead)."""
         who = principal.id if principal else "anonymous"
         self.metrics.denials.labels("unauthenticated" if status == 401 else "forbidden").inc()
         log.warning("request_denied", principal=who, path=request.url.path, problem=problem)
@@ -125,4 +130,3 @@ class Gate:
             await self.store.record_event("denied", detail, time.time())
         except Exception:  # auditing must not turn a denial into a 500
             log.exception("denial_not_audited")
-        raise Denied(status, field, problem)

@@ -184,29 +184,33 @@ def _rung(ladders: Ladders, ob: Open, index: int, rung: Rung) -> tuple[list[Send
     )
 
 
+def _fire(
+    ladders: Ladders, ob: Open, due: list[tuple[int, Rung]] | tuple[tuple[int, Rung], ...]
+) -> tuple[tuple[Send, ...], tuple[Fired, ...], bool]:
+    """What firing these rungs sends and records, and whether one alerted the duty office."""
+    sends: list[Send] = []
+    fired: list[Fired] = []
+    for index, rung in due:
+        new, f = _rung(ladders, ob, index, rung)
+        sends += new
+        fired.append(f)
+    return tuple(sends), tuple(fired), any(rung.alert for _, rung in due)
+
+
 def plan_due(ladders: Ladders, ob: Open, now: float) -> Effects:
     """Fire the obligation's due step (it was selected as due) and every later rung already due."""
     rungs = ladders.ladders.get(ob.ladder, ())
     times = ladders.times(ob.ladder, ob.start, ob.deadline) if rungs else ()
-    sends: list[Send] = []
-    fired: list[Fired] = []
-    escalated = False
-    i = ob.next_step
-    first = True
-    while i < len(rungs) and (first or times[i] <= now):
-        new, f = _rung(ladders, ob, i, rungs[i])
-        sends += new
-        fired.append(f)
-        escalated = escalated or rungs[i].alert
-        i += 1
-        first = False
-    if i < len(rungs):
-        return Effects(tuple(sends), tuple(fired), escalated, False, i, times[i])
+    end = ob.next_step
+    while end < len(rungs) and (end == ob.next_step or times[end] <= now):
+        end += 1
+    sends, fired, escalated = _fire(ladders, ob, list(enumerate(rungs))[ob.next_step : end])
+    if end < len(rungs):
+        return Effects(sends, fired, escalated, False, end, times[end])
     if ob.deadline > now:
-        return Effects(tuple(sends), tuple(fired), escalated, False, len(rungs), ob.deadline)
+        return Effects(sends, fired, escalated, False, len(rungs), ob.deadline)
     late = f"not done {now - ob.deadline:.0f} s after its deadline" if now > ob.deadline else "deadline reached"
-    fired.append(Fired(len(rungs), "breach", late))
-    return Effects(tuple(sends), tuple(fired), escalated, True, None, None)
+    return Effects(sends, (*fired, Fired(len(rungs), "breach", late)), escalated, True, None, None)
 
 
 def plan_initial(ladders: Ladders, ob: Open, now: float) -> Effects:
@@ -217,14 +221,8 @@ def plan_initial(ladders: Ladders, ob: Open, now: float) -> Effects:
     zero, nxt, offset = ladders.opening(ob.ladder, ob.deadline - ob.start)
     next_at = ob.start + offset if offset is not None else ob.deadline
     if zero and next_at > now:  # on time (the usual case): only the opening rungs are due
-        sends: list[Send] = []
-        fired: list[Fired] = []
-        for index, rung in zero:
-            new, f = _rung(ladders, ob, index, rung)
-            sends += new
-            fired.append(f)
-        escalated = any(rung.alert for _, rung in zero)
-        return Effects(tuple(sends), tuple(fired), escalated, False, nxt, next_at)
+        sends, fired, escalated = _fire(ladders, ob, zero)
+        return Effects(sends, fired, escalated, False, nxt, next_at)
     times = ladders.times(ob.ladder, ob.start, ob.deadline)
     if times[0] > now and rungs[0].after > 0:
         return Effects(next_step=0, next_at=times[0])

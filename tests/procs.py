@@ -14,10 +14,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from router.demo import demo_config, environments, shrink_deadlines
+
+
+def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something true (and return that), for at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met in {timeout} s")
 
 
 def free_port() -> int:

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import EXAMPLES, json_message, now_iso
-from tests.procs import Stack, start_stack
+from tests.procs import Stack, start_stack, wait_for
 
 CAP = {"content-type": "application/cap+xml"}
 XML = {"content-type": "application/xml"}
 JSON = {"content-type": "application/json"}
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met in {timeout} s")
 
 
 def notification_ids(warning: dict[str, Any]) -> set[str]:

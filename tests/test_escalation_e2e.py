@@ -16,20 +16,10 @@ import pytest
 
 from router.config import RoutingConfig, load_config
 from tests.conftest import json_message, now_iso
-from tests.procs import Stack, start_stack
+from tests.procs import Stack, start_stack, wait_for
 
 JSON = {"content-type": "application/json"}
 FAST = {"WARNROUTE_SCHEDULER_POLL": "0.2"}
-
-
-def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met in {timeout} s")
 
 
 @pytest.fixture

@@ -152,32 +152,42 @@ class SqliteReads:
     async def get_obligation(self, obligation_id: str | None = None, seq: int | None = None) -> dict[str, Any] | None:
         """One obligation by id or by its short number, with its warning's id and headline."""
         where, arg = ("o.id = ?", obligation_id) if obligation_id is not None else ("o.seq = ?", seq)
+        found = await self._obligations(where, (arg,), 1)
+        return found[0] if found else None
+
+    async def obligations_of(self, jurisdiction: str, department: str, limit: int) -> list[dict[str, Any]]:
+        """A department's obligations in one jurisdiction, newest first, as ``get_obligation`` gives each."""
+        return await self._obligations(
+            "o.jurisdiction = ? AND o.department = ? ORDER BY o.seq DESC", (jurisdiction, department), limit
+        )
+
+    async def _obligations(self, where: str, args: tuple[Any, ...], limit: int) -> list[dict[str, Any]]:
         async with self._read.execute(
             "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.state, o.action_json, o.deadline,"
             " o.acknowledged_at, o.acknowledged_by, o.ack_method, o.ack_mode, w.identifier, w.warning_json"
-            f" FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE {where}",
-            (arg,),
+            f" FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE {where} LIMIT ?",
+            (*args, limit),
         ) as cur:
-            r = await cur.fetchone()
-        if r is None:
-            return None
-        warning = orjson.loads(r["warning_json"])
-        return {
-            "seq": r["seq"],
-            "id": r["id"],
-            "department": r["department"],
-            "jurisdiction": r["jurisdiction"],
-            "kind": r["kind"],
-            "state": r["state"],
-            "action": orjson.loads(r["action_json"]),
-            "deadline": iso_time(r["deadline"]),
-            "acknowledged_at": iso_time(r["acknowledged_at"]),
-            "acknowledged_by": r["acknowledged_by"],
-            "ack_method": r["ack_method"],
-            "ack_mode": r["ack_mode"],
-            "warning_id": r["identifier"],
-            "headline": warning.get("headline"),
-        }
+            rows = await cur.fetchall()
+        return [
+            {
+                "seq": r["seq"],
+                "id": r["id"],
+                "department": r["department"],
+                "jurisdiction": r["jurisdiction"],
+                "kind": r["kind"],
+                "state": r["state"],
+                "action": orjson.loads(r["action_json"]),
+                "deadline": iso_time(r["deadline"]),
+                "acknowledged_at": iso_time(r["acknowledged_at"]),
+                "acknowledged_by": r["acknowledged_by"],
+                "ack_method": r["ack_method"],
+                "ack_mode": r["ack_mode"],
+                "warning_id": r["identifier"],
+                "headline": orjson.loads(r["warning_json"]).get("headline"),
+            }
+            for r in rows
+        ]
 
     async def canaries(self, jurisdiction: str, department: str) -> list[tuple[str, float, float | None, float | None]]:
         """The self-test recipient's latest obligations, newest first: (channel, created, sent, delivered)."""

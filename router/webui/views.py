@@ -53,10 +53,7 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         principal = await runtime.gate.login(form.get("token", [""])[0])
         if principal is None:
-            await runtime.store.record_event(
-                "denied", {"principal": "anonymous", "path": "/ui/login", "problem": "bad token"}, time.time()
-            )
-            runtime.metrics.denials.labels("unauthenticated").inc()
+            await runtime.gate.record_denial(request, None, "bad token at the login page", 401)
             return RedirectResponse("/ui/login?problem=token", status_code=303)
         target = "/ui/department" if principal.role == "department" else "/ui/"
         response = RedirectResponse(target, status_code=303)
@@ -145,14 +142,13 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
         principal = await runtime.gate.require(request, "feed")
         if principal.role == "department":
             jurisdiction, department = principal.jurisdiction or "", principal.department or ""
-        entries = await runtime.store.feed(jurisdiction, department, 0, 1000)
-        found = [await runtime.store.get_obligation(e.obligation_id) for e in reversed(entries)]
+        items = await runtime.store.obligations_of(jurisdiction, department, 1000)
         return JSONResponse(
             {
                 "now": time.time(),
                 "jurisdiction": jurisdiction,
                 "department": department,
-                "items": [o for o in found if o is not None],
+                "items": items,
                 "names": names(runtime),
             }
         )
