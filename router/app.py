@@ -12,9 +12,11 @@ import contextlib
 import time
 from contextlib import AsyncExitStack
 from types import TracebackType
+from typing import Protocol
 
 import aiohttp
 import structlog
+from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from router.acklinks import AckSigner, Sessions, load_key
@@ -33,8 +35,20 @@ from router.secrets import SecretResolver
 from router.service import IngestService
 from router.settings import Settings
 from router.store import SqliteStore
+from router.stream.acks import AckConsumer
+from router.stream.actions import ActionRelay
+from router.stream.ingest import IngestConsumer
+from router.stream.settings import KafkaSettings
+from router.stream.topics import ensure_topics
 
 log = structlog.get_logger("warnroute")
+
+
+WORKERS = ("dispatcher", "scheduler", "kafka_ingest", "kafka_acks", "relay")  # told to stop, not cancelled
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 class Runtime:
@@ -55,8 +69,17 @@ class Runtime:
         self._config = config
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stoppable: list[Stoppable] = []  # workers told to stop before their tasks are awaited
+        self.relay: ActionRelay | None = None
 
     async def __aenter__(self) -> Runtime:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._teardown()  # a start that fails half-way closes what it opened (the store's thread)
+            raise
+
+    async def _start(self) -> Runtime:
         s = self.settings
         self.config = self._config if self._config is not None else load_config(s.config_dir)
         self.metrics = Metrics(CollectorRegistry())
@@ -104,9 +127,12 @@ class Runtime:
         await self.store.record_event(
             "config_loaded", {"config": str(self.config.directory), "sha256": config_digest(self.config)}, time.time()
         )
+        if s.kafka is not None:
+            await self._start_kafka(s.kafka)
         if s.dispatch:
-            self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
-            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+            for name, worker in (("dispatcher", self.dispatcher), ("scheduler", self.scheduler)):
+                self._stoppable.append(worker)
+                self._tasks.append(asyncio.create_task(worker.run(), name=name))
         self._tasks.append(asyncio.create_task(self._refresh_gauges(), name="gauges"))
         if s.canary_every > 0 and s.dispatch:
             self.canary = Canary(
@@ -116,19 +142,58 @@ class Runtime:
         log.info("runtime_started", data_dir=str(s.data_dir), channels=sorted(handlers))
         return self
 
+    async def _start_kafka(self, k: KafkaSettings) -> None:
+        """Topics, then one idempotent producer (dead letters, actions), the ingest and acknowledgement
+        consumers and the action relay. Stopped in reverse: consumers finish their batch first."""
+        try:
+            await ensure_topics(k, self.config)
+        except Exception as exc:
+            log.error("kafka_start_failed", bootstrap=k.bootstrap, error=f"{type(exc).__name__}: {exc}"[:400])
+            raise
+        producer = AIOKafkaProducer(**k.client_options(), enable_idempotence=True, acks="all", linger_ms=5)
+        await producer.start()
+        self._stack.push_async_callback(producer.stop)
+        self.relay = ActionRelay(k, self.store, producer, self.metrics)
+        self.kafka_ingest = IngestConsumer(k, self.service, producer, self.gate, self.metrics)
+        self.kafka_acks = AckConsumer(k, self.store, self.gate, self.metrics)
+        for consumer in (self.kafka_ingest, self.kafka_acks):
+            await consumer.start()
+            self._stack.push_async_callback(consumer.close)
+        parts: list[tuple[str, IngestConsumer | AckConsumer | ActionRelay]] = [
+            ("kafka_ingest", self.kafka_ingest),
+            ("kafka_acks", self.kafka_acks),
+            ("relay", self.relay),
+        ]
+        for name, part in parts:
+            self._stoppable.append(part)
+            self._tasks.append(asyncio.create_task(part.run(), name=name))
+        log.info("kafka_started", bootstrap=k.bootstrap, ingest=k.ingest_topic, group=k.group)
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.dispatcher.stop()
-        self.scheduler.stop()
+        await self._teardown()
+        log.info("runtime_stopped")
+
+    async def _teardown(self) -> None:
+        """Workers finish what they hold (a Kafka batch is committed); the rest is cancelled; then the
+        producer, consumers, HTTP session and store close in reverse order of opening."""
+        for part in self._stoppable:
+            part.stop()
+        stoppable = {t.get_name() for t in self._tasks} & {
+            "dispatcher",
+            "scheduler",
+            "kafka_ingest",
+            "kafka_acks",
+            "relay",
+        }
         for task in self._tasks:
-            if task.get_name() not in ("dispatcher", "scheduler"):
+            if task.get_name() not in stoppable:
                 task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._stack.aclose()
-        log.info("runtime_stopped")
 
     async def reload(self, by: str) -> str:
         """Load the configuration again and switch every part to it; raises ConfigError, keeping the old one."""
@@ -141,9 +206,11 @@ class Runtime:
         return digest
 
     def _committed(self) -> None:
-        # Only the dispatcher: a new warning's ladder steps lie ahead (a late one's are found within a
-        # scheduler poll), and waking the scheduler per commit would only cost the writer.
+        # The dispatcher and the action relay: a new warning's ladder steps lie ahead (a late one's are
+        # found within a scheduler poll), and waking the scheduler per commit would only cost the writer.
         self.dispatcher.wake()
+        if self.relay is not None:
+            self.relay.wake()
 
     def ready(self) -> tuple[bool, str]:
         """Ready when the dispatcher and the scheduler have both looked at the store recently (dead-man)."""
@@ -151,10 +218,13 @@ class Runtime:
             return True, "ok (dispatcher off)"
         now = time.time()
         s = self.settings
-        for name, heartbeat, limit in (
+        watched = [
             ("dispatcher", self.dispatcher.heartbeat, max(10.0, 4 * s.poll_seconds + s.call_timeout)),
             ("scheduler", self.scheduler.heartbeat, max(10.0, 4 * s.scheduler_poll + 5)),
-        ):
+        ]
+        if s.kafka is not None:
+            watched.append(("relay", self.relay.heartbeat if self.relay else 0.0, 60.0))
+        for name, heartbeat, limit in watched:
             if any(t.get_name() == name and t.done() for t in self._tasks):
                 return False, f"{name} stopped"
             if now - heartbeat > limit:

@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--poll", type=float, default=None, help="dispatcher poll interval, seconds")
     p_serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this PEM certificate (chain)")
     p_serve.add_argument("--tls-key", type=Path, default=None, help="... and this PEM private key")
+    p_serve.add_argument(
+        "--kafka", metavar="BOOTSTRAP", default=None, help="Kafka mode: also consume warnings from these brokers"
+    )
     p_serve.set_defaults(run=_cmd_serve)
 
     p_sim = sub.add_parser("simulate", help="run the local provider simulator (SMS, voice, IM robots, webhooks)")
@@ -226,6 +229,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         poll_seconds=args.poll,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        kafka_bootstrap=args.kafka,
     )
     config = load_config(settings.config_dir)  # fail fast, before binding the port
     if (settings.tls_cert is None) != (settings.tls_key is None):

@@ -94,24 +94,37 @@ class Gate:
     async def check_signature(self, request: Request, principal: Principal, body: bytes) -> None:
         if self.dev:
             return
-        if principal.signing_key_ref is None:
-            await self.deny(request, principal, "signature", "this publisher has no signing key configured")
-        assert principal.signing_key_ref is not None
-        kind, _, name = principal.signing_key_ref.partition(":")
-        try:
-            key = self.secrets.resolve(SecretRef(env=name) if kind == "env" else SecretRef(file=name)).encode()
-        except DeliveryError:
-            await self.deny(request, principal, "signature", f"signing key {principal.signing_key_ref} is not set", 503)
-            raise
-        problem = signature_problem(
-            key,
+        refused = self.signature_refusal(
+            principal,
             request.headers.get("x-warnroute-timestamp"),
             request.headers.get("x-warnroute-signature"),
             body,
             time.time(),
         )
-        if problem is not None:
-            await self.deny(request, principal, "signature", problem, 401)
+        if refused is not None:
+            await self.deny(request, principal, "signature", refused[1], refused[0])
+
+    async def publisher(self, principal_id: str) -> Principal | None:
+        """The active publisher of this id (Kafka records name theirs in ``x-warnroute-publisher``)."""
+        found = await self._lookup(principal_id)
+        return found[0] if found is not None and found[0].role == "publisher" else None
+
+    def signature_refusal(
+        self, principal: Principal, timestamp: str | None, given: str | None, body: bytes, at: float
+    ) -> tuple[int, str] | None:
+        """(status, problem) when the publisher's signature over ``body`` is missing, stale or wrong; else None.
+
+        ``at`` is when the message arrived: now for HTTP, the broker's append time for a Kafka record.
+        """
+        if principal.signing_key_ref is None:
+            return 403, "this publisher has no signing key configured"
+        kind, _, name = principal.signing_key_ref.partition(":")
+        try:
+            key = self.secrets.resolve(SecretRef(env=name) if kind == "env" else SecretRef(file=name)).encode()
+        except DeliveryError:
+            return 503, f"signing key {principal.signing_key_ref} is not set"
+        problem = signature_problem(key, timestamp, given, body, at)
+        return (401, problem) if problem is not None else None
 
     async def deny(
         self, request: Request, principal: Principal | None, field: str, problem: str, status: int = 403
@@ -122,10 +135,15 @@ class Gate:
 
     async def record_denial(self, request: Request, principal: Principal | None, problem: str, status: int) -> None:
         """Count, audit and log a refused request (the page login answers it with a redirect instead)."""
-        who = principal.id if principal else "anonymous"
+        await self.record_refusal(
+            principal.id if principal else "anonymous", request.method, request.url.path, problem, status
+        )
+
+    async def record_refusal(self, who: str, method: str, path: str, problem: str, status: int) -> None:
+        """Count, audit and log a refusal; ``method`` and ``path`` say where (``KAFKA`` and the topic for records)."""
         self.metrics.denials.labels("unauthenticated" if status == 401 else "forbidden").inc()
-        log.warning("request_denied", principal=who, path=request.url.path, problem=problem)
-        detail = {"principal": who, "method": request.method, "path": request.url.path, "problem": problem}
+        log.warning("request_denied", principal=who, path=path, problem=problem)
+        detail = {"principal": who, "method": method, "path": path, "problem": problem}
         try:
             await self.store.record_event("denied", detail, time.time())
         except Exception:  # auditing must not turn a denial into a 500

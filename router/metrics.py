@@ -104,6 +104,29 @@ class Metrics:
             ["channel"],
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "warnroute_kafka_dead_letters_total",
+            "Ingest records sent to the dead-letter topic, by why (invalid, malformed, unknown_schema, "
+            "unroutable, conflict, signature)",
+            ["kind"],
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "warnroute_kafka_consumer_lag", "Records on the ingest topic not yet taken, summed", registry=registry
+        )
+        self.kafka_retries = Counter(
+            "warnroute_kafka_batch_retries_total",
+            "Ingest batches taken again after a failure (nothing committed for them)",
+            registry=registry,
+        )
+        self.actions_published = Counter(
+            "warnroute_kafka_actions_published_total",
+            "Obligations published to department action topics",
+            registry=registry,
+        )
+        self.kafka_acks = Counter(
+            "warnroute_kafka_acks_total", "Acknowledgement records consumed, by result", ["result"], registry=registry
+        )
         for product in Product:
             for hazard in Hazard:
                 for outcome in OUTCOMES[:3]:

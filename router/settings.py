@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from router.stream.settings import KafkaSettings
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +40,7 @@ class Settings:
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
     dispatch: bool = True  # False: accept and record only (another process works the outbox)
+    kafka: KafkaSettings | None = None  # Kafka mode: ingest, action and acknowledgement topics
 
     @property
     def callback_base(self) -> str:
@@ -46,6 +49,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = environ if environ is not None else os.environ
+        bootstrap = overrides.pop("kafka_bootstrap", None)
         smtp = None
         if env.get("WARNROUTE_SMTP_HOST"):
             smtp = {
@@ -71,6 +75,7 @@ class Settings:
             "ack_key": env.get("WARNROUTE_ACK_KEY"),
             "inbound_token": env.get("WARNROUTE_INBOUND_TOKEN"),
             "auth": env.get("WARNROUTE_AUTH", "on").lower(),
+            "kafka": KafkaSettings.from_env(env, bootstrap if isinstance(bootstrap, str) else None),
         }
         if env.get("WARNROUTE_MAX_BACKLOG"):
             values["max_backlog"] = int(env["WARNROUTE_MAX_BACKLOG"])

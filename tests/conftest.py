@@ -14,6 +14,7 @@ import pytest
 from router.config import RoutingConfig, load_config
 from router.models import WeatherWarning
 from router.parsers import parse_message
+from tests.kafkabroker import Broker
 from tests.procs import Stack, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +130,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture
 def parse(config: RoutingConfig) -> Callable[[bytes], WeatherWarning]:
     return lambda data: parse_message(data, config)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """One real Apache Kafka broker for the session (plaintext and SASL_SSL listeners on loopback)."""
+    broker = Broker(tmp_path_factory.mktemp("kafka"), secure=True).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

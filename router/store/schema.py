@@ -128,4 +128,8 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at REAL
     );
     """,
+    # 6: named cursors of relays that follow the store (the Kafka action relay: the last obligation published).
+    """
+    CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
 )

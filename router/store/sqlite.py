@@ -755,6 +755,16 @@ class SqliteStore(SqliteReads):
         results: list[StepResult] = await self._submit("job", job)
         return results
 
+    async def set_cursor(self, name: str, value: int) -> None:
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+        await self._submit("job", job)
+
     async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
         async def job(db: aiosqlite.Connection) -> None:
             await self._audit(db, [(at, kind, None, None, detail)])

@@ -123,6 +123,30 @@ class SqliteReads:
                 async for r in cur
             ]
 
+    async def routed_after(self, after: int, limit: int) -> list[tuple[str, str, str, FeedEntry]]:
+        """Every department's obligations past cursor ``after``, in order: (jurisdiction, department, lineage,
+        entry)."""
+        async with self._read.execute(
+            "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status, o.jurisdiction,"
+            " o.department, w.lineage FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE o.seq > ?"
+            " ORDER BY o.seq LIMIT ?",
+            (after, limit),
+        ) as cur:
+            return [
+                (
+                    r[7],
+                    r[8],
+                    r[9],
+                    FeedEntry(r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]), r[6] != "actual"),
+                )
+                async for r in cur
+            ]
+
+    async def cursor(self, name: str) -> int:
+        async with self._read.execute("SELECT value FROM cursors WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for table in ("obligations", "notifications"):

@@ -1,0 +1,90 @@
+"""The acknowledgement consumer: departments acknowledge obligations by a record on the acknowledgement topic.
+
+A record is JSON ``{"obligation_id", "jurisdiction", "department", "by"}`` (the action record's
+``acknowledge.record`` plus who). It must name the department and jurisdiction the obligation
+belongs to (write access to the topic is the deployment's Kafka ACLs; the record cannot
+acknowledge another department's obligation). It is acknowledged as of the record's timestamp,
+by method ``kafka``; repeats change nothing. Offsets are committed after the batch is stored.
+Records that cannot be used are counted, audited as refusals and logged with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from router.gate import Gate
+from router.metrics import Metrics
+from router.store import SqliteStore
+from router.stream.settings import KafkaSettings
+
+log = structlog.get_logger("warnroute.kafka")
+
+
+class AckConsumer:
+    def __init__(self, settings: KafkaSettings, store: SqliteStore, gate: Gate, metrics: Metrics) -> None:
+        self.settings, self.store, self.gate, self.metrics = settings, store, gate, metrics
+        self.consumer = AIOKafkaConsumer(
+            settings.ack_topic,
+            **settings.client_options(),
+            group_id=settings.group + ".acks",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self._stopping = False
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    await self._one(record)
+            if batches:
+                await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
+
+    async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        problem = await self._acknowledge(record)
+        if problem is None:
+            return
+        result, reason = problem
+        self.metrics.kafka_acks.labels(result).inc()
+        if result == "refused":
+            await self.gate.record_refusal("kafka", "KAFKA", where, reason, 403)
+        else:
+            log.warning("kafka_ack_unused", source=where, result=result, reason=reason)
+
+    async def _acknowledge(self, record: ConsumerRecord[bytes, bytes]) -> tuple[str, str] | None:
+        try:
+            body: Any = orjson.loads(record.value or b"")
+        except orjson.JSONDecodeError:
+            return "invalid", "the record is not JSON"
+        fields = ("obligation_id", "jurisdiction", "department", "by")
+        if not isinstance(body, dict) or not all(isinstance(body.get(f), str) and body[f] for f in fields):
+            return "invalid", "obligation_id, jurisdiction, department and by are required strings"
+        found = await self.store.get_obligation(body["obligation_id"])
+        if found is None:
+            return "not_found", f"no obligation {body['obligation_id'][:80]!r}"
+        if (found["jurisdiction"], found["department"]) != (body["jurisdiction"], body["department"]):
+            return "refused", "a department acknowledges only its own obligations"
+        at = record.timestamp / 1000 if record.timestamp else time.time()
+        result = await self.store.acknowledge(body["obligation_id"], "kafka", body["by"][:200], min(at, time.time()))
+        self.metrics.kafka_acks.labels(result.status).inc()
+        if result.status == "acknowledged":
+            self.metrics.acknowledgements.labels("kafka").inc()
+        if result.status in ("closed", "refused"):
+            log.info("kafka_ack_not_taken", obligation_id=result.obligation_id, problem=result.problem)
+        return None

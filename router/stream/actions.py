@@ -1,0 +1,117 @@
+"""The action relay: every obligation the store records, published to its department's action topic.
+
+The store is the outbox: the relay reads obligations past its cursor (kept in the store), publishes
+them through the idempotent producer, waits for the broker's acknowledgement, and only then moves
+the cursor. A crash between the two publishes the last batch again, so consumers treat
+``obligation_id`` (also the ``warnroute-obligation`` header) as the record's identity. Records are
+keyed by the warning's lineage (the first Alert's identifier), so a warning and its Updates and lift
+stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from router.metrics import Metrics
+from router.store import FeedEntry, SqliteStore
+from router.stream.settings import KafkaSettings
+
+log = structlog.get_logger("warnroute.kafka")
+CURSOR = "kafka_actions"
+BATCH = 500
+
+
+def action_message(
+    jurisdiction: str, department: str, lineage: str, entry: FeedEntry, ack_topic: str
+) -> dict[str, Any]:
+    """What the department must do: its action (text, clauses, deadline, kind), the warning, how to acknowledge."""
+    warning = entry.warning
+    return {
+        "obligation_id": entry.obligation_id,
+        "warning_id": entry.warning_id,
+        "lineage": lineage,
+        "jurisdiction": jurisdiction,
+        "department": department,
+        "drill": entry.drill,
+        "action": entry.action,
+        "warning": {
+            key: warning.get(key)
+            for key in ("identifier", "sender", "issued_at", "product", "hazard", "severity", "level", "headline")
+        },
+        "acknowledge": {
+            "topic": ack_topic,
+            "record": {"obligation_id": entry.obligation_id, "jurisdiction": jurisdiction, "department": department},
+        },
+    }
+
+
+class ActionRelay:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        store: SqliteStore,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.settings, self.store, self.producer, self.metrics = settings, store, producer, metrics
+        self.poll_seconds = poll_seconds
+        self.heartbeat = time.time()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        after = await self.store.cursor(CURSOR)
+        while not self._stopping:
+            self.heartbeat = time.time()
+            try:
+                after, moved = await self.publish_after(after)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+                log.warning("kafka_relay_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
+                await asyncio.sleep(delay)
+                continue
+            if moved < BATCH:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def publish_after(self, after: int) -> tuple[int, int]:
+        """Publish one batch of obligations past ``after``; returns (the new cursor, how many)."""
+        rows = await self.store.routed_after(after, BATCH)
+        if not rows:
+            return after, 0
+        sent = []
+        for jurisdiction, department, lineage, entry in rows:
+            message = action_message(jurisdiction, department, lineage, entry, self.settings.ack_topic)
+            sent.append(
+                await self.producer.send(
+                    self.settings.action_topic(department),
+                    value=orjson.dumps(message),
+                    key=lineage.encode(),
+                    headers=[("warnroute-obligation", entry.obligation_id.encode())],
+                )
+            )
+        await asyncio.gather(*sent)
+        cursor = rows[-1][3].seq
+        await self.store.set_cursor(CURSOR, cursor)
+        self.metrics.actions_published.inc(len(rows))
+        return cursor, len(rows)

@@ -1,0 +1,212 @@
+"""The ingest consumer: warnings from the ingest topic, committed only once the store has their decisions.
+
+Each poll takes up to ``batch`` records. Records with the same key (publishers key by lineage, the
+first identifier of an Alert and its Updates) are routed one after another, in offset order; other
+keys run concurrently, so the store's group commit sees many warnings at once. Only when every
+record of the batch is durable (routed, a duplicate, or dead-lettered) are the batch's offsets
+committed. A failure before that (the store, the dead-letter topic) commits nothing: the consumer
+seeks back and takes the batch again after a capped backoff, and what was already stored comes back
+as a duplicate, which creates nothing.
+
+A record that cannot be accepted (bad input, a conflicting reuse of an identifier, a missing or
+wrong signature) goes to the dead-letter topic with its original key, bytes and headers, plus
+``warnroute-kind``, ``warnroute-field``, ``warnroute-reason`` and ``warnroute-source``
+(topic/partition/offset), and the records behind it carry on.
+
+Outside dev mode a record must carry ``x-warnroute-publisher`` (a publisher's token id),
+``x-warnroute-timestamp`` and ``x-warnroute-signature`` (the same HMAC as HTTP ingest); the replay
+window is measured against the broker's append time of the record.
+
+The rebalance listener waits for the batch in hand to be committed before the partitions go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from router.errors import InvalidMessage
+from router.gate import Gate
+from router.metrics import Metrics
+from router.service import IngestService
+from router.stream.settings import KafkaSettings
+
+log = structlog.get_logger("warnroute.kafka")
+LOG_APPEND_TIME = 1
+RETRY_CAP = 30.0
+
+
+class Rejected(Exception):
+    """A record that will never be accepted as it stands: it goes to the dead-letter topic."""
+
+    def __init__(self, kind: str, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind, self.field, self.reason = kind, field, reason
+
+
+class IngestConsumer:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        service: IngestService,
+        producer: AIOKafkaProducer,
+        gate: Gate,
+        metrics: Metrics,
+    ) -> None:
+        self.settings, self.service, self.producer, self.gate, self.metrics = settings, service, producer, gate, metrics
+        self.consumer = AIOKafkaConsumer(
+            **settings.client_options(),
+            group_id=settings.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch,
+        )
+        self.heartbeat = time.time()
+        self._in_hand = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._committed: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        self.consumer.subscribe([self.settings.ingest_topic], listener=_FinishFirst(self._in_hand))
+        await self.consumer.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        async with self._in_hand:  # the batch in hand is finished and committed first
+            await self.consumer.stop()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            self.heartbeat = time.time()
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.batch)
+            if not batches:
+                self._measure_lag()
+                continue
+            async with self._in_hand:
+                try:
+                    await self._take(batches)
+                    offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                    await self.consumer.commit(offsets)
+                    self._committed.update(offsets)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    self.metrics.kafka_retries.inc()
+                    for tp, records in batches.items():
+                        if records and tp in self.consumer.assignment():
+                            self.consumer.seek(tp, records[0].offset)
+                    delay = min(RETRY_CAP, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+                    log.warning("kafka_batch_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), delay)
+            self._measure_lag()
+
+    async def _take(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        lanes: dict[Any, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+        for tp, records in batches.items():
+            for record in records:
+                # Unkeyed records keep their partition's order; keyed ones only their key's.
+                lanes[(tp, record.key) if record.key is not None else tp].append(record)
+        results = await asyncio.gather(*(self._lane(lane) for lane in lanes.values()), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+
+    async def _lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            try:
+                await self._one(record)
+            except Rejected as rejected:
+                await self._dead_letter(record, rejected)
+
+    async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        body = record.value
+        if not body:
+            raise Rejected("invalid", "value", "the record has no value")
+        if not self.gate.dev:
+            await self._check_signature(record, body)
+        try:
+            accepted = await self.service.submit(body)
+        except InvalidMessage as exc:
+            raise Rejected(exc.kind, exc.field, exc.problem) from exc
+        if accepted.outcome.status == "conflict":
+            raise Rejected("conflict", "identifier", accepted.outcome.problem)
+
+    async def _check_signature(self, record: ConsumerRecord[bytes, bytes], body: bytes) -> None:
+        headers = _headers(record.headers)
+        publisher_id = headers.get("x-warnroute-publisher")
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        if not publisher_id:
+            problem, status, who = "x-warnroute-publisher (a publisher's token id) is required", 401, "anonymous"
+        else:
+            publisher = await self.gate.publisher(publisher_id)
+            who = publisher_id
+            if publisher is None:
+                problem, status = "unknown or revoked publisher", 401
+            else:
+                at = record.timestamp / 1000 if record.timestamp_type == LOG_APPEND_TIME else time.time()
+                refused = self.gate.signature_refusal(
+                    publisher, headers.get("x-warnroute-timestamp"), headers.get("x-warnroute-signature"), body, at
+                )
+                if refused is None:
+                    return
+                status, problem = refused
+        await self.gate.record_refusal(who, "KAFKA", where, problem, status)
+        raise Rejected("signature", "signature", problem)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        headers = [
+            *(h for h in record.headers if not h[0].startswith("warnroute-")),
+            ("warnroute-kind", rejected.kind.encode()),
+            ("warnroute-field", rejected.field.encode()),
+            ("warnroute-reason", rejected.reason.encode()),
+            ("warnroute-source", source.encode()),
+        ]
+        await self.producer.send_and_wait(
+            self.settings.dead_letter_topic, value=record.value, key=record.key, headers=headers
+        )
+        self.metrics.dead_letters.labels(rejected.kind).inc()
+        log.info("kafka_dead_letter", source=source, kind=rejected.kind, field=rejected.field, reason=rejected.reason)
+
+    def _measure_lag(self) -> None:
+        """Records behind the newest on the partitions held (high-water mark of the last fetch − committed)."""
+        lag = 0
+        for tp in self.consumer.assignment():
+            end, done = self.consumer.highwater(tp), self._committed.get(tp)
+            if end is not None and done is not None:
+                lag += max(0, end - done)
+        self.metrics.consumer_lag.set(lag)
+
+
+def _headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    out = {}
+    for key, value in headers:
+        with contextlib.suppress(UnicodeDecodeError):
+            out[key.lower()] = value.decode()
+    return out
+
+
+class _FinishFirst(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before partitions are taken away, wait until the batch in hand is routed and committed."""
+
+    def __init__(self, in_hand: asyncio.Lock) -> None:
+        self.in_hand = in_hand
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.in_hand:
+            log.info("kafka_partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("kafka_partitions_assigned", partitions=sorted(str(tp) for tp in assigned))
