@@ -34,7 +34,7 @@ from router.scheduler import Scheduler
 from router.secrets import SecretResolver
 from router.service import IngestService
 from router.settings import Settings
-from router.store import SqliteStore
+from router.store import SqlStore, make_store
 from router.stream.acks import AckConsumer
 from router.stream.actions import ActionRelay
 from router.stream.ingest import IngestConsumer
@@ -56,7 +56,7 @@ class Runtime:
 
     config: RoutingConfig
     metrics: Metrics
-    store: SqliteStore
+    store: SqlStore
     hub: FeedHub
     dispatcher: Dispatcher
     scheduler: Scheduler
@@ -83,7 +83,7 @@ class Runtime:
         s = self.settings
         self.config = self._config if self._config is not None else load_config(s.config_dir)
         self.metrics = Metrics(CollectorRegistry())
-        self.store = SqliteStore(s.data_dir / "warnroute.db")
+        self.store = make_store(s.data_dir, s.database_url)
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
         session = aiohttp.ClientSession(
@@ -109,6 +109,7 @@ class Runtime:
                 call_timeout=s.call_timeout,
                 callback_base=s.callback_base,
                 receipt_token=s.receipt_token,
+                lease_seconds=max(s.lease_seconds, 2 * s.call_timeout),
             ),
             ack=self.ack,
         )

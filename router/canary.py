@@ -20,7 +20,7 @@ import structlog
 
 from router.config import RoutingConfig
 from router.metrics import Metrics
-from router.store import IngestRecord, NotificationRow, ObligationRow, SqliteStore
+from router.store import IngestRecord, NotificationRow, ObligationRow, SqlStore
 
 log = structlog.get_logger("warnroute.canary")
 DEPARTMENT = "canary"
@@ -108,7 +108,7 @@ def canary_record(config: RoutingConfig, channels: Iterable[str], now: float, ti
 class Canary:
     def __init__(
         self,
-        store: SqliteStore,
+        store: SqlStore,
         config: RoutingConfig,
         metrics: Metrics,
         channels: Iterable[str],

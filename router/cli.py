@@ -25,7 +25,7 @@ from router.parsers import parse_message
 from router.parsers.jsonfmt import json_schema
 from router.parsers.normalise import BEIJING
 from router.routing import route
-from router.store import SqliteStore
+from router.store import SqlStore, make_store
 
 EXIT_OK, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2
 
@@ -248,13 +248,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _store_path(data_dir: Path | None) -> Path:
+def _existing_store(data_dir: Path | None) -> SqlStore:
+    """The store a running server uses (``WARNROUTE_DATABASE_URL``, else the SQLite file in the data dir)."""
     from router.settings import Settings
 
-    path = Settings.from_env(data_dir=data_dir).data_dir / "warnroute.db"
-    if not path.is_file():
-        raise SystemExit(f"warnroute: no store at {path}")
-    return path
+    settings = Settings.from_env(data_dir=data_dir)
+    if settings.database_url is None and not (settings.data_dir / "warnroute.db").is_file():
+        raise SystemExit(f"warnroute: no store at {settings.data_dir / 'warnroute.db'}")
+    return make_store(settings.data_dir, settings.database_url)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -265,7 +266,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     config = _config(args.config)
 
     async def build() -> dict[str, object] | None:
-        store = SqliteStore(_store_path(args.data_dir))
+        store = _existing_store(args.data_dir)
         await store.open_readonly()
         try:
             found = await store.get_warning(args.warning_id)
@@ -289,7 +290,7 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from router.auditlog import verify_store
 
     async def run() -> Verdict:
-        store = SqliteStore(_store_path(args.data_dir))
+        store = _existing_store(args.data_dir)
         await store.open_readonly()
         try:
             return await verify_store(store)
@@ -304,10 +305,11 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _admin_store(data_dir: Path | None) -> SqliteStore:
+def _admin_store(data_dir: Path | None) -> SqlStore:
     from router.settings import Settings
 
-    return SqliteStore(Settings.from_env(data_dir=data_dir).data_dir / "warnroute.db")
+    settings = Settings.from_env(data_dir=data_dir)
+    return make_store(settings.data_dir, settings.database_url)
 
 
 def _cmd_token_create(args: argparse.Namespace) -> int:
@@ -338,7 +340,7 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
 
 def _cmd_token_list(args: argparse.Namespace) -> int:
     async def run() -> list[dict[str, object]]:
-        store = SqliteStore(_store_path(args.data_dir))
+        store = _existing_store(args.data_dir)
         await store.open_readonly()
         try:
             return await store.principals()
@@ -353,7 +355,7 @@ def _cmd_token_revoke(args: argparse.Namespace) -> int:
     import time
 
     async def run() -> bool:
-        store = SqliteStore(_store_path(args.data_dir))
+        store = _existing_store(args.data_dir)
         await store.open(owner=False)
         try:
             return await store.revoke_principal(args.token_id, time.time())

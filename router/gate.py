@@ -15,7 +15,7 @@ from router.config_schema import SecretRef
 from router.errors import DeliveryError
 from router.metrics import Metrics
 from router.secrets import SecretResolver
-from router.store import SqliteStore
+from router.store import SqlStore
 
 log = structlog.get_logger("warnroute.auth")
 CACHE_SECONDS = 10.0
@@ -30,7 +30,7 @@ class Denied(Exception):
 
 class Gate:
     def __init__(
-        self, store: SqliteStore, metrics: Metrics, secrets: SecretResolver, dev: bool, sessions: Sessions
+        self, store: SqlStore, metrics: Metrics, secrets: SecretResolver, dev: bool, sessions: Sessions
     ) -> None:
         self.store, self.metrics, self.secrets, self.dev, self.sessions = store, metrics, secrets, dev, sessions
         self._cache: dict[str, tuple[float, tuple[Principal, str] | None]] = {}

@@ -39,7 +39,9 @@ class Settings:
     json_logs: bool | None = None
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
+    lease_seconds: float = 60.0  # a claimed notification not recorded by then is due again (a dead instance's)
     dispatch: bool = True  # False: accept and record only (another process works the outbox)
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL (shared); else SQLite in data_dir
     kafka: KafkaSettings | None = None  # Kafka mode: ingest, action and acknowledgement topics
 
     @property
@@ -75,6 +77,7 @@ class Settings:
             "ack_key": env.get("WARNROUTE_ACK_KEY"),
             "inbound_token": env.get("WARNROUTE_INBOUND_TOKEN"),
             "auth": env.get("WARNROUTE_AUTH", "on").lower(),
+            "database_url": env.get("WARNROUTE_DATABASE_URL"),
             "kafka": KafkaSettings.from_env(env, bootstrap if isinstance(bootstrap, str) else None),
         }
         if env.get("WARNROUTE_MAX_BACKLOG"):
@@ -95,6 +98,8 @@ class Settings:
                 values[key] = float(env[name])
         if env.get("WARNROUTE_CALL_TIMEOUT"):
             values["call_timeout"] = float(env["WARNROUTE_CALL_TIMEOUT"])
+        if env.get("WARNROUTE_LEASE_SECONDS"):
+            values["lease_seconds"] = float(env["WARNROUTE_LEASE_SECONDS"])
         if env.get("WARNROUTE_DISPATCH", "").lower() in ("0", "false", "off", "no"):
             values["dispatch"] = False
         if env.get("WARNROUTE_CONFIG"):

@@ -7,7 +7,7 @@ import time
 
 from router.auth import ROLES, Principal, new_token
 from router.config import RoutingConfig
-from router.store import SqliteStore
+from router.store import SqlStore
 
 _KEY_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+)$")
 
@@ -39,7 +39,7 @@ def check(
 
 
 async def issue_token(
-    store: SqliteStore,
+    store: SqlStore,
     config: RoutingConfig,
     name: str,
     role: str,

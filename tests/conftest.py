@@ -14,7 +14,9 @@ import pytest
 from router.config import RoutingConfig, load_config
 from router.models import WeatherWarning
 from router.parsers import parse_message
+from tests.backends import Backend
 from tests.kafkabroker import Broker
+from tests.pgserver import Postgres
 from tests.procs import Stack, start_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +142,22 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One real PostgreSQL server for the session (Debian's packages, a throwaway cluster on loopback)."""
+    server = Postgres().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each store test runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return Backend("sqlite", str(tmp_path / "db.sqlite"))
+    server: Postgres = request.getfixturevalue("postgres_server")
+    return Backend("postgres", server.create_database())

@@ -15,6 +15,7 @@ from router.audit import GENESIS, link, verify
 from router.auditlog import verify_store
 from router.config import RoutingConfig
 from router.store import NotificationOutcome
+from tests.backends import Backend
 from tests.conftest import json_message
 from tests.world import MIN, T0, World, run
 
@@ -44,14 +45,14 @@ async def storm_night(w: World) -> str:
     return wid
 
 
-def test_every_step_is_in_an_intact_chain(config: RoutingConfig, tmp_path: Path) -> None:
+def test_every_step_is_in_an_intact_chain(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> list[Any]:
         await storm_night(w)
         verdict = await verify_store(w.store)
         assert verdict.ok, verdict.problem
         return await w.store.audit_rows()
 
-    rows = run(config, tmp_path, scenario)
+    rows = run(config, backend, scenario)
     kinds = {r[2] for r in rows}
     assert {"received", "routed", "delivered", "acknowledged", "escalated", "breached"} <= kinds
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))

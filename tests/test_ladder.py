@@ -6,12 +6,12 @@ scheduler is what the running service does every second.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from router.config import RoutingConfig
 from router.ladder import Open, plan_due, plan_initial
 from router.store import NotificationOutcome
+from tests.backends import Backend
 from tests.conftest import json_message
 from tests.world import MIN, T0, World, run
 
@@ -56,7 +56,7 @@ def test_the_duty_office_that_is_itself_late_is_reported_to_the_city(config: Rou
 # -- ladders over the store ----------------------------------------------------------------------
 
 
-def test_an_unacknowledged_obligation_climbs_every_rung_then_breaches(config: RoutingConfig, tmp_path: Path) -> None:
+def test_an_unacknowledged_obligation_climbs_every_rung_then_breaches(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         accepted = await w.service.submit(json_message())
         wid = accepted.warning.id
@@ -85,10 +85,10 @@ def test_an_unacknowledged_obligation_climbs_every_rung_then_breaches(config: Ro
         kinds = [e["kind"] for e in await w.store.events_of(wid) if e["obligation_id"] == water["id"]]
         assert kinds == ["escalated", "escalated", "escalated", "breached"]
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_an_acknowledgement_stops_the_ladder_and_is_idempotent(config: RoutingConfig, tmp_path: Path) -> None:
+def test_an_acknowledgement_stops_the_ladder_and_is_idempotent(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         wid = (await w.service.submit(json_message())).warning.id
         await w.at(3)
@@ -104,10 +104,10 @@ def test_an_acknowledgement_stops_the_ladder_and_is_idempotent(config: RoutingCo
         assert sends(water) == ["action:webhook", "action:sms"]
         assert water["acknowledged_by"] == "张三" and water["ack_method"] == "api"
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_late_acknowledgement_is_recorded_as_late_not_erased(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_late_acknowledgement_is_recorded_as_late_not_erased(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         wid = (await w.service.submit(json_message())).warning.id
         await w.at(31)
@@ -118,10 +118,10 @@ def test_a_late_acknowledgement_is_recorded_as_late_not_erased(config: RoutingCo
         water = await w.obligation(wid, "water")
         assert water["state"] == "acknowledged" and water["breached_at"] and water["ack_reason"] == "电话确认已收到"
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_notice_is_done_when_delivered(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_notice_is_done_when_delivered(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         first = (await w.service.submit(json_message())).warning.id
         w.clock.at(1)
@@ -149,10 +149,10 @@ def test_a_notice_is_done_when_delivered(config: RoutingConfig, tmp_path: Path) 
         inform = next(o for o in found["obligations"] if o["id"] == inform["id"])
         assert inform["state"] == "delivered" and len(inform["notifications"]) == 1 and inform["breached_at"] is None
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_phone_report_is_done_only_by_a_person_confirming(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_phone_report_is_done_only_by_a_person_confirming(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         wid = (await w.service.submit(json_message(severity="red"))).warning.id
         leader = await w.obligation(wid, "principal_leaders", "phone_report")
@@ -170,10 +170,10 @@ def test_a_phone_report_is_done_only_by_a_person_confirming(config: RoutingConfi
         await w.at(3)
         assert sends(await w.obligation(wid, "principal_leaders", "phone_report")) == sends(leader)
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_permanent_failure_brings_the_next_rung_forward(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_permanent_failure_brings_the_next_rung_forward(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         wid = (await w.service.submit(json_message())).warning.id
         water = await w.obligation(wid, "water")
@@ -190,10 +190,10 @@ def test_a_permanent_failure_brings_the_next_rung_forward(config: RoutingConfig,
         await w.at(8)
         assert sends(await w.obligation(wid, "water"))[-1] == "action:voice"
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_lift_cancels_every_pending_step(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_lift_cancels_every_pending_step(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         first = (await w.service.submit(json_message())).warning.id
         await w.at(3)
@@ -214,10 +214,10 @@ def test_a_lift_cancels_every_pending_step(config: RoutingConfig, tmp_path: Path
         assert {n["state"] for n in water["notifications"]} == {"cancelled"}  # none was sent yet
         assert water["breached_at"] is None
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_an_upgrade_starts_clocks_only_for_its_new_obligations(config: RoutingConfig, tmp_path: Path) -> None:
+def test_an_upgrade_starts_clocks_only_for_its_new_obligations(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         first = (await w.service.submit(json_message())).warning.id
         w.clock.at(10)
@@ -237,10 +237,10 @@ def test_an_upgrade_starts_clocks_only_for_its_new_obligations(config: RoutingCo
         # Breached at its deadline (the pass that found it ran later).
         assert hq["state"] == "breached" and hq["breached_at"] == "2026-07-15T00:20:00+00:00"
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_a_restart_mid_ladder_neither_loses_nor_repeats_a_step(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_restart_mid_ladder_neither_loses_nor_repeats_a_step(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         wid = (await w.service.submit(json_message())).warning.id
         await w.at(3)
@@ -255,10 +255,10 @@ def test_a_restart_mid_ladder_neither_loses_nor_repeats_a_step(config: RoutingCo
         ids = [n["id"] for n in water["notifications"]]
         assert len(ids) == len(set(ids))
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)
 
 
-def test_an_upgrade_that_asks_again_supersedes_the_open_obligation(config: RoutingConfig, tmp_path: Path) -> None:
+def test_an_upgrade_that_asks_again_supersedes_the_open_obligation(config: RoutingConfig, backend: Backend) -> None:
     async def scenario(w: World) -> None:
         first = (await w.service.submit(json_message())).warning.id
         w.clock.at(2)
@@ -283,4 +283,4 @@ def test_an_upgrade_that_asks_again_supersedes_the_open_obligation(config: Routi
         assert (await w.obligation(second, "radio_tv", "disseminate"))["state"] == "breached"
         assert any(e["kind"] == "superseded" for e in await w.store.events_of(second))
 
-    run(config, tmp_path, scenario)
+    run(config, backend, scenario)

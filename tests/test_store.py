@@ -1,12 +1,11 @@
-"""The SQLite store on real files: atomic ingest, dedupe, conflicts, group commit, outbox, restart."""
+"""The store, on a real SQLite file and on a real PostgreSQL server: atomic ingest, dedupe, conflicts, group
+commit, outbox, leases, restart, migrations."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -15,8 +14,9 @@ from router.config import RoutingConfig
 from router.feed import FeedHub
 from router.metrics import Metrics
 from router.service import IngestService
-from router.store import NotificationOutcome, SqliteStore
+from router.store import NotificationOutcome, SqlStore
 from router.store.schema import MIGRATIONS
+from tests.backends import Backend
 from tests.conftest import EXAMPLES, issue_clock, json_message
 
 T = TypeVar("T")
@@ -26,18 +26,18 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(factory())  # type: ignore[arg-type]
 
 
-async def _service(path: Path, config: RoutingConfig) -> tuple[SqliteStore, IngestService]:
+async def _service(backend: Backend, config: RoutingConfig) -> tuple[SqlStore, IngestService]:
     from prometheus_client import CollectorRegistry
 
     clock = issue_clock(json_message())  # messages arrive as they are issued
-    store = SqliteStore(path, clock=clock)
+    store = backend.store(clock=clock)
     await store.open()
     return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None, clock=clock)
 
 
-def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, tmp_path: Path) -> None:
+def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         accepted = await service.submit(json_message(severity="orange"))
         assert accepted.outcome.status == "created"
         stored = await store.get_warning(accepted.warning.id)
@@ -49,14 +49,14 @@ def test_ingest_writes_warning_obligations_and_outbox_atomically(config: Routing
         await store.close()
 
     run(scenario)
-    db = sqlite3.connect(tmp_path / "db.sqlite")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    if backend.name == "sqlite":
+        assert backend.rows("PRAGMA journal_mode")[0][0] == "wal"
+    assert backend.rows("SELECT MAX(version) FROM schema_version")[0][0] == len(MIGRATIONS)
 
 
-def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path: Path) -> None:
+def test_same_message_twice_creates_nothing_new(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         first = await service.submit(json_message())
         again = await service.submit(json_message())
         assert again.outcome.status == "duplicate"
@@ -67,9 +67,9 @@ def test_same_message_twice_creates_nothing_new(config: RoutingConfig, tmp_path:
     run(scenario)
 
 
-def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConfig, tmp_path: Path) -> None:
+def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         await service.submit(json_message())
         clash = await service.submit(json_message(sent="2026-07-15T09:00:00+08:00"))
         assert clash.outcome.status == "conflict"
@@ -80,11 +80,11 @@ def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConf
     run(scenario)
 
 
-def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, tmp_path: Path) -> None:
+def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, backend: Backend) -> None:
     """Group commit: 200 concurrent submissions, every one durable, fewer transactions than requests."""
 
     async def scenario() -> int:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         commits = 0
         original = store._ingest_batch
 
@@ -102,16 +102,15 @@ def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, tm
 
     commits = run(scenario)
     assert commits < 200
-    db = sqlite3.connect(tmp_path / "db.sqlite")
-    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 200
+    assert backend.rows("SELECT COUNT(*) FROM warnings")[0][0] == 200
 
 
-def test_update_finds_its_lineage_in_the_store_after_restart(config: RoutingConfig, tmp_path: Path) -> None:
+def test_update_finds_its_lineage_in_the_store_after_restart(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
         await store.close()
-        store, service = await _service(tmp_path / "db.sqlite", config)  # a fresh process: no memory
+        store, service = await _service(backend, config)  # a fresh process: no memory
         orange = await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
         assert orange.decision is not None and not orange.decision.reference_unknown
         kinds = {o.kind for o in orange.outcome.obligations}
@@ -121,9 +120,9 @@ def test_update_finds_its_lineage_in_the_store_after_restart(config: RoutingConf
     run(scenario)
 
 
-def test_lift_cancels_open_obligations_and_unsent_notifications(config: RoutingConfig, tmp_path: Path) -> None:
+def test_lift_cancels_open_obligations_and_unsent_notifications(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         blue = await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
         await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
         await service.submit((EXAMPLES / "03-luoping-rainstorm-red-upgrade.cap.xml").read_bytes())
@@ -144,27 +143,37 @@ def test_lift_cancels_open_obligations_and_unsent_notifications(config: RoutingC
     run(scenario)
 
 
-def test_outbox_claims_lease_and_a_restart_makes_leased_work_due_again(config: RoutingConfig, tmp_path: Path) -> None:
+def test_outbox_claims_lease_and_leased_work_of_a_dead_process_is_due_again(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """SQLite (one process owns the file): a restart makes what it had leased due again. PostgreSQL (shared
+    by instances): a restart must not take another instance's work; an expired lease makes it due again."""
+
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         await service.submit(json_message())
         first = await store.claim_notifications(now=1e12, limit=5, lease_seconds=60)
         assert len(first) == 5
         again = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         assert not {c.id for c in first} & {c.id for c in again}  # leased work is not claimed twice
         await store.close()
-        store = SqliteStore(tmp_path / "db.sqlite")
-        await store.open()  # a restart: everything it had leased is due again
+        store = backend.store()
+        await store.open()  # a restart
         after = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
-        assert {c.id for c in first} <= {c.id for c in after}
+        if backend.name == "sqlite":
+            assert {c.id for c in first} <= {c.id for c in after}
+        else:
+            assert not {c.id for c in first} & {c.id for c in after}
+            expired = await store.claim_notifications(now=1e12 + 61, limit=1000, lease_seconds=60)
+            assert {c.id for c in first} <= {c.id for c in expired}
         await store.close()
 
     run(scenario)
 
 
-def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, tmp_path: Path) -> None:
+def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         accepted = await service.submit(json_message())
         claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         sms = next(c for c in claimed if c.channel == "sms")
@@ -188,9 +197,9 @@ def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, t
     run(scenario)
 
 
-def test_feed_pages_with_a_cursor(config: RoutingConfig, tmp_path: Path) -> None:
+def test_feed_pages_with_a_cursor(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         for i in range(3):
             await service.submit(json_message(identifier=f"53032441600000_{i}"))
         page = await store.feed("530324", "flood_drought_hq", 0, 2)
@@ -205,29 +214,28 @@ def test_feed_pages_with_a_cursor(config: RoutingConfig, tmp_path: Path) -> None
     run(scenario)
 
 
-def test_a_failed_transaction_writes_nothing(config: RoutingConfig, tmp_path: Path) -> None:
+def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
 
         async def broken(db: object, records: list[object]) -> object:
-            raise sqlite3.OperationalError("disk I/O error")
+            raise OSError("disk I/O error")
 
         store._ingest_batch = broken  # type: ignore[assignment, method-assign]
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(OSError, match="disk I/O error"):
             await service.submit(json_message())
         await store.close()
 
     run(scenario)
-    db = sqlite3.connect(tmp_path / "db.sqlite")
-    assert db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0] == 0
-    assert db.execute("SELECT COUNT(*) FROM obligations").fetchone()[0] == 0
+    assert backend.rows("SELECT COUNT(*) FROM warnings")[0][0] == 0
+    assert backend.rows("SELECT COUNT(*) FROM obligations")[0][0] == 0
 
 
 def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
-    config: RoutingConfig, tmp_path: Path
+    config: RoutingConfig, backend: Backend
 ) -> None:
     async def scenario() -> None:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         accepted = await service.submit(json_message())
         claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         sms = next(c for c in claimed if c.channel == "sms")
@@ -243,26 +251,25 @@ def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
     run(scenario)
 
 
-def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, tmp_path: Path) -> None:
+def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, backend: Backend) -> None:
     async def scenario() -> None:
         for _ in range(3):
-            store = SqliteStore(tmp_path / "db.sqlite")
+            store = backend.store()
             await store.open()
             await store.close()
 
     run(scenario)
-    db = sqlite3.connect(tmp_path / "db.sqlite")
     # 2 adds early receipts and who acknowledged; 3 the claim priority; 4 ladders, acknowledgements, audit.
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == list(
+    assert [r[0] for r in backend.rows("SELECT version FROM schema_version ORDER BY version")] == list(
         range(1, len(MIGRATIONS) + 1)
     )
 
 
-def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, tmp_path: Path) -> None:
+def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, backend: Backend) -> None:
     """A backlog of ordinary notices never delays the §4.3 reports of a later warning."""
 
     async def scenario() -> list[str]:
-        store, service = await _service(tmp_path / "db.sqlite", config)
+        store, service = await _service(backend, config)
         await service.submit(json_message(identifier="blue-1"))
         await service.submit(json_message(identifier="blue-2"))
         await service.submit(json_message(identifier="red", severity="red"))

@@ -14,7 +14,7 @@ from router.feed import FeedHub
 from router.metrics import Metrics
 from router.scheduler import Scheduler
 from router.service import IngestService
-from router.store import SqliteStore
+from tests.backends import Backend
 
 T = TypeVar("T")
 ISSUED = "2026-07-15T08:00:00+08:00"
@@ -36,11 +36,12 @@ class Clock:
 class World:
     """A store, the ingest service and the scheduler on one manual clock."""
 
-    def __init__(self, config: RoutingConfig, path: Path) -> None:
-        self.config, self.path, self.clock = config, path, Clock()
+    def __init__(self, config: RoutingConfig, where: Path | Backend) -> None:
+        self.config, self.clock = config, Clock()
+        self.backend = where if isinstance(where, Backend) else Backend("sqlite", str(where / "db.sqlite"))
 
     async def start(self) -> World:
-        self.store = SqliteStore(self.path, clock=self.clock)
+        self.store = self.backend.store(clock=self.clock)
         await self.store.open()
         metrics = Metrics(CollectorRegistry())
         self.service = IngestService(self.config, self.store, metrics, FeedHub(), lambda: None, clock=self.clock)
@@ -68,9 +69,11 @@ class World:
         )
 
 
-def run(config: RoutingConfig, tmp: Path, scenario: Callable[[World], Awaitable[T]]) -> T:
+def run(config: RoutingConfig, where: Path | Backend, scenario: Callable[[World], Awaitable[T]]) -> T:
+    """Run ``scenario`` in a world on ``where``: a backend, or a directory for a SQLite file."""
+
     async def main() -> T:
-        world = await World(config, tmp / "db.sqlite").start()
+        world = await World(config, where).start()
         try:
             return await scenario(world)
         finally:

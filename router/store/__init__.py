@@ -1,8 +1,11 @@
 """Durable storage of warnings, decisions, obligations and the notification outbox.
 
-``Store`` (base.py) is the repository interface; ``SqliteStore`` (sqlite.py) is the embedded
-implementation. A server database implements the same interface.
+``Store`` (base.py) is the repository interface; ``SqlStore`` (sql.py) implements it over SQL,
+with ``SqliteStore`` (sqlite.py, the embedded default) and ``PostgresStore`` (postgres.py, shared by
+several instances) saying how to connect.
 """
+
+from pathlib import Path
 
 from router.store.base import (
     AckResult,
@@ -17,7 +20,15 @@ from router.store.base import (
     StepResult,
     Store,
 )
+from router.store.postgres import PostgresStore
+from router.store.sql import SqlStore
 from router.store.sqlite import SqliteStore
+
+
+def make_store(data_dir: Path, database_url: str | None = None) -> SqlStore:
+    """PostgreSQL when a database URL is given (instances share it), else SQLite in ``data_dir``."""
+    return PostgresStore(database_url) if database_url else SqliteStore(data_dir / "warnroute.db")
+
 
 __all__ = [
     "AckResult",
@@ -29,7 +40,10 @@ __all__ = [
     "NotificationOutcome",
     "NotificationRow",
     "ObligationRow",
+    "PostgresStore",
+    "SqlStore",
     "SqliteStore",
     "StepResult",
     "Store",
+    "make_store",
 ]

@@ -172,7 +172,7 @@ class FeedEntry:
 
 
 class Store(Protocol):
-    """The repository the runtime needs. Implementations: SqliteStore (embedded)."""
+    """The repository the runtime needs. Implementations: SqliteStore (embedded), PostgresStore (shared)."""
 
     async def ingest(self, record: IngestRecord) -> IngestOutcome:
         """Write a warning and all it produces atomically (group commit); dedupe by identity."""

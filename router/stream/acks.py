@@ -19,14 +19,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from router.gate import Gate
 from router.metrics import Metrics
-from router.store import SqliteStore
+from router.store import SqlStore
 from router.stream.settings import KafkaSettings
 
 log = structlog.get_logger("warnroute.kafka")
 
 
 class AckConsumer:
-    def __init__(self, settings: KafkaSettings, store: SqliteStore, gate: Gate, metrics: Metrics) -> None:
+    def __init__(self, settings: KafkaSettings, store: SqlStore, gate: Gate, metrics: Metrics) -> None:
         self.settings, self.store, self.gate, self.metrics = settings, store, gate, metrics
         self.consumer = AIOKafkaConsumer(
             settings.ack_topic,

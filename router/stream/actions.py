@@ -5,7 +5,8 @@ them through the idempotent producer, waits for the broker's acknowledgement, an
 the cursor. A crash between the two publishes the last batch again, so consumers treat
 ``obligation_id`` (also the ``warnroute-obligation`` header) as the record's identity. Records are
 keyed by the warning's lineage (the first Alert's identifier), so a warning and its Updates and lift
-stay in order on one partition.
+stay in order on one partition. Where instances share a database, one of them relays (the one that
+holds the relay's lock); the others stand by.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from router.metrics import Metrics
-from router.store import FeedEntry, SqliteStore
+from router.store import FeedEntry, SqlStore
 from router.stream.settings import KafkaSettings
 
 log = structlog.get_logger("warnroute.kafka")
@@ -57,7 +58,7 @@ class ActionRelay:
     def __init__(
         self,
         settings: KafkaSettings,
-        store: SqliteStore,
+        store: SqlStore,
         producer: AIOKafkaProducer,
         metrics: Metrics,
         poll_seconds: float = 1.0,
@@ -77,11 +78,13 @@ class ActionRelay:
 
     async def run(self) -> None:
         failures = 0
-        after = await self.store.cursor(CURSOR)
         while not self._stopping:
             self.heartbeat = time.time()
             try:
-                after, moved = await self.publish_after(after)
+                if not await self.store.lead(CURSOR):  # another instance relays (a shared database)
+                    moved = 0
+                else:
+                    _, moved = await self.publish_after(await self.store.cursor(CURSOR))
                 failures = 0
             except Exception as exc:
                 failures += 1

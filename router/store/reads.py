@@ -1,6 +1,6 @@
-"""The embedded store's reads: warnings, feeds, reports, the dashboard, principals.
+"""The store's reads: warnings, feeds, reports, the dashboard, principals.
 
-They use their own connection, which never waits on the writer (WAL), and never write.
+They use their own connection, which never waits on the writer, and never write.
 """
 
 from __future__ import annotations
@@ -8,21 +8,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
 import orjson
 
 from router.audit import AuditRow
 from router.auth import Principal
 from router.store.base import FeedEntry
 
+Db = Any
+"""A connection: aiosqlite's, or the PostgreSQL adapter that answers the same calls (postgres.py)."""
 
-class SqliteReads:
-    """The read half of ``SqliteStore`` (a mixin: ``SqliteStore`` opens the connection)."""
 
-    _reader: aiosqlite.Connection | None
+class SqlReads:
+    """The read half of ``SqlStore`` (a mixin: the store opens the connection)."""
+
+    _reader: Db | None
 
     @property
-    def _read(self) -> aiosqlite.Connection:
+    def _read(self) -> Db:
         if self._reader is None:
             raise RuntimeError("store is not open")
         return self._reader

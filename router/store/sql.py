@@ -1,0 +1,851 @@
+"""The store's logic over SQL, shared by SQLite (sqlite.py) and PostgreSQL (postgres.py).
+
+Every write goes through one writer task and its own connection, so transactions never
+interleave; ingest requests waiting at the same moment share one transaction (group commit), which
+is what lets one process take many warnings a second with tens of rows each. Reads use a second
+connection and never block on the writer. Row ids are assigned here, by the writer, inside its
+transaction, so a batch is written with a handful of ``executemany`` calls. Where several
+processes share one database, ``_begin`` serialises their write transactions (and re-reads where
+each table ends), so ids, the audit chain and every escalation step stay single-file.
+
+The SQL is the common dialect of both (``?`` placeholders; the PostgreSQL connection translates).
+A subclass says how to connect and how to begin a write transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from router.audit import GENESIS, link
+from router.auth import Principal
+from router.store.base import (
+    AckResult,
+    ClaimedNotification,
+    DueObligation,
+    IngestOutcome,
+    IngestRecord,
+    NotificationOutcome,
+    ObligationRow,
+    StepResult,
+)
+from router.store.reads import Db, SqlReads
+from router.store.schema import MIGRATIONS
+
+OPEN_STATES = ("pending", "sent", "delivered", "escalated", "breached")
+"""States in which an obligation can still be acknowledged (a breached one, late)."""
+_OPEN = ",".join(f"'{s}'" for s in OPEN_STATES)
+Event = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
+Job = Callable[[Db], Awaitable[Any]]
+
+
+class SqlStore(SqlReads):
+    """``router.store.base.Store`` over SQL. ``open()`` before use, ``close()`` after."""
+
+    shared = False  # True: other processes write to the same database (PostgreSQL)
+
+    def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
+        self.batch_max = batch_max
+        self.clock = clock
+        self._writer: Db | None = None
+        self._reader: Db | None = None
+        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._next: dict[str, int] = {}
+        self._head = GENESIS
+        self.last_write_at = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self, *, owner: bool = True) -> None:
+        """Open for writing. ``owner``: this process alone runs the outbox of this database, so what it had
+        leased before a crash is due again (administrative commands open with ``owner=False``; with a
+        shared database an expired lease is what makes a notification due again)."""
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        await self._ends(self._writer)
+        if owner and not self.shared:
+            await self._writer.execute(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
+            )
+        self._reader = await self._connect(reader=True)
+        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def open_readonly(self) -> None:
+        """Reads only (reports, audit checks) beside a running server: no writer, no migration, no lease reset."""
+        self._reader = await self._connect(reader=True, readonly=True)
+
+    async def _connect(self, *, reader: bool = False, readonly: bool = False) -> Db:
+        raise NotImplementedError
+
+    async def lead(self, name: str) -> bool:  # noqa: ARG002 - a shared database's stores use the name
+        """Whether this process leads ``name`` (work one instance does for all). Alone on a database: yes."""
+        return True
+
+    async def _begin(self, db: Db) -> None:
+        """Start a write transaction (the subclass says how: SQLite takes the database lock up front)."""
+        raise NotImplementedError
+
+    async def _ends(self, db: Db) -> None:
+        """Where each table's ids end and the audit chain's head: read at open, and in every write
+        transaction of a shared database (other processes write too)."""
+        async with db.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM warnings), (SELECT COALESCE(MAX(seq), 0) FROM obligations),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM notifications)"
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        self._next.update(
+            {"warnings": int(row[0]) + 1, "obligations": int(row[1]) + 1, "notifications": int(row[2]) + 1}
+        )
+        await self._audit_tail(db)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self, db: Db) -> None:
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            await self._begin(db)
+            async with db.execute("SELECT COUNT(*) FROM schema_version WHERE version = ?", (version,)) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0]:  # another process migrated it meanwhile
+                await db.execute("COMMIT")
+                continue
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    await db.execute(self._ddl(statement))
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            await db.execute("COMMIT")
+
+    def _ddl(self, statement: str) -> str:
+        """A migration statement in this database's words (SQLite's are the source)."""
+        return statement
+
+    # -- the writer ----------------------------------------------------------------------------
+
+    async def _submit(self, kind: str, payload: Any) -> Any:
+        if self._task is None or self._task.done():
+            raise RuntimeError("store is not open")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put((kind, payload, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        db = self._writer
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.batch_max and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    await self._queue.put(None)
+                    break
+                batch.append(nxt)
+            ingests = [(p, f) for k, p, f in batch if k == "ingest"]
+            others = [(p, f) for k, p, f in batch if k == "job"]
+            if ingests:
+                records = [p for p, _ in ingests]
+                await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
+            for job, future in others:
+                await self._run(db, [future], job, single=True)
+
+    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job, single: bool = False) -> None:
+        saved, head = dict(self._next), self._head
+        try:
+            await self._begin(db)
+            if self.shared:
+                await self._ends(db)
+            else:
+                await self._audit_tail(db)
+            result = await job(db)
+            await db.execute("COMMIT")
+        except Exception as exc:  # the whole transaction failed: every waiter hears why
+            self._next, self._head = saved, head
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.last_write_at = self.clock()
+        results = [result] if single else result
+        for future, value in zip(futures, results, strict=True):
+            if not future.done():
+                future.set_result(value)
+
+    async def _audit_tail(self, db: Db) -> None:
+        """Where the chain ends, read inside the write transaction: an administrative command beside the
+        server (``warnroute token``) may have appended to it."""
+        async with db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        self._next["audit"], self._head = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
+
+    async def _audit(self, db: Db, events: list[Event]) -> None:
+        """Append events to the hash chain, inside the caller's transaction."""
+        if not events:
+            return
+        rows = []
+        prev = self._head
+        for seq, (at, kind, warning_id, obligation_id, detail) in zip(
+            self._ids("audit", len(events)), events, strict=True
+        ):
+            text = orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
+            digest = link(prev, seq, at, kind, warning_id, obligation_id, text)
+            rows.append((seq, at, kind, warning_id, obligation_id, text, prev, digest))
+            prev = digest
+        await db.executemany(
+            "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        self._head = prev
+
+    def backlog(self) -> int:
+        """Writes waiting for the writer: how far behind the store is."""
+        return self._queue.qsize()
+
+    def _ids(self, table: str, n: int) -> range:
+        start = self._next[table]
+        self._next[table] = start + n
+        return range(start, start + n)
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    async def ingest(self, record: IngestRecord) -> IngestOutcome:
+        outcome: IngestOutcome = await self._submit("ingest", record)
+        return outcome
+
+    async def _ingest_batch(self, db: Db, records: list[IngestRecord]) -> list[IngestOutcome]:
+        now = self.clock()
+        marks = ",".join("?" * len(records))
+        existing: dict[tuple[str, str], tuple[int, str, str]] = {}
+        async with db.execute(
+            f"SELECT seq, sender, identifier, sent, content_hash FROM warnings WHERE identifier IN ({marks})",
+            [r.identifier for r in records],
+        ) as cur:
+            async for seq, sender, identifier, sent, content_hash in cur:
+                existing[(sender, identifier)] = (seq, sent, content_hash)
+        outcomes: list[IngestOutcome | None] = []
+        new: list[tuple[int, IngestRecord]] = []
+        for record in records:
+            key = (record.sender, record.identifier)
+            if key in existing:
+                seq, sent, content_hash = existing[key]
+                if sent == record.sent and content_hash == record.content_hash:
+                    outcomes.append(IngestOutcome("duplicate", record.identifier, await self._obligations_of(db, seq)))
+                else:
+                    outcomes.append(
+                        IngestOutcome(
+                            "conflict",
+                            record.identifier,
+                            problem=f"identifier {record.identifier!r} of {record.sender!r} was already used for "
+                            f"a different message (sent {sent})",
+                        )
+                    )
+                continue
+            seq = self._ids("warnings", 1)[0]
+            existing[key] = (seq, record.sent, record.content_hash)
+            new.append((seq, record))
+            outcomes.append(None)
+        warning_rows, obligation_rows, notification_rows = [], [], []
+        cursors: dict[str, tuple[int, ...]] = {}
+        for seq, r in new:
+            warning_rows.append(
+                (
+                    seq,
+                    r.identifier,
+                    r.sender,
+                    r.sent,
+                    r.content_hash,
+                    r.lineage,
+                    r.received_at,
+                    r.product,
+                    r.hazard,
+                    r.severity,
+                    r.jurisdiction,
+                    r.status,
+                    r.msg_type,
+                    int(r.reference_unknown),
+                    r.warning_json,
+                    r.decision_json,
+                    r.told_json,
+                )
+            )
+            obligation_seq = dict(
+                zip((o.id for o in r.obligations), self._ids("obligations", len(r.obligations)), strict=True)
+            )
+            cursors[r.identifier] = tuple(obligation_seq.values())
+            for o in r.obligations:
+                obligation_rows.append(
+                    (
+                        obligation_seq[o.id],
+                        o.id,
+                        seq,
+                        r.lineage,
+                        o.department,
+                        o.jurisdiction,
+                        o.kind,
+                        o.task,
+                        o.clause,
+                        int(o.mandatory),
+                        o.due_at,
+                        o.action_json,
+                        "pending",
+                        now,
+                        o.start_at,
+                        o.deadline,
+                        ",".join(o.channels),
+                        o.ladder,
+                        o.ack_mode,
+                        o.next_step,
+                        o.next_step_at,
+                    )
+                )
+            for n, n_seq in zip(r.notifications, self._ids("notifications", len(r.notifications)), strict=True):
+                notification_rows.append(
+                    (
+                        n_seq,
+                        n.id,
+                        obligation_seq[n.obligation_id],
+                        n.channel,
+                        "pending",
+                        n.next_attempt_at,
+                        now,
+                        n.priority,
+                        n.purpose,
+                        n.to_department,
+                        n.to_jurisdiction,
+                    )
+                )
+        await db.executemany(
+            "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
+            " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            warning_rows,
+        )
+        await db.executemany(
+            "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
+            " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
+            " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            obligation_rows,
+        )
+        await db.executemany(
+            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
+            " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            notification_rows,
+        )
+        cancelled: dict[str, int] = {}
+        events: list[Event] = []
+        for seq, r in new:
+            detail: dict[str, Any] = {
+                "lineage": r.lineage,
+                "status": r.status,
+                "msg_type": r.msg_type,
+                "obligations": len(r.obligations),
+                "notifications": len(r.notifications),
+                "reference_unknown": r.reference_unknown,
+            }
+            received = {"sender": r.sender, "sent": r.sent, "content_sha256": r.content_hash}
+            events += [(now, "received", r.identifier, None, received), (now, "routed", r.identifier, None, detail)]
+            if r.lifts_lineage is not None:
+                cancelled[r.identifier] = await self._close_lineage(db, r.lifts_lineage, seq, now)
+                lifted = {"lineage": r.lineage, "cancelled": cancelled[r.identifier]}
+                events.append((now, "lifted", r.identifier, None, lifted))
+            if r.updates_lineage is not None and r.obligations:
+                superseded = await self._supersede(db, r, seq, now)
+                if superseded:
+                    events.append((now, "superseded", r.identifier, None, {"obligations": superseded}))
+        await self._audit(db, events)
+        it = iter(new)
+        result: list[IngestOutcome] = []
+        for outcome in outcomes:
+            if outcome is not None:
+                result.append(outcome)
+                continue
+            _, r = next(it)
+            result.append(
+                IngestOutcome(
+                    "created",
+                    r.identifier,
+                    r.obligations,
+                    cancelled.get(r.identifier, 0),
+                    obligation_seqs=cursors.get(r.identifier, ()),
+                )
+            )
+        return result
+
+    async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
+        """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
+        cur = await db.execute(
+            "UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
+            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')",
+            (now, lineage, lift_seq),
+        )
+        count = int(cur.rowcount)
+        await db.execute(
+            "UPDATE notifications SET state = 'cancelled' WHERE state IN ('pending', 'sending') AND obligation_seq IN"
+            " (SELECT seq FROM obligations WHERE lineage = ? AND state = 'cancelled')",
+            (lineage,),
+        )
+        return count
+
+    async def _supersede(self, db: Db, r: IngestRecord, seq: int, now: float) -> list[str]:
+        """Open obligations of the lineage that the Update gives again (same department, place, kind and
+        task) are superseded by the new ones: their pending steps and unsent notifications stop."""
+        keys = [f"{o.department}|{o.jurisdiction}|{o.kind}|{o.task or ''}" for o in r.obligations]
+        marks = ",".join("?" * len(keys))
+        async with db.execute(
+            "UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
+            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')"
+            f" AND (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks})"
+            " RETURNING seq, id",
+            (now, r.updates_lineage, seq, *keys),
+        ) as cur:
+            rows = await cur.fetchall()
+        await db.executemany(
+            "UPDATE notifications SET state = 'cancelled' WHERE obligation_seq = ? AND state IN ('pending', 'sending')",
+            [(row[0],) for row in rows],
+        )
+        return [str(row[1]) for row in rows]
+
+    async def _obligations_of(self, db: Db, warning_seq: int) -> tuple[ObligationRow, ...]:
+        async with db.execute(
+            "SELECT id, department, jurisdiction, kind, task, clause, mandatory, due_at, action_json FROM obligations"
+            " WHERE warning_seq = ? ORDER BY seq",
+            (warning_seq,),
+        ) as cur:
+            return tuple([ObligationRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) async for r in cur])
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
+        async def job(db: Db) -> list[ClaimedNotification]:
+            if self.shared:  # a process that died holding a lease: its notifications are due again
+                await db.execute(
+                    "UPDATE notifications SET state = 'pending', lease_until = NULL"
+                    " WHERE state = 'sending' AND lease_until < ?",
+                    (now,),
+                )
+            async with db.execute(
+                "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
+                " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
+                " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
+                " JOIN obligations o ON o.seq = n.obligation_seq"
+                " JOIN warnings w ON w.seq = o.warning_seq"
+                " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
+                " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
+                (now, limit),
+            ) as cur:
+                rows = await cur.fetchall()
+            await db.executemany(
+                "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
+                [(now + lease_seconds, r[0]) for r in rows],
+            )
+            return [
+                ClaimedNotification(
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    orjson.loads(r[7]),
+                    orjson.loads(r[8]),
+                    r[9] != "actual",
+                    r[10],
+                    r[11],
+                    (r[12], r[13]),
+                    r[14] or 0.0,
+                    r[15],
+                )
+                for r in rows
+            ]
+
+        claimed: list[ClaimedNotification] = await self._submit("job", job)
+        return claimed
+
+    async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None:
+        """Apply a batch of attempt outcomes in one transaction, a few ``executemany`` calls in all."""
+
+        async def job(db: Db) -> None:
+            retry = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "retry"]
+            failed = [o for o in outcomes if o.state == "failed"]
+            done = [o for o in outcomes if o.state in ("sent", "delivered")]
+            await db.executemany(
+                "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
+                " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
+                retry,
+            )
+            await db.executemany(
+                "UPDATE notifications SET state = 'failed', attempts = attempts + 1, lease_until = NULL,"
+                " last_error = ? WHERE id = ? AND state = 'sending'",
+                [(o.error, o.id) for o in failed],
+            )
+            # A channel that failed for good: the ladder's next step fires now rather than at its time.
+            await db.executemany(
+                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
+                [(o.at, o.id) for o in failed],
+            )
+            await db.executemany(
+                "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
+                " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
+                " WHERE id = ? AND state = 'sending'",
+                [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
+            )
+            await db.executemany(ADVANCE, [_advance_params(o.id, o.state, o.at) for o in done])
+            events: list[Event] = []
+            if done or failed:
+                ids = [o.id for o in (*done, *failed) if o.owner is None]
+                owners = await self._owners(db, ids) if ids else {}
+                owners.update({o.id: o.owner for o in (*done, *failed) if o.owner is not None})
+                for o in (*done, *failed):
+                    warning_id, obligation_id, channel, purpose = owners.get(o.id, (None, None, "", ""))
+                    detail: dict[str, Any] = {"notification": o.id, "channel": channel}
+                    if purpose != "action":
+                        detail["purpose"] = purpose
+                    if o.state == "failed":
+                        detail["error"] = o.error
+                    elif o.provider_id:
+                        detail["provider_id"] = o.provider_id
+                    kind = {"sent": "sent", "delivered": "delivered", "failed": "send_failed"}[o.state]
+                    events.append((o.at, kind, warning_id, obligation_id, detail))
+            await self._audit(db, events)
+            sent = {o.provider_id: o.id for o in done if o.state == "sent" and o.provider_id is not None}
+            if sent:
+                async with db.execute("SELECT COUNT(*) FROM early_receipts") as cur:
+                    row = await cur.fetchone()
+                if row is not None and row[0]:
+                    for provider_id, notification_id in sent.items():
+                        await self._apply_early_receipt(db, notification_id, provider_id)
+
+        await self._submit("job", job)
+
+    async def _owners(self, db: Db, notification_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
+        """notification id → (warning id, obligation id, channel, purpose)."""
+        out: dict[str, tuple[str, str, str, str]] = {}
+        for i in range(0, len(notification_ids), 500):
+            chunk = notification_ids[i : i + 500]
+            async with db.execute(
+                "SELECT n.id, w.identifier, o.id, n.channel, n.purpose FROM notifications n"
+                " JOIN obligations o ON o.seq = n.obligation_seq JOIN warnings w ON w.seq = o.warning_seq"
+                f" WHERE n.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ) as cur:
+                async for nid, wid, oid, channel, purpose in cur:
+                    out[nid] = (wid, oid, channel, purpose)
+        return out
+
+    async def _advance_obligation(self, db: Db, notification_id: str, state: str, at: float) -> None:
+        """Record sent/delivered on the obligation a notification serves (never on a duty-office alert).
+
+        Each state keeps its own timestamp; the state itself moves forward only (pending → sent →
+        delivered), and an escalated or breached obligation stays so until it is acknowledged. An
+        obligation done when delivered (a notice) stops its ladder there.
+        """
+        await db.execute(ADVANCE, _advance_params(notification_id, state, at))
+
+    async def _apply_early_receipt(self, db: Db, notification_id: str, provider_id: str) -> None:
+        async with db.execute(
+            "DELETE FROM early_receipts WHERE provider_id = ? AND channel ="
+            " (SELECT channel FROM notifications WHERE id = ?) RETURNING delivered, at, confirmed",
+            (provider_id, notification_id),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            await self._receipt(db, notification_id, bool(row[0]), float(row[1]), bool(row[2]))
+
+    async def record_receipt(
+        self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
+    ) -> str | None:
+        """Apply a provider's receipt; one that beats the send outcome is kept until that outcome lands."""
+
+        async def job(db: Db) -> str | None:
+            async with db.execute(
+                "SELECT n.id, w.sent FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
+                " JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?",
+                (channel, provider_id),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                await db.execute(
+                    "INSERT INTO early_receipts (channel, provider_id, delivered, at, confirmed) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (channel, provider_id) DO UPDATE SET delivered = excluded.delivered,"
+                    " at = excluded.at, confirmed = excluded.confirmed",
+                    (channel, provider_id, int(delivered), at, int(confirmed)),
+                )
+                return None
+            await self._receipt(db, row[0], delivered, at, confirmed)
+            return str(row[1])
+
+        issued: str | None = await self._submit("job", job)
+        return issued
+
+    async def _receipt(self, db: Db, notification_id: str, delivered: bool, at: float, confirmed: bool = False) -> None:
+        owners = await self._owners(db, [notification_id])
+        warning_id, obligation_id, channel, purpose = owners.get(notification_id, (None, None, "", ""))
+        detail: dict[str, Any] = {"notification": notification_id, "channel": channel, "by": "provider receipt"}
+        if delivered:
+            await db.execute(
+                "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
+                " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')",
+                (at, notification_id),
+            )
+            await self._advance_obligation(db, notification_id, "delivered", at)
+            await self._audit(db, [(at, "delivered", warning_id, obligation_id, detail)])
+            if confirmed and obligation_id is not None and purpose == "action":
+                # A person answered and pressed the confirm key: the phone report is done.
+                await self._ack(db, obligation_id, "voice_keypress", "callee", at, None)
+        else:
+            await db.execute(
+                "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
+                " WHERE id = ? AND state = 'sent'",
+                (notification_id,),
+            )
+            await db.execute(
+                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
+                (at, notification_id),
+            )
+            await self._audit(
+                db, [(at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})]
+            )
+
+    # -- acknowledgements ----------------------------------------------------------------------
+
+    async def acknowledge(
+        self,
+        obligation_id: str,
+        method: str,
+        by: str,
+        at: float,
+        reason: str | None = None,
+        principal: str | None = None,
+    ) -> AckResult:
+        """Acknowledge an obligation; repeating it changes nothing and says so (idempotent)."""
+
+        async def job(db: Db) -> AckResult:
+            return await self._ack(db, obligation_id, method, by, at, reason, principal)
+
+        result: AckResult = await self._submit("job", job)
+        return result
+
+    async def _ack(
+        self,
+        db: Db,
+        obligation_id: str,
+        method: str,
+        by: str,
+        at: float,
+        reason: str | None,
+        principal: str | None = None,
+    ) -> AckResult:
+        async with db.execute(
+            "SELECT o.state, o.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
+            " FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE o.id = ?",
+            (obligation_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
+        state, mode, acked_at, acked_by, acked_method, warning_id = row
+        if state == "acknowledged":
+            return AckResult("already", obligation_id, state, acked_at, acked_by, acked_method)
+        if state not in OPEN_STATES:
+            return AckResult(
+                "closed", obligation_id, state, problem=f"the obligation is {state}; nothing to acknowledge"
+            )
+        if mode == "confirm" and method not in ("voice_keypress", "duty_office"):
+            return AckResult(
+                "refused",
+                obligation_id,
+                state,
+                problem="a phone report is done only when the callee confirms by keypress or the duty office"
+                " records it",
+            )
+        await db.execute(
+            "UPDATE obligations SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_method = ?,"
+            " ack_reason = ?, next_step_at = NULL WHERE id = ?",
+            (at, by, method, reason, obligation_id),
+        )
+        detail: dict[str, Any] = {"by": by, "method": method, "was": state}
+        if reason:
+            detail["reason"] = reason
+        if principal:
+            detail["principal"] = principal
+        await self._audit(db, [(at, "acknowledged", warning_id, obligation_id, detail)])
+        return AckResult("acknowledged", obligation_id, "acknowledged", at, by, method)
+
+    # -- the escalation scheduler's store side ---------------------------------------------------
+
+    async def fire_due(self, now: float, limit: int, decide: Callable[[DueObligation], StepResult]) -> list[StepResult]:
+        """Due ladder steps: select, decide (pure), and apply with the step advance in one transaction.
+
+        The step index advances in the same transaction that writes the step's notifications and
+        events, so a crash before the commit leaves the step due (it fires after the restart) and a
+        crash after it leaves it done (it never fires twice).
+        """
+
+        async def job(db: Db) -> list[StepResult]:
+            async with db.execute(
+                "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
+                " o.start_at, o.deadline, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+                " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+                (now, limit),
+            ) as cur:
+                rows = await cur.fetchall()
+            results = [
+                decide(
+                    DueObligation(
+                        r[0],
+                        r[1],
+                        r[2],
+                        r[3],
+                        r[4],
+                        tuple(c for c in r[5].split(",") if c),
+                        r[6],
+                        r[7] or 0,
+                        r[8],
+                        r[9],
+                        r[10],
+                    )
+                )
+                for r in rows
+            ]
+            warning_of = {r[0]: (r[10], r[1]) for r in rows}
+            notifications = []
+            events: list[Event] = []
+            for res in results:
+                for n in res.sends:
+                    notifications.append(
+                        (
+                            n.id,
+                            res.obligation_seq,
+                            n.channel,
+                            n.next_attempt_at,
+                            now,
+                            n.priority,
+                            n.purpose,
+                            n.to_department,
+                            n.to_jurisdiction,
+                        )
+                    )
+                wid, oid = warning_of[res.obligation_seq]
+                events += [(now, kind, wid, oid, detail) for kind, detail in res.events]
+            new_ids = self._ids("notifications", len(notifications))
+            await db.executemany(
+                "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
+                " created_at, priority, purpose, to_department, to_jurisdiction)"
+                " VALUES (?,?,?,?,'pending',?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                [(seq, *n) for seq, n in zip(new_ids, notifications, strict=True)],
+            )
+            await db.executemany(
+                "UPDATE obligations SET next_step = ?, next_step_at = ?,"
+                " escalated_at = CASE WHEN ? THEN COALESCE(escalated_at, ?) ELSE escalated_at END,"
+                " breached_at = CASE WHEN ? THEN MIN(deadline, ?) ELSE breached_at END,"
+                " state = CASE WHEN ? THEN 'breached' WHEN ? AND state IN ('pending', 'sent', 'delivered')"
+                " THEN 'escalated' ELSE state END WHERE seq = ?",
+                [
+                    (
+                        r.next_step,
+                        r.next_step_at,
+                        r.escalated,
+                        now,
+                        r.breached,
+                        now,
+                        r.breached,
+                        r.escalated,
+                        r.obligation_seq,
+                    )
+                    for r in results
+                ],
+            )
+            await self._audit(db, events)
+            return results
+
+        results: list[StepResult] = await self._submit("job", job)
+        return results
+
+    async def set_cursor(self, name: str, value: int) -> None:
+        async def job(db: Db) -> None:
+            await db.execute(
+                "INSERT INTO cursors (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+        await self._submit("job", job)
+
+    async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
+        async def job(db: Db) -> None:
+            await self._audit(db, [(at, kind, None, None, detail)])
+
+        await self._submit("job", job)
+
+    # -- principals ------------------------------------------------------------------------------
+
+    async def add_principal(self, principal: Principal, secret_sha256: str, at: float) -> None:
+        async def job(db: Db) -> None:
+            await db.execute(
+                "INSERT INTO principals (id, name, role, jurisdiction, department, secret_sha256, signing_key_ref,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    principal.id,
+                    principal.name,
+                    principal.role,
+                    principal.jurisdiction,
+                    principal.department,
+                    secret_sha256,
+                    principal.signing_key_ref,
+                    at,
+                ),
+            )
+            await self._audit(db, [(at, "token_created", None, None, principal.public())])
+
+        await self._submit("job", job)
+
+    async def revoke_principal(self, principal_id: str, at: float) -> bool:
+        async def job(db: Db) -> bool:
+            cur = await db.execute(
+                "UPDATE principals SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, principal_id)
+            )
+            if cur.rowcount:
+                await self._audit(db, [(at, "token_revoked", None, None, {"id": principal_id})])
+            return bool(cur.rowcount)
+
+        done: bool = await self._submit("job", job)
+        return done
+
+
+ADVANCE = (
+    "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
+    " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
+    " state = CASE WHEN state = 'pending' THEN ? WHEN state = 'sent' AND ? THEN 'delivered' ELSE state END,"
+    " next_step_at = CASE WHEN ? AND ack_mode = 'delivery' THEN NULL ELSE next_step_at END"
+    " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+    f" AND state IN ({_OPEN})"
+)
+
+
+def _advance_params(notification_id: str, state: str, at: float) -> tuple[Any, ...]:
+    delivered = state == "delivered"
+    return (at, delivered, at, state, delivered, delivered, notification_id)
