@@ -82,13 +82,17 @@ class Dispatcher:
             while not self._stopping:
                 self.heartbeat = self.clock()
                 room = self.settings.max_in_flight - len(self._in_flight)
-                claimed = (
-                    await self.store.claim_notifications(
-                        self.clock(), min(self.settings.batch, max(room, 0)), self.settings.lease_seconds
+                try:
+                    claimed = (
+                        await self.store.claim_notifications(
+                            self.clock(), min(self.settings.batch, max(room, 0)), self.settings.lease_seconds
+                        )
+                        if room > 0
+                        else []
                     )
-                    if room > 0
-                    else []
-                )
+                except Exception:  # the store is unwell (a database restarting): try again at the next poll
+                    log.exception("claim_failed")
+                    claimed = []
                 self.metrics.outbox_depth.set(len(claimed))
                 if claimed:
                     self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))

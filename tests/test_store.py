@@ -280,3 +280,27 @@ def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, backen
     kinds = run(scenario)
     assert len(kinds) == 8  # all eight claimed are mandatory, though two warnings came first
     assert "direct_report" in kinds
+
+
+def test_writes_share_a_commit_but_one_that_fails_is_undone_alone(config: RoutingConfig, backend: Backend) -> None:
+    from router.auth import Principal
+
+    async def scenario() -> list[object]:
+        store = backend.store()
+        await store.open()
+        bureau = Principal("p1", "罗平县气象台", "publisher")
+        results = await asyncio.gather(
+            store.add_principal(bureau, "a" * 64, 1.0),
+            store.add_principal(bureau, "b" * 64, 2.0),  # the same id again: refused by the primary key
+            store.record_event("config_loaded", {"sha256": "x"}, 3.0),
+            return_exceptions=True,
+        )
+        await store.close()
+        return results
+
+    first, second, event = run(scenario)
+    assert first is None and event is None and isinstance(second, Exception)
+    assert backend.rows("SELECT id, secret_sha256 FROM principals") == [("p1", "a" * 64)]
+    kinds = [r[0] for r in backend.rows("SELECT kind FROM audit ORDER BY seq")]
+    assert kinds == ["token_created", "config_loaded"]  # the refused write left no event and no gap
+    assert [r[0] for r in backend.rows("SELECT seq FROM audit ORDER BY seq")] == [1, 2]

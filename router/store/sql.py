@@ -19,6 +19,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,6 +44,11 @@ OPEN_STATES = ("pending", "sent", "delivered", "escalated", "breached")
 _OPEN = ",".join(f"'{s}'" for s in OPEN_STATES)
 Event = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    exc: Exception
 
 
 class SqlStore(SqlReads):
@@ -166,10 +172,28 @@ class SqlStore(SqlReads):
             if ingests:
                 records = [p for p, _ in ingests]
                 await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
-            for job, future in others:
-                await self._run(db, [future], job, single=True)
+            if others:
+                jobs = [job for job, _ in others]
+                await self._run(db, [f for _, f in others], functools.partial(self._jobs, jobs=jobs))
 
-    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job, single: bool = False) -> None:
+    async def _jobs(self, db: Db, jobs: list[Job]) -> list[Any]:
+        """Several writes in one transaction (one commit), each inside its own savepoint: one that fails
+        is undone alone and its caller hears why; the others commit."""
+        out: list[Any] = []
+        for job in jobs:
+            saved, head = dict(self._next), self._head
+            await db.execute("SAVEPOINT job")
+            try:
+                out.append(await job(db))
+            except Exception as exc:
+                await db.execute("ROLLBACK TO SAVEPOINT job")
+                self._next, self._head = saved, head
+                out.append(_Failed(exc))
+            await db.execute("RELEASE SAVEPOINT job")
+        return out
+
+    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job) -> None:
+        """One write transaction; ``job`` returns one result per future (or ``_Failed``)."""
         saved, head = dict(self._next), self._head
         try:
             await self._begin(db)
@@ -188,9 +212,12 @@ class SqlStore(SqlReads):
                     future.set_exception(exc)
             return
         self.last_write_at = self.clock()
-        results = [result] if single else result
-        for future, value in zip(futures, results, strict=True):
-            if not future.done():
+        for future, value in zip(futures, result, strict=True):
+            if future.done():
+                continue
+            if isinstance(value, _Failed):
+                future.set_exception(value.exc)
+            else:
                 future.set_result(value)
 
     async def _audit_tail(self, db: Db) -> None:
