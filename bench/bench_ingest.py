@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiosqlite
 import httpx
 
-from router.store.schema import MIGRATIONS
+from bench.rawstore import raw_rows
+from router.store import SqliteStore
 from tests.conftest import json_message, now_iso
 from tests.procs import free_port, start_stack
 
@@ -109,84 +109,6 @@ async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return done / (time.perf_counter() - start)
-
-
-async def raw_sqlite(path: Path, warnings: int, obligations: int, batch: int = 256) -> float:
-    """Warnings/s for inserting the same rows the store writes, in the store's batch shape."""
-    db = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-        await db.execute(f"PRAGMA {pragma}")
-    for script in MIGRATIONS:
-        for statement in (s.strip() for s in script.split(";")):
-            if statement:
-                await db.execute(statement)
-    action = json.dumps({"department": "x" * 16, "text": "某" * 120, "channels": ["feed", "webhook", "sms"]})
-    warning_json = "w" * 1200
-    w_seq = o_seq = n_seq = 0
-    start = time.perf_counter()
-    for first in range(0, warnings, batch):
-        rows_w, rows_o, rows_n = [], [], []
-        for i in range(first, min(first + batch, warnings)):
-            w_seq += 1
-            rows_w.append(
-                (
-                    w_seq,
-                    f"id-{i}",
-                    "sender",
-                    "2026",
-                    "h" * 64,
-                    f"id-{i}",
-                    "now",
-                    "signal",
-                    "gale",
-                    "yellow",
-                    "530324",
-                    "actual",
-                    "alert",
-                    0,
-                    warning_json,
-                    warning_json,
-                    warning_json,
-                )
-            )
-            for j in range(obligations):
-                o_seq += 1
-                rows_o.append(
-                    (
-                        o_seq,
-                        f"{i}.{j}",
-                        w_seq,
-                        f"id-{i}",
-                        "dept",
-                        "530324",
-                        "respond",
-                        None,
-                        "5.3.4",
-                        0,
-                        "2026",
-                        action,
-                        "pending",
-                        0.0,
-                    )
-                )
-                n_seq += 1
-                rows_n.append((n_seq, f"{i}.{j}.webhook", o_seq, "webhook", "pending", 0.0, 0.0))
-        await db.execute("BEGIN IMMEDIATE")
-        await db.executemany(f"INSERT INTO warnings VALUES ({','.join('?' * 17)})", rows_w)
-        await db.executemany(
-            "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-            " mandatory, due_at, action_json, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows_o,
-        )
-        await db.executemany(
-            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
-            " created_at) VALUES (?,?,?,?,?,?,?)",
-            rows_n,
-        )
-        await db.execute("COMMIT")
-    elapsed = time.perf_counter() - start
-    await db.close()
-    return warnings / elapsed
 
 
 def rss_mb(pid: int) -> float:
@@ -277,7 +199,7 @@ def main() -> None:
 
     per = round(results["obligations_per_warning"])
     results["raw_sqlite_warnings_per_s"] = statistics.median(
-        asyncio.run(raw_sqlite(tmp / f"raw{i}.db", args.burst, per)) for i in range(3)
+        asyncio.run(raw_rows(SqliteStore(tmp / f"raw{i}.db"), args.burst, per)) for i in range(3)
     )
     ceiling = min(results["bare_sustained_per_s"], results["raw_sqlite_warnings_per_s"])
     results["sustained_vs_ceiling"] = results["sustained_per_s"] / ceiling

@@ -296,7 +296,7 @@ def test_writes_share_a_commit_but_one_that_fails_is_undone_alone(config: Routin
             return_exceptions=True,
         )
         await store.close()
-        return results
+        return list(results)
 
     first, second, event = run(scenario)
     assert first is None and event is None and isinstance(second, Exception)
