@@ -214,7 +214,8 @@ class Runtime:
             self.relay.wake()
 
     def ready(self) -> tuple[bool, str]:
-        """Ready when the dispatcher and the scheduler have both looked at the store recently (dead-man)."""
+        """Ready when the dispatcher, the scheduler and (Kafka mode) the ingest consumer and the action relay
+        have looked at their work recently (a dead-man check)."""
         if not self.settings.dispatch:
             return True, "ok (dispatcher off)"
         now = time.time()
@@ -223,8 +224,9 @@ class Runtime:
             ("dispatcher", self.dispatcher.heartbeat, max(10.0, 4 * s.poll_seconds + s.call_timeout)),
             ("scheduler", self.scheduler.heartbeat, max(10.0, 4 * s.scheduler_poll + 5)),
         ]
-        if s.kafka is not None:
-            watched.append(("relay", self.relay.heartbeat if self.relay else 0.0, 60.0))
+        if s.kafka is not None and self.relay is not None:
+            watched.append(("relay", self.relay.heartbeat, 60.0))
+            watched.append(("kafka_ingest", self.kafka_ingest.heartbeat, 60.0))
         for name, heartbeat, limit in watched:
             if any(t.get_name() == name and t.done() for t in self._tasks):
                 return False, f"{name} stopped"

@@ -31,7 +31,7 @@ from router.routing import route
 from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
 
 log = structlog.get_logger("warnroute.ingest")
-RECENT = 10_000
+RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
 
 
 @dataclass(frozen=True)

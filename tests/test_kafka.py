@@ -82,6 +82,7 @@ def test_warnings_from_the_ingest_topic_are_routed_and_committed_and_actions_pub
     report = next(m for m in mine if m["action"]["kind"] == "direct_report")
     assert "4.3" in report["action"]["clauses"] and report["action"]["due_at"] and report["action"]["text"]
     assert report["jurisdiction"] == "530324" and report["warning"]["severity"] == "orange"
+    assert report["warning"]["id"] == "53032441600000_korange" and report["warning"]["headline"]
     assert all(r.key == b"53032441600000_korange" for r in actions if json_of(r)["warning_id"].endswith("korange"))
 
 
@@ -189,3 +190,40 @@ def test_kill_9_mid_burst_every_warning_routed_once_and_every_notification_once(
         f"\nkafka crash test: {killed_at} of {BURST} records committed at kill -9; "
         f"{len(expected)} notifications, each received"
     )
+
+
+def test_a_lineage_keyed_together_is_routed_in_order_across_batches(stack: Stack, kafka_broker: Broker) -> None:
+    """An Alert, its upgrade and its all-clear under one key, behind a crowd of other keys: the upgrade
+    finds its Alert (not flagged unknown), and the all-clear cancels what is open."""
+    sent = now_iso()
+    crowd: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = [
+        (f"c{i}".encode(), warning(200 + i, sent), [])
+        for i in range(600)  # more than one batch
+    ]
+    alert = json_message(identifier="53032441600000_lin0", severity="yellow", sent=sent)
+    upgrade = json_message(
+        identifier="53032441600000_lin1",
+        severity="orange",
+        msg_type="update",
+        references=["53032441600000_lin0"],
+        sent=sent,
+    )
+    lift = json_message(
+        identifier="53032441600000_lin2",
+        severity="orange",
+        msg_type="update",
+        all_clear=True,
+        references=["53032441600000_lin1"],
+        headline="罗平县暴雨橙色预警信号解除",
+        sent=sent,
+    )
+    key = b"53032441600000_lin0"
+    records = [*crowd[:300], (key, alert, []), *crowd[300:], (key, upgrade, []), (key, lift, [])]
+    produce(kafka_broker.bootstrap, env(stack, "INGEST_TOPIC"), records)
+    lifted = wait_for(lambda: stored(stack, "53032441600000_lin2"), timeout=60)
+    upgraded = stored(stack, "53032441600000_lin1")
+    assert upgraded["reference_unknown"] is False and lifted["reference_unknown"] is False
+    assert upgraded["lineage"] == lifted["lineage"] == "53032441600000_lin0"
+    first = stored(stack, "53032441600000_lin0")
+    assert {o["state"] for o in first["obligations"]} <= {"cancelled", "acknowledged", "delivered", "superseded"}
+    assert any(o["state"] == "cancelled" for o in first["obligations"])

@@ -4,12 +4,14 @@ A record is JSON ``{"obligation_id", "jurisdiction", "department", "by"}`` (the 
 ``acknowledge.record`` plus who). It must name the department and jurisdiction the obligation
 belongs to (write access to the topic is the deployment's Kafka ACLs; the record cannot
 acknowledge another department's obligation). It is acknowledged as of the record's timestamp,
-by method ``kafka``; repeats change nothing. Offsets are committed after the batch is stored.
+by method ``kafka``; repeats change nothing. Offsets are committed after the batch is stored (a
+store failure commits nothing; the batch is taken again, and what was stored is a repeat).
 Records that cannot be used are counted, audited as refusals and logged with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -47,13 +49,25 @@ class AckConsumer:
         await self.consumer.stop()
 
     async def run(self) -> None:
+        failures = 0
         while not self._stopping:
             batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-            for records in batches.values():
-                for record in records:
-                    await self._one(record)
-            if batches:
+            if not batches:
+                continue
+            try:
+                for records in batches.values():
+                    for record in records:
+                        await self._one(record)
                 await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
+                failures = 0
+            except Exception as exc:  # the store is unwell: nothing committed, the batch is taken again
+                failures += 1
+                for tp, records in batches.items():
+                    if records and tp in self.consumer.assignment():
+                        self.consumer.seek(tp, records[0].offset)
+                delay = min(30.0, 0.5 * 2**failures)
+                log.warning("kafka_ack_batch_retry", error=type(exc).__name__, in_seconds=delay)
+                await asyncio.sleep(delay)
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
         where = f"{record.topic}/{record.partition}/{record.offset}"

@@ -45,7 +45,21 @@ def action_message(
         "action": entry.action,
         "warning": {
             key: warning.get(key)
-            for key in ("identifier", "sender", "issued_at", "product", "hazard", "severity", "level", "headline")
+            for key in (
+                "id",
+                "sender",
+                "issued_at",
+                "status",
+                "msg_type",
+                "product",
+                "hazard",
+                "hazard_name",
+                "severity",
+                "level",
+                "headline",
+                "onset",
+                "expires",
+            )
         },
         "acknowledge": {
             "topic": ack_topic,

@@ -17,16 +17,20 @@ Outside dev mode a record must carry ``x-warnroute-publisher`` (a publisher's to
 ``x-warnroute-timestamp`` and ``x-warnroute-signature`` (the same HMAC as HTTP ingest); the replay
 window is measured against the broker's append time of the record.
 
-The rebalance listener waits for the batch in hand to be committed before the partitions go.
+Up to ``DEPTH`` batches are in hand at once (one is routed while the one before is written); their
+offsets are committed in order, each only once it and every batch before it are durable, and a key's
+records in a later batch wait for that key's records in the earlier one. The rebalance listener waits
+until everything in hand is committed before the partitions go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +46,8 @@ from router.stream.settings import KafkaSettings
 log = structlog.get_logger("warnroute.kafka")
 LOG_APPEND_TIME = 1
 RETRY_CAP = 30.0
+DEPTH = 2  # batches in hand at once: routing of one overlaps the store's write of the one before
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 class Rejected(Exception):
@@ -73,57 +79,97 @@ class IngestConsumer:
         self._in_hand = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._committed: dict[TopicPartition, int] = {}
+        self.revoking = False  # a rebalance waits: take nothing more, commit what is in hand
+        self._tails: dict[Any, asyncio.Task[None]] = {}  # each key's latest lane, for the next batch to follow
 
     async def start(self) -> None:
-        self.consumer.subscribe([self.settings.ingest_topic], listener=_FinishFirst(self._in_hand))
+        self.consumer.subscribe([self.settings.ingest_topic], listener=_FinishFirst(self))
         await self.consumer.start()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def close(self) -> None:
-        async with self._in_hand:  # the batch in hand is finished and committed first
+        async with self._in_hand:  # what is in hand is finished and committed first
             await self.consumer.stop()
 
     async def run(self) -> None:
+        """Take batches and commit them in order. Up to ``DEPTH`` batches are in hand at once, so one batch
+        is routed while the one before it is being written; a batch's offsets are committed only after it
+        and every batch before it are durable."""
         failures = 0
-        while not self._stopping.is_set():
+        in_hand: deque[tuple[asyncio.Task[None], Batch]] = deque()
+        while not self._stopping.is_set() or in_hand:
             self.heartbeat = time.time()
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.batch)
-            if not batches:
-                self._measure_lag()
-                continue
-            async with self._in_hand:
+            batches: Batch = {}
+            if not self._stopping.is_set() and not self.revoking:
+                wait = 0 if in_hand and in_hand[0][0].done() else (20 if in_hand else 500)
+                batches = await self.consumer.getmany(timeout_ms=wait, max_records=self.settings.batch)
+            if batches:
+                if not in_hand:
+                    await self._in_hand.acquire()  # a rebalance waits until what is in hand is committed
+                in_hand.append((asyncio.create_task(self._take(batches)), batches))
+            while in_hand and (len(in_hand) >= DEPTH or in_hand[0][0].done() or not batches):
+                task, taken = in_hand.popleft()
                 try:
-                    await self._take(batches)
-                    offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                    await task
+                    offsets = {tp: records[-1].offset + 1 for tp, records in taken.items() if records}
                     await self.consumer.commit(offsets)
                     self._committed.update(offsets)
                     failures = 0
                 except Exception as exc:
                     failures += 1
-                    self.metrics.kafka_retries.inc()
-                    for tp, records in batches.items():
-                        if records and tp in self.consumer.assignment():
-                            self.consumer.seek(tp, records[0].offset)
-                    delay = min(RETRY_CAP, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
-                    log.warning("kafka_batch_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), delay)
-            self._measure_lag()
+                    await self._take_again([taken, *(b for _, b in in_hand)], [t for t, _ in in_hand], exc, failures)
+                    in_hand.clear()
+                if not in_hand:
+                    self._in_hand.release()
+            if not batches:
+                self._measure_lag()
 
-    async def _take(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def _take_again(
+        self, batches: list[Batch], running: list[asyncio.Task[None]], exc: Exception, failures: int
+    ) -> None:
+        """Nothing of ``batches`` is committed: wait for the rest in hand, seek back, back off."""
+        self.metrics.kafka_retries.inc()
+        await asyncio.gather(*running, return_exceptions=True)
+        first: dict[TopicPartition, int] = {}
+        for taken in batches:
+            for tp, records in taken.items():
+                if records:
+                    first[tp] = min(first.get(tp, records[0].offset), records[0].offset)
+        for tp, offset in first.items():
+            if tp in self.consumer.assignment():
+                self.consumer.seek(tp, offset)
+        delay = min(RETRY_CAP, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+        log.warning("kafka_batch_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _take(self, batches: Batch) -> None:
         lanes: dict[Any, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
         for tp, records in batches.items():
             for record in records:
                 # Unkeyed records keep their partition's order; keyed ones only their key's.
                 lanes[(tp, record.key) if record.key is not None else tp].append(record)
-        results = await asyncio.gather(*(self._lane(lane) for lane in lanes.values()), return_exceptions=True)
+        tasks = []
+        for key, lane in lanes.items():
+            # The same key in the batch before this one (still in hand) goes first.
+            task = asyncio.create_task(self._lane(lane, self._tails.get(key)))
+            self._tails[key] = task
+            task.add_done_callback(functools.partial(self._untail, key))
+            tasks.append(task)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
 
-    async def _lane(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    def _untail(self, key: Any, task: asyncio.Task[None]) -> None:
+        if self._tails.get(key) is task:
+            del self._tails[key]
+
+    async def _lane(self, records: list[ConsumerRecord[bytes, bytes]], after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await after  # its failure fails this lane too: an Update must not be routed before its Alert
         for record in records:
             try:
                 await self._one(record)
@@ -199,14 +245,18 @@ def _headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
 
 
 class _FinishFirst(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Before partitions are taken away, wait until the batch in hand is routed and committed."""
+    """Before partitions are taken away, take nothing more and wait until what is in hand is committed."""
 
-    def __init__(self, in_hand: asyncio.Lock) -> None:
-        self.in_hand = in_hand
+    def __init__(self, owner: IngestConsumer) -> None:
+        self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self.in_hand:
-            log.info("kafka_partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
+        self.owner.revoking = True
+        try:
+            async with self.owner._in_hand:
+                log.info("kafka_partitions_revoked", partitions=sorted(str(tp) for tp in revoked))
+        finally:
+            self.owner.revoking = False
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("kafka_partitions_assigned", partitions=sorted(str(tp) for tp in assigned))
