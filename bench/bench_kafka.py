@@ -154,6 +154,13 @@ async def end_to_end(broker: Broker, env: dict[str, str], rate: float, seconds: 
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True)
     await producer.start()
     try:
+        # Warm-up (not measured): the router has joined its group and its action relay is publishing.
+        body = message(0, "warm")
+        warm = json.loads(body)["identifier"]
+        await producer.send_and_wait(env["WARNROUTE_KAFKA_INGEST_TOPIC"], value=body, key=warm.encode())
+        deadline = time.perf_counter() + 60
+        while warm not in arrived and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
         n = int(rate * seconds)
         for i in range(n):
             body = message(i, "e2e")
