@@ -5,9 +5,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
-bash scripts/install-browser.sh      # Debian's Chromium and a CJK font, for the dashboard tests
-bash scripts/install-postgres.sh     # Debian's PostgreSQL server, for the shared-store tests
-bash scripts/install-promtool.sh     # promtool, to check the Prometheus rules in deploy/
+bash scripts/install-system.sh       # Debian's Chromium + CJK font, PostgreSQL server, promtool (if missing)
 export WARNROUTE_KAFKA_LIBS="$(bash scripts/kafka.sh fetch)"   # the Apache Kafka broker, from Maven Central (cached)
 echo "== ruff";            .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy --strict";   .venv/bin/mypy

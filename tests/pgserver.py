@@ -22,7 +22,7 @@ from tests.procs import free_port
 def _bin(name: str) -> str:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
     if not found:
-        raise RuntimeError("PostgreSQL is not installed: run scripts/install-postgres.sh")
+        raise RuntimeError("PostgreSQL is not installed: run scripts/install-system.sh")
     return str(found[-1])
 
 

@@ -32,6 +32,19 @@ def wait_for(predicate: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
     raise AssertionError(f"condition not met in {timeout} s")
 
 
+def drained(api: str, timeout: float = 240.0) -> dict[str, int]:
+    """Wait until the router at ``api`` has no notification pending or being sent; its notification counts.
+    Raises if it is not drained in time, or if any notification failed for good."""
+
+    def counts() -> dict[str, int] | None:
+        found: dict[str, int] = httpx.get(f"{api}/api/v1/summary", timeout=30).json()["notifications"]
+        return None if found.get("pending") or found.get("sending") else found
+
+    done: dict[str, int] = wait_for(counts, timeout=timeout, step=0.5)
+    assert not done.get("failed"), done
+    return done
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ with nothing lost and nothing unknown."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import json_message, now_iso
-from tests.procs import Stack, start_stack
+from tests.procs import Stack, drained, start_stack
 
 BURST = 500
 KILL_AFTER = 150
@@ -93,14 +92,7 @@ def test_kill_9_mid_burst_loses_nothing(slow_ladder_stack: Stack) -> None:
                 else:
                     accepted[i] = [o["id"] for o in response.json()["obligations"]]
 
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            counts = client.get(f"{stack.api}/api/v1/summary").json()["notifications"]
-            if not counts.get("pending") and not counts.get("sending"):
-                break
-            time.sleep(0.5)
-        assert not counts.get("pending") and not counts.get("sending"), counts
-        assert not counts.get("failed"), counts
+        drained(stack.api)
 
         expected: set[str] = set()
         for i in range(BURST):

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import json_message, now_iso
 from tests.kafkabroker import Broker
 from tests.kafkakit import committed, committed_everything, json_of, kafka_stack, produce, read_topic
-from tests.procs import Stack, wait_for
+from tests.procs import Stack, drained, wait_for
 from tests.test_crash import BURST, COUNTIES, KILL_AFTER, burst_message
 
 
@@ -164,13 +164,7 @@ def test_kill_9_mid_burst_every_warning_routed_once_and_every_notification_once(
     wait_for(lambda: committed_everything(kafka_broker.bootstrap, topic, env(stack, "GROUP")), timeout=30)
 
     with httpx.Client(timeout=30) as client:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            counts = client.get(f"{stack.api}/api/v1/summary").json()["notifications"]
-            if not counts.get("pending") and not counts.get("sending"):
-                break
-            time.sleep(0.5)
-        assert not counts.get("pending") and not counts.get("sending") and not counts.get("failed"), counts
+        drained(stack.api)
         expected: set[str] = set()
         obligations: dict[str, str] = {}
         for i in range(BURST):
