@@ -94,6 +94,7 @@ class ActionRelay:
         failures = 0
         while not self._stopping:
             self.heartbeat = time.time()
+            self._wake.clear()  # before reading: a commit from now on wakes the wait below
             try:
                 if not await self.store.lead(CURSOR):  # another instance relays (a shared database)
                     moved = 0
@@ -107,7 +108,6 @@ class ActionRelay:
                 await asyncio.sleep(delay)
                 continue
             if moved < BATCH:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
