@@ -37,7 +37,7 @@ from router.store import PostgresStore, SqliteStore
 from tests.kafkabroker import Broker
 from tests.kafkakit import committed, kafka_env
 from tests.pgserver import Postgres
-from tests.procs import Proc, Stack, free_port, start, start_stack
+from tests.procs import start_stack
 
 ACTION_DEPARTMENT = "emergency_management"  # every yellow gale in a county reaches it (§4.4, §5.2)
 
@@ -89,20 +89,12 @@ async def passthrough(bootstrap: str, records: list[tuple[bytes, bytes]], partit
         await consumer.stop()
 
 
-def another_router(stack: Stack, name: str) -> Proc:
-    port = free_port()
-    env = {**stack.serve_env, "WARNROUTE_DATA_DIR": str(stack.tmp / f"data-{name}")}
-    return start(
-        ["serve", "--port", str(port)], env, f"http://127.0.0.1:{port}", stack.tmp / f"serve-{name}.log", "/readyz"
-    )
-
-
 def burst(tmp: Path, broker: Broker, n: int, tag: str, database_url: str | None, instances: int) -> dict[str, float]:
     env = {**kafka_env(broker), "WARNROUTE_DISPATCH": "0"}
     if database_url:
         env["WARNROUTE_DATABASE_URL"] = database_url
     stack = start_stack(tmp / tag, extra_env=env)
-    others = [another_router(stack, f"{tag}{i}") for i in range(1, instances)]
+    others = [stack.start_another(f"{tag}{i}") for i in range(1, instances)]
     try:
         time.sleep(3)  # every instance has joined the group and holds its partitions
         topic, group = env["WARNROUTE_KAFKA_INGEST_TOPIC"], env["WARNROUTE_KAFKA_GROUP"]

@@ -124,6 +124,16 @@ class Stack:
         )
         return self.router
 
+    def start_another(self, name: str) -> Proc:
+        """A further router instance on the same settings (a shared database), its own port and data dir.
+        The caller stops it."""
+        port = free_port()
+        env = {**self.serve_env, "WARNROUTE_DATA_DIR": str(self.tmp / f"data-{name}")}
+        url = f"http://127.0.0.1:{port}"
+        return start(
+            ["serve", "--port", str(port), "--poll", "0.1"], env, url, self.tmp / f"serve-{name}.log", "/readyz"
+        )
+
     def stop(self) -> None:
         if self.router is not None:
             self.router.stop()

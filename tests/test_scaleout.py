@@ -13,7 +13,7 @@ from tests.conftest import now_iso
 from tests.kafkabroker import Broker
 from tests.kafkakit import committed_everything, json_of, kafka_env, produce, read_topic
 from tests.pgserver import Postgres
-from tests.procs import Proc, Stack, drained, free_port, start, start_stack, wait_for
+from tests.procs import drained, start_stack, wait_for
 from tests.test_crash import COUNTIES, burst_message
 
 BURST = 2000
@@ -43,13 +43,6 @@ def shared_env(broker: Broker, database_url: str) -> dict[str, str]:
     }
 
 
-def another_router(stack: Stack, name: str) -> Proc:
-    port = free_port()
-    env = {**stack.serve_env, "WARNROUTE_DATA_DIR": str(stack.tmp / f"data-{name}")}
-    url = f"http://127.0.0.1:{port}"
-    return start(["serve", "--port", str(port), "--poll", "0.1"], env, url, stack.tmp / f"serve-{name}.log", "/readyz")
-
-
 def summary(api: str) -> dict[str, dict[str, int]]:
     return httpx.get(f"{api}/api/v1/summary", timeout=30).json()  # type: ignore[no-any-return]
 
@@ -58,7 +51,7 @@ def test_two_instances_one_killed_mid_burst_route_every_warning_once_and_send_ev
     tmp_path: Path, kafka_broker: Broker, postgres_server: Postgres
 ) -> None:
     stack = start_stack(tmp_path, shrink=SLOW, extra_env=shared_env(kafka_broker, postgres_server.create_database()))
-    second = another_router(stack, "b")
+    second = stack.start_another("b")
     try:
         topic = stack.serve_env["WARNROUTE_KAFKA_INGEST_TOPIC"]
         sent = now_iso()

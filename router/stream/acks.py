@@ -25,6 +25,7 @@ from router.store import SqlStore
 from router.stream.settings import KafkaSettings
 
 log = structlog.get_logger("warnroute.kafka")
+NOT_YOURS = "a department acknowledges only its own obligations"
 
 
 class AckConsumer:
@@ -70,18 +71,18 @@ class AckConsumer:
                 await asyncio.sleep(delay)
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        where = f"{record.topic}/{record.partition}/{record.offset}"
-        problem = await self._acknowledge(record)
-        if problem is None:
-            return
-        result, reason = problem
+        result, reason = await self._acknowledge(record)
         self.metrics.kafka_acks.labels(result).inc()
-        if result == "refused":
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        if result == "acknowledged":
+            self.metrics.acknowledgements.labels("kafka").inc()
+        elif reason == NOT_YOURS:
             await self.gate.record_refusal("kafka", "KAFKA", where, reason, 403)
-        else:
-            log.warning("kafka_ack_unused", source=where, result=result, reason=reason)
+        elif result != "already":
+            log.warning("kafka_ack_not_taken", source=where, result=result, reason=reason)
 
-    async def _acknowledge(self, record: ConsumerRecord[bytes, bytes]) -> tuple[str, str] | None:
+    async def _acknowledge(self, record: ConsumerRecord[bytes, bytes]) -> tuple[str, str]:
+        """(result, why): the store's answer, or why the record could not be used."""
         try:
             body: Any = orjson.loads(record.value or b"")
         except orjson.JSONDecodeError:
@@ -93,12 +94,7 @@ class AckConsumer:
         if found is None:
             return "not_found", f"no obligation {body['obligation_id'][:80]!r}"
         if (found["jurisdiction"], found["department"]) != (body["jurisdiction"], body["department"]):
-            return "refused", "a department acknowledges only its own obligations"
+            return "refused", NOT_YOURS
         at = record.timestamp / 1000 if record.timestamp else time.time()
         result = await self.store.acknowledge(body["obligation_id"], "kafka", body["by"][:200], min(at, time.time()))
-        self.metrics.kafka_acks.labels(result.status).inc()
-        if result.status == "acknowledged":
-            self.metrics.acknowledgements.labels("kafka").inc()
-        if result.status in ("closed", "refused"):
-            log.info("kafka_ack_not_taken", obligation_id=result.obligation_id, problem=result.problem)
-        return None
+        return result.status, result.problem

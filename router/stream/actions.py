@@ -92,17 +92,21 @@ class ActionRelay:
 
     async def run(self) -> None:
         failures = 0
+        after: int | None = None  # where this instance got to; read from the store on taking the lead
         while not self._stopping:
             self.heartbeat = time.time()
             self._wake.clear()  # before reading: a commit from now on wakes the wait below
             try:
                 if not await self.store.lead(CURSOR):  # another instance relays (a shared database)
-                    moved = 0
+                    after, moved = None, 0
                 else:
-                    _, moved = await self.publish_after(await self.store.cursor(CURSOR))
+                    if after is None:
+                        after = await self.store.cursor(CURSOR)
+                    after, moved = await self.publish_after(after)
                 failures = 0
             except Exception as exc:
                 failures += 1
+                after = None  # the store's cursor is what was surely published
                 delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
                 log.warning("kafka_relay_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
                 await asyncio.sleep(delay)
