@@ -6,8 +6,9 @@ A real single-node broker (tests/kafkabroker.py) and, for the shared store, a re
 (tests/pgserver.py), all on 127.0.0.1. Warnings are yellow gale signals (44 obligations each).
 1. Raw passthrough: an aiokafka consumer group (manual commit per batch) copying the same records from
    one topic to another through an idempotent producer: records/s.
-2. Raw store: the same rows warnroute writes per warning, inserted in the store's batch shape on the
-   store's own connection (SQLite; PostgreSQL): warnings/s.
+2. Raw store: the rows warnroute writes for the same messages (built by warnroute beforehand), inserted
+   in the store's batch shape and statements on the store's own connection (SQLite; PostgreSQL):
+   warnings/s.
 3. warnroute Kafka mode (``warnroute serve`` processes, dispatcher off: routing and persisting only):
    a burst of ``--warnings`` produced at once, timed until the group has committed every record (a
    commit follows only the durable write of the warning, its decision and every obligation): on SQLite
@@ -32,7 +33,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.bench_ingest import message, rss_mb
-from bench.rawstore import raw_rows
+from bench.rawstore import raw_rows, warnroute_records
+from router.config import load_config
+from router.demo import demo_config
 from router.store import PostgresStore, SqliteStore
 from tests.kafkabroker import Broker
 from tests.kafkakit import committed, kafka_env
@@ -184,8 +187,10 @@ def main() -> None:
     try:
         records = [(f"raw-{i}".encode(), message(i, "raw")) for i in range(args.warnings)]
         results["raw_passthrough_per_s"] = asyncio.run(passthrough(broker.bootstrap, records, 6))
-        per = 44
-        results["raw_sqlite_warnings_per_s"] = asyncio.run(raw_rows(SqliteStore(tmp / "raw.db"), args.warnings, per))
+        config = load_config(demo_config(tmp / "raw-config"))
+        messages = [message(i, "raw") for i in range(args.warnings)]
+        same = warnroute_records(config, SqliteStore(tmp / "unused.db"), messages)
+        results["raw_sqlite_warnings_per_s"] = asyncio.run(raw_rows(SqliteStore(tmp / "raw.db"), same))
         sqlite = burst(tmp, broker, args.warnings, "sqlite1", None, 1)
         results["sqlite_1_instance"] = sqlite
         ceiling = min(results["raw_passthrough_per_s"], results["raw_sqlite_warnings_per_s"])
@@ -204,7 +209,7 @@ def main() -> None:
 
         if server is not None:
             results["raw_postgres_warnings_per_s"] = asyncio.run(
-                raw_rows(PostgresStore(server.create_database()), args.warnings, per)
+                raw_rows(PostgresStore(server.create_database()), same)
             )
             pg_ceiling = min(results["raw_passthrough_per_s"], results["raw_postgres_warnings_per_s"])
             for instances in (1, 2):

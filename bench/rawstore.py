@@ -1,83 +1,73 @@
-"""The raw building block under the store: the same rows warnroute writes, inserted directly."""
+"""The raw building block under the store: the rows warnroute writes, inserted directly.
+
+``warnroute_records`` builds exactly what warnroute would write for some messages (parsed, routed and laid out
+by warnroute itself, before any timing); ``raw_rows`` then times only inserting those rows, in the
+store's batch shape and statements, on the store's own connection, bypassing everything else.
+"""
 
 from __future__ import annotations
 
-import json
+import itertools
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from router.store import SqlStore
+from prometheus_client import CollectorRegistry
+
+from router.config import RoutingConfig
+from router.feed import FeedHub
+from router.metrics import Metrics
+from router.parsers import parse_message
+from router.routing import route
+from router.service import IngestService
+from router.store import IngestRecord, SqlStore
+from router.store.sql import INSERT_AUDIT, INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
 
 
-async def raw_rows(store: SqlStore, warnings: int, obligations: int, batch: int = 256) -> float:
-    """Warnings/s for inserting the same rows the store writes, in the store's batch shape, on the store's
-    own connection and transaction (SQLite: WAL, synchronous=FULL; PostgreSQL: the write lock), bypassing
-    everything else of warnroute. ``store`` is not opened; the database must be empty."""
+def warnroute_records(config: RoutingConfig, store: SqlStore, messages: Sequence[bytes]) -> list[IngestRecord]:
+    """What warnroute writes for each message (each a new warning)."""
+    service = IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None)
+    out = []
+    for data in messages:
+        warning = parse_message(data, config)
+        decision = route(warning, config, now=datetime.now(UTC))
+        out.append(service.record(warning, decision, warning.id, False))
+    return out
+
+
+async def raw_rows(store: SqlStore, rows_of: Sequence[IngestRecord], batch: int = 256) -> float:
+    """Warnings/s for inserting the rows of ``rows_of`` (warnings, obligations, notifications and the two
+    audit events each), ``batch`` warnings per transaction, on the store's own connection (SQLite: WAL,
+    synchronous=FULL; PostgreSQL: the write lock). ``store`` is not opened; its database must be empty."""
     db = await store._connect()
     await store._migrate(db)
-    action = json.dumps({"department": "x" * 16, "text": "某" * 120, "channels": ["feed", "webhook", "sms"]})
-    warning_json = "w" * 1200
-    w_seq = o_seq = n_seq = 0
-    start = time.perf_counter()
-    for first in range(0, warnings, batch):
-        rows_w, rows_o, rows_n = [], [], []
-        for i in range(first, min(first + batch, warnings)):
-            w_seq += 1
-            rows_w.append(
-                (
-                    w_seq,
-                    f"id-{i}",
-                    "sender",
-                    "2026",
-                    "h" * 64,
-                    f"id-{i}",
-                    "now",
-                    "signal",
-                    "gale",
-                    "yellow",
-                    "530324",
-                    "actual",
-                    "alert",
-                    0,
-                    warning_json,
-                    warning_json,
-                    warning_json,
-                )
-            )
-            for j in range(obligations):
-                o_seq += 1
-                rows_o.append(
-                    (
-                        o_seq,
-                        f"{i}.{j}",
-                        w_seq,
-                        f"id-{i}",
-                        "dept",
-                        "530324",
-                        "respond",
-                        None,
-                        "5.3.4",
-                        0,
-                        "2026",
-                        action,
-                        "pending",
-                        0.0,
-                    )
-                )
-                n_seq += 1
-                rows_n.append((n_seq, f"{i}.{j}.webhook", o_seq, "webhook", "pending", 0.0, 0.0))
+    counters = {table: itertools.count(1) for table in ("warnings", "obligations", "notifications", "audit")}
+
+    def ids(table: str, n: int) -> range:
+        first = next(counters[table])
+        for _ in range(n - 1):
+            next(counters[table])
+        return range(first, first + n)
+
+    now = time.time()
+    batches = []
+    for start in range(0, len(rows_of), batch):
+        new = [(ids("warnings", 1)[0], r) for r in rows_of[start : start + batch]]
+        warnings, obligations, notifications, _ = ingest_rows(new, now, ids)
+        audit = [
+            (seq, now, kind, r.identifier, None, "{}", "0" * 64, "0" * 64)
+            for r in rows_of[start : start + batch]
+            for kind, seq in zip(("received", "routed"), ids("audit", 2), strict=True)
+        ]
+        batches.append((warnings, obligations, notifications, audit))
+    began = time.perf_counter()
+    for warnings, obligations, notifications, audit in batches:
         await store._begin(db)
-        await db.executemany(f"INSERT INTO warnings VALUES ({','.join('?' * 17)})", rows_w)
-        await db.executemany(
-            "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-            " mandatory, due_at, action_json, state, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows_o,
-        )
-        await db.executemany(
-            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
-            " created_at) VALUES (?,?,?,?,?,?,?)",
-            rows_n,
-        )
+        await db.executemany(INSERT_WARNINGS, warnings)
+        await db.executemany(INSERT_OBLIGATIONS, obligations)
+        await db.executemany(INSERT_NOTIFICATIONS, notifications)
+        await db.executemany(INSERT_AUDIT, audit)
         await db.execute("COMMIT")
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - began
     await db.close()
-    return warnings / elapsed
+    return len(rows_of) / elapsed

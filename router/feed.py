@@ -31,6 +31,10 @@ class FeedHub:
             if not subscribers:
                 del self._subscribers[(jurisdiction, department)]
 
+    def listened(self, jurisdiction: str, department: str) -> bool:
+        """Whether anyone follows this department's feed now (events are built only then)."""
+        return (jurisdiction, department) in self._subscribers
+
     def publish(self, jurisdiction: str, department: str, event: dict[str, Any]) -> None:
         for queue in self._subscribers.get((jurisdiction, department), ()):
             try:

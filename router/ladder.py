@@ -109,6 +109,25 @@ class Ladders:
         result: tuple[tuple[tuple[int, Rung], ...], int, float | None] = found
         return result
 
+    def opening_sends(
+        self, ladder: str, room: float, department: str, jurisdiction: str, channels: tuple[str, ...]
+    ) -> Opening:
+        """``opening`` with what its rungs send, for an obligation of this department, jurisdiction and
+        channels; each send's id is relative (the obligation's id goes in front). Memoised: warnings of
+        one classification open tens of obligations alike."""
+        key = ("sends", ladder, room, department, jurisdiction, channels)
+        found = self._memo.get(key)
+        if found is None:
+            zero, nxt, offset = self.opening(ladder, room)
+            sends, fired, escalated = _fire(
+                self, Open(0, "", department, jurisdiction, "", channels, ladder, 0, 0.0, room), zero
+            )
+            found = Opening(bool(zero), sends, fired, escalated, nxt, offset)
+            if len(self._memo) < 10_000:
+                self._memo[key] = found
+        result: Opening = found
+        return result
+
     def times(self, ladder: str, start: float, deadline: float) -> tuple[float, ...]:
         """When each rung fires; compressed if the ladder would not finish before the deadline."""
         rungs = self.ladders[ladder]
@@ -144,6 +163,19 @@ class Effects:
     breached: bool = False
     next_step: int | None = None
     next_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """The rungs due at an obligation's start (``due``: any), what they send (ids relative to the
+    obligation's), and the next step's index and offset from the start (None: the breach)."""
+
+    due: bool
+    sends: tuple[Send, ...]
+    fired: tuple[Fired, ...]
+    escalated: bool
+    next_step: int
+    offset: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +250,11 @@ def plan_initial(ladders: Ladders, ob: Open, now: float) -> Effects:
     rungs = ladders.ladders.get(ob.ladder, ())
     if not rungs:
         return Effects(next_step=0, next_at=ob.deadline)
-    zero, nxt, offset = ladders.opening(ob.ladder, ob.deadline - ob.start)
-    next_at = ob.start + offset if offset is not None else ob.deadline
-    if zero and next_at > now:  # on time (the usual case): only the opening rungs are due
-        sends, fired, escalated = _fire(ladders, ob, zero)
-        return Effects(sends, fired, escalated, False, nxt, next_at)
+    o = ladders.opening_sends(ob.ladder, ob.deadline - ob.start, ob.department, ob.jurisdiction, ob.channels)
+    next_at = ob.start + o.offset if o.offset is not None else ob.deadline
+    if o.due and next_at > now:  # on time (the usual case): only the opening rungs are due
+        sends = tuple(Send(ob.id + s.id, s.channel, s.department, s.jurisdiction, s.purpose) for s in o.sends)
+        return Effects(sends, o.fired, o.escalated, False, o.next_step, next_at)
     times = ladders.times(ob.ladder, ob.start, ob.deadline)
     if times[0] > now and rungs[0].after > 0:
         return Effects(next_step=0, next_at=times[0])

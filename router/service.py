@@ -14,7 +14,6 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import structlog
@@ -22,9 +21,9 @@ import structlog
 from router.config import RoutingConfig
 from router.errors import InvalidMessage
 from router.feed import FeedHub
-from router.ladder import Open, plan_initial
+from router.ladder import Ladders, Open, Opening, Send, plan_initial
 from router.metrics import Metrics
-from router.models import Action, Decision, WeatherWarning, action_from_record, action_record
+from router.models import Action, ActionSpec, Decision, WeatherWarning, action_from_record, action_record
 from router.parsers import parse_message
 from router.parsers.xmlsig import XmlSignatures
 from router.routing import route
@@ -32,6 +31,7 @@ from router.store import IngestOutcome, IngestRecord, NotificationRow, Obligatio
 
 log = structlog.get_logger("warnroute.ingest")
 RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
+SHAPES = 20_000  # action specs whose obligation shape is kept (a configuration has a few thousand)
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class IngestService:
         self.signatures = signatures
         self.on_commit, self.clock = on_commit, clock
         self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
+        self._shapes: dict[tuple[int, int], _Shape] = {}
 
     async def submit(self, data: bytes) -> Accepted:
         """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
@@ -71,8 +72,7 @@ class IngestService:
         bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
         lineage, previous = await self._previous(warning)
         decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
-        records = _records(decision.actions)
-        record = self._record(warning, decision, records, lineage, previous is not None)
+        record = self.record(warning, decision, lineage, previous is not None)
         outcome = await self.store.ingest(record)
         self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
         if outcome.status != "created":
@@ -82,18 +82,16 @@ class IngestService:
         self._remember(warning.id, lineage, decision)
         for kind, n in Counter(o.kind for o in record.obligations).items():
             self.metrics.obligations_created.labels(kind).inc(n)
-        for obligation, cursor, action in zip(record.obligations, outcome.obligation_seqs, records, strict=True):
-            self.hub.publish(
-                obligation.jurisdiction,
-                obligation.department,
-                {
+        for obligation, cursor in zip(record.obligations, outcome.obligation_seqs, strict=True):
+            if self.hub.listened(obligation.jurisdiction, obligation.department):
+                event = {
                     "cursor": cursor,
                     "obligation_id": obligation.id,
                     "warning_id": warning.id,
-                    "action": action,
+                    "action": orjson.loads(obligation.action_json),
                     "drill": warning.drill,
-                },
-            )
+                }
+                self.hub.publish(obligation.jurisdiction, obligation.department, event)
         self.on_commit()
         bound.info(
             "warning_routed",
@@ -124,78 +122,116 @@ class IngestService:
         if len(self._recent) > RECENT:
             self._recent.popitem(last=False)
 
-    def _record(
-        self, w: WeatherWarning, decision: Decision, records: list[dict[str, Any]], lineage: str, linked: bool
-    ) -> IngestRecord:
+    def _shape(self, spec: ActionSpec, rank: int) -> _Shape:
+        """What every obligation of ``spec`` shares under the current configuration, built once per spec
+        and rank (``record`` looks it up first): specs are shared by every warning of a classification."""
+        ladders = self.config.ladders
+        if len(self._shapes) >= SHAPES:
+            self._shapes.clear()
+        kind = spec.kind.value
+        public = {**spec.static, "public": spec.public}
+        shape = _Shape(
+            spec,
+            ladders,
+            kind,
+            ladders.choose(kind, spec.department, rank),
+            ladders.ack_mode(kind),
+            0 if spec.mandatory else 1,
+            orjson.dumps(public).decode()[:-1] + ',"due_at":',
+            orjson.dumps({**public, "text": ""})[:-1] + b',"due_at":',
+            {},
+        )
+        self._shapes[(id(spec), rank)] = shape
+        return shape
+
+    def record(self, w: WeatherWarning, decision: Decision, lineage: str, linked: bool) -> IngestRecord:
+        """What a routed warning writes: the warning, its decision, one obligation per action with its
+        ladder's opening notifications and next step, and the lineage's "told" (no I/O)."""
         warning_json = w.model_dump_json()
         identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
-        key = hashlib.sha256(identity.encode()).hexdigest()[:20]
         now = self.clock()
+        # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
+        # time in ms, so the store's indexes on them grow at one end instead of at random places.
+        key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
         ladders = self.config.ladders
         start = w.issued_at.timestamp()
         rank = w.severity.rank if w.severity is not None else 0
         obligations, notifications = [], []
-        deadlines: dict[datetime, float] = {}
-        for i, (action, action_json) in enumerate(zip(decision.actions, records, strict=True)):
+        deadlines: dict[datetime, tuple[float, str, str, bytes]] = {}
+        shapes = self._shapes
+        told_of: dict[int, bytes] = {}  # id(action) → its "told" record, for this decision's own actions
+        keep_told = decision.told is not decision.actions
+        for i, action in enumerate(decision.actions):
             oid = f"{key}.{i:03d}"
-            kind = action.kind.value
-            ladder = ladders.choose(kind, action.department, rank)
-            deadline = deadlines.get(action.due_at) or deadlines.setdefault(action.due_at, action.due_at.timestamp())
-            first = plan_initial(
-                ladders,
-                Open(
-                    0,
-                    oid,
-                    action.department,
-                    action.jurisdiction,
-                    kind,
-                    action.channels,
-                    ladder or "",
-                    0,
-                    start,
-                    deadline,
-                ),
-                now,
-            )
-            priority = 0 if action.mandatory else 1
-            for send in first.sends:
+            spec = action.spec
+            shape = shapes.get((id(spec), rank))
+            if shape is None or shape.spec is not spec or shape.ladders is not ladders:
+                shape = self._shape(spec, rank)
+            due = deadlines.get(action.due_at)
+            if due is None:
+                iso = action.due_at.isoformat()
+                tails = (f'"{iso}"}}', orjson.dumps(iso) + b"}")
+                due = deadlines[action.due_at] = (action.due_at.timestamp(), iso, *tails)
+            deadline, due_at, due_tail, told_tail = due
+            if keep_told:
+                told_of[id(action)] = shape.told_head + told_tail
+            ladder = shape.ladder or ""
+            room = deadline - start
+            opening = shape.openings.get(room)
+            if opening is None:
+                opening = ladders.opening_sends(ladder, room, spec.department, spec.jurisdiction, spec.channels)
+                if len(shape.openings) < 64:
+                    shape.openings[room] = opening
+            next_at = start + opening.offset if opening.offset is not None else deadline
+            sends: tuple[Send, ...]
+            next_step: int | None
+            next_step_at: float | None
+            if not ladders.ladders.get(ladder):
+                sends, next_step, next_step_at = (), 0, deadline
+            elif opening.due and next_at > now:  # on time (the usual case): the ladder's opening rungs
+                sends, next_step, next_step_at = opening.sends, opening.next_step, next_at
+            else:
+                ob = Open(
+                    0, "", spec.department, spec.jurisdiction, shape.kind, spec.channels, ladder, 0, start, deadline
+                )
+                first = plan_initial(ladders, ob, now)
+                # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
+                sends = first.sends
+                next_step, next_step_at = (
+                    (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[ladder]), now)
+                )
+            for send in sends:  # ids relative to the obligation's
                 escalation = send.purpose != "action"
                 notifications.append(
                     NotificationRow(
-                        send.id,
+                        oid + send.id,
                         oid,
                         send.channel,
                         now,
-                        priority,
+                        shape.priority,
                         send.purpose,
                         send.department if escalation else None,
                         send.jurisdiction if escalation else None,
                     )
                 )
-            # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
-            next_step, next_at = (
-                (first.next_step, first.next_at)
-                if not first.breached
-                else (len(ladders.ladders.get(ladder or "", ())), now)
-            )
             obligations.append(
                 ObligationRow(
                     oid,
-                    action.department,
-                    action.jurisdiction,
-                    action.kind.value,
-                    action.task,
-                    action.clause,
-                    action.mandatory,
-                    action_json["due_at"],
-                    orjson.dumps(action_json).decode(),
+                    spec.department,
+                    spec.jurisdiction,
+                    shape.kind,
+                    spec.task,
+                    spec.clause,
+                    spec.mandatory,
+                    due_at,
+                    shape.head + due_tail,
                     start,
                     deadline,
-                    action.channels,
-                    ladder,
-                    ladders.ack_mode(kind),
+                    spec.channels,
+                    shape.ladder,
+                    shape.ack_mode,
                     next_step,
-                    next_at,
+                    next_step_at,
                 )
             )
         # Each action is stored once, in its obligation row: the decision keeps everything else (its
@@ -206,8 +242,12 @@ class IngestService:
             "reference_unknown": decision.reference_unknown,
             "notes": list(decision.notes),
         }
-        known = {id(a): r for a, r in zip(decision.actions, records, strict=True)}
-        told = orjson.dumps([_told_record(a, known.get(id(a))) for a in decision.told]).decode()
+        # What the lineage has been told: a new warning's is its own obligations, which the store already
+        # holds (written as ""); an Update's also keeps what earlier messages told, without their texts.
+        if decision.told is decision.actions:
+            told = b""
+        else:
+            told = b"[" + b",".join(told_of.get(id(a)) or _told_record(a) for a in decision.told) + b"]"
         return IngestRecord(
             sender=w.sender,
             identifier=w.id,
@@ -224,7 +264,7 @@ class IngestService:
             reference_unknown=decision.reference_unknown,
             warning_json=warning_json,
             decision_json=orjson.dumps(public).decode(),
-            told_json=told,
+            told_json=told.decode(),
             obligations=tuple(obligations),
             notifications=tuple(notifications),
             lifts_lineage=lineage if w.ends and linked else None,
@@ -232,16 +272,22 @@ class IngestService:
         )
 
 
-def _records(actions: tuple[Action, ...]) -> list[dict[str, Any]]:
-    """``action_record`` of each action, formatting each distinct deadline once."""
-    iso: dict[datetime, str] = {}
-    out = []
-    for a in actions:
-        due = iso.get(a.due_at) or iso.setdefault(a.due_at, a.due_at.isoformat())
-        out.append({**a.spec.static, "due_at": due, "public": a.spec.public})
-    return out
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the obligations of one action spec share: its ladder, how it is acknowledged, and its
+    stored JSON up to the deadline (``head`` + due + ``}``), also in the "told" form without text."""
+
+    spec: ActionSpec
+    ladders: Ladders
+    kind: str
+    ladder: str | None
+    ack_mode: str
+    priority: int
+    head: str
+    told_head: bytes
+    openings: dict[float, Opening]  # by the time from start to deadline
 
 
-def _told_record(action: Action, record: dict[str, Any] | None = None) -> dict[str, Any]:
+def _told_record(action: Action) -> bytes:
     """What a later Update or lift needs of an action told before: not its (long) text."""
-    return {**(record if record is not None else action_record(action)), "text": ""}
+    return orjson.dumps({**action_record(action), "text": ""})

@@ -6,6 +6,8 @@ scheduler is what the running service does every second.
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from router.config import RoutingConfig
@@ -54,6 +56,59 @@ def test_the_duty_office_that_is_itself_late_is_reported_to_the_city(config: Rou
 
 
 # -- ladders over the store ----------------------------------------------------------------------
+
+
+def test_every_obligation_opens_as_the_pure_ladder_says_on_time_and_late(config: RoutingConfig, tmp_path: Path) -> None:
+    """Ingest builds each obligation's first notifications and next step from shapes it keeps per
+    action; they must be what ``plan_initial`` says for that obligation, whenever the warning arrives."""
+
+    async def scenario(w: World) -> None:
+        for arrival, identifier in ((0.0, "on-time"), (40.0, "forty-minutes-late")):
+            w.clock.at(arrival)
+            accepted = await w.service.submit(json_message(identifier=identifier, severity="orange"))
+            found = await w.store.get_warning(accepted.warning.id)
+            assert found is not None and len(found["obligations"]) > 10
+            for o in found["obligations"]:
+                a = o["action"]
+                rank = accepted.warning.severity.rank if accepted.warning.severity else 0
+                ladder = config.ladders.choose(a["kind"], a["department"], rank) or ""
+                start, deadline = T0, datetime.fromisoformat(a["due_at"]).timestamp()
+                ob = Open(
+                    0,
+                    o["id"],
+                    a["department"],
+                    a["jurisdiction"],
+                    a["kind"],
+                    tuple(a["channels"]),
+                    ladder,
+                    0,
+                    start,
+                    deadline,
+                )
+                expected = plan_initial(config.ladders, ob, w.clock())
+                assert [(n["id"], n["channel"], n["purpose"]) for n in o["notifications"]] == [
+                    (s.id, s.channel, s.purpose) for s in expected.sends
+                ], o["id"]
+                if not expected.breached:  # (a breach is the scheduler's, at its next pass)
+                    assert expected.next_at is not None
+                    assert datetime.fromisoformat(o["next_step_at"]).timestamp() == expected.next_at, o["id"]
+
+    run(config, tmp_path, scenario)
+
+
+def test_obligation_ids_grow_with_time(config: RoutingConfig, tmp_path: Path) -> None:
+    """Ids lead with the time of routing (the store's indexes on them grow at one end)."""
+
+    async def scenario(w: World) -> list[str]:
+        ids = []
+        for minute, identifier in ((0, "a-first"), (1, "0-second"), (2, "m-third")):
+            w.clock.at(minute)
+            accepted = await w.service.submit(json_message(identifier=identifier))
+            ids += [o.id for o in accepted.outcome.obligations]
+        return ids
+
+    ids = run(config, tmp_path, scenario)
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
 
 
 def test_an_unacknowledged_obligation_climbs_every_rung_then_breaches(config: RoutingConfig, backend: Backend) -> None:
@@ -236,6 +291,40 @@ def test_an_upgrade_starts_clocks_only_for_its_new_obligations(config: RoutingCo
         hq = await w.obligation(second, "flood_drought_hq", "direct_report")
         # Breached at its deadline (the pass that found it ran later).
         assert hq["state"] == "breached" and hq["breached_at"] == "2026-07-15T00:20:00+00:00"
+
+    run(config, backend, scenario)
+
+
+def test_an_upgrade_after_a_restart_is_routed_as_it_would_be_live(config: RoutingConfig, backend: Backend) -> None:
+    """A new warning's "told" is its own obligations (the store keeps it once); an Update that finds
+    its reference only in the store (after a restart) must be routed exactly as one that arrives live."""
+
+    def upgrade(identifier: str, first: str) -> bytes:
+        return json_message(
+            identifier=identifier,
+            sent="2026-07-15T08:10:00+08:00",
+            msg_type="update",
+            references=[first],
+            severity="red",
+        )
+
+    def asked(found: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+        assert found is not None
+        return sorted(
+            (o["action"]["department"], o["action"]["jurisdiction"], o["action"]["kind"], o["action"]["text"])
+            for o in found["obligations"]
+        )
+
+    async def scenario(w: World) -> None:
+        live = (await w.service.submit(json_message(identifier="live"))).warning.id
+        stored = (await w.service.submit(json_message(identifier="stored"))).warning.id
+        live_upgrade = (await w.service.submit(upgrade("live-up", live))).warning.id
+        await w.restart()  # the decisions kept in memory are gone: "stored" is found in the store
+        stored_upgrade = (await w.service.submit(upgrade("stored-up", stored))).warning.id
+        a, b = await w.store.get_warning(live_upgrade), await w.store.get_warning(stored_upgrade)
+        assert asked(a) == asked(b)
+        assert any(kind == "inform" for _, _, kind, _ in asked(b))  # those told before hear of the upgrade
+        assert b is not None and not b["reference_unknown"]
 
     run(config, backend, scenario)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class ObligationRow:
-    """One action to one department: what it must do, by when, and its current state."""
+class ObligationRow(NamedTuple):
+    """One action to one department: what it must do, by when, and its current state. (Tuples: a
+    warning makes tens of these, and a frozen dataclass costs several times as much to build.)"""
 
     id: str
     department: str
@@ -34,8 +34,7 @@ class ObligationRow:
     next_step_at: float | None = None  # None: nothing more is scheduled
 
 
-@dataclass(frozen=True, slots=True)
-class NotificationRow:
+class NotificationRow(NamedTuple):
     """One notification to send on one channel; ``id`` is the idempotency key providers see."""
 
     id: str
@@ -67,7 +66,7 @@ class IngestRecord:
     reference_unknown: bool
     warning_json: str
     decision_json: str
-    told_json: str
+    told_json: str  # "": what the lineage was told is exactly this warning's obligations (most warnings)
     obligations: tuple[ObligationRow, ...]
     notifications: tuple[NotificationRow, ...]
     lifts_lineage: str | None = None  # a lift closes the open obligations of this lineage

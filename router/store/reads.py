@@ -34,12 +34,20 @@ class SqlReads:
             return None
         marks = ",".join("?" * len(identifiers))
         async with self._read.execute(
-            f"SELECT lineage, warning_json, told_json FROM warnings WHERE identifier IN ({marks})"
+            f"SELECT lineage, warning_json, told_json, seq FROM warnings WHERE identifier IN ({marks})"
             " ORDER BY seq DESC LIMIT 1",
             identifiers,
         ) as cur:
             row = await cur.fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        if row is None:
+            return None
+        told = str(row[2])
+        if not told:  # what the lineage was told is this warning's own obligations, in order
+            async with self._read.execute(
+                "SELECT action_json FROM obligations WHERE warning_seq = ? ORDER BY seq", (row[3],)
+            ) as cur:
+                told = "[" + ",".join([str(r[0]) async for r in cur]) + "]"
+        return (row[0], row[1], told)
 
     async def get_warning(self, identifier: str) -> dict[str, Any] | None:
         async with self._read.execute(

@@ -132,4 +132,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     """,
+    # 7: a notification has a provider id only once sent: index only those (nothing to index at ingest).
+    """
+    DROP INDEX notifications_provider;
+    CREATE INDEX notifications_provider ON notifications (channel, provider_id) WHERE provider_id IS NOT NULL;
+    """,
 )

@@ -51,6 +51,25 @@ class _Failed:
     exc: Exception
 
 
+INSERT_WARNINGS = (
+    "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
+    " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_OBLIGATIONS = (
+    "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
+    " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
+    " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_NOTIFICATIONS = (
+    "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
+    " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_AUDIT = (
+    "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
 class SqlStore(SqlReads):
     """``router.store.base.Store`` over SQL. ``open()`` before use, ``close()`` after."""
 
@@ -240,10 +259,7 @@ class SqlStore(SqlReads):
             digest = link(prev, seq, at, kind, warning_id, obligation_id, text)
             rows.append((seq, at, kind, warning_id, obligation_id, text, prev, digest))
             prev = digest
-        await db.executemany(
-            "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)",
-            rows,
-        )
+        await db.executemany(INSERT_AUDIT, rows)
         self._head = prev
 
     def backlog(self) -> int:
@@ -293,93 +309,10 @@ class SqlStore(SqlReads):
             existing[key] = (seq, record.sent, record.content_hash)
             new.append((seq, record))
             outcomes.append(None)
-        warning_rows, obligation_rows, notification_rows = [], [], []
-        cursors: dict[str, tuple[int, ...]] = {}
-        for seq, r in new:
-            warning_rows.append(
-                (
-                    seq,
-                    r.identifier,
-                    r.sender,
-                    r.sent,
-                    r.content_hash,
-                    r.lineage,
-                    r.received_at,
-                    r.product,
-                    r.hazard,
-                    r.severity,
-                    r.jurisdiction,
-                    r.status,
-                    r.msg_type,
-                    int(r.reference_unknown),
-                    r.warning_json,
-                    r.decision_json,
-                    r.told_json,
-                )
-            )
-            obligation_seq = dict(
-                zip((o.id for o in r.obligations), self._ids("obligations", len(r.obligations)), strict=True)
-            )
-            cursors[r.identifier] = tuple(obligation_seq.values())
-            for o in r.obligations:
-                obligation_rows.append(
-                    (
-                        obligation_seq[o.id],
-                        o.id,
-                        seq,
-                        r.lineage,
-                        o.department,
-                        o.jurisdiction,
-                        o.kind,
-                        o.task,
-                        o.clause,
-                        int(o.mandatory),
-                        o.due_at,
-                        o.action_json,
-                        "pending",
-                        now,
-                        o.start_at,
-                        o.deadline,
-                        ",".join(o.channels),
-                        o.ladder,
-                        o.ack_mode,
-                        o.next_step,
-                        o.next_step_at,
-                    )
-                )
-            for n, n_seq in zip(r.notifications, self._ids("notifications", len(r.notifications)), strict=True):
-                notification_rows.append(
-                    (
-                        n_seq,
-                        n.id,
-                        obligation_seq[n.obligation_id],
-                        n.channel,
-                        "pending",
-                        n.next_attempt_at,
-                        now,
-                        n.priority,
-                        n.purpose,
-                        n.to_department,
-                        n.to_jurisdiction,
-                    )
-                )
-        await db.executemany(
-            "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
-            " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            warning_rows,
-        )
-        await db.executemany(
-            "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-            " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
-            " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            obligation_rows,
-        )
-        await db.executemany(
-            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
-            " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            notification_rows,
-        )
+        warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids)
+        await db.executemany(INSERT_WARNINGS, warning_rows)
+        await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
+        await db.executemany(INSERT_NOTIFICATIONS, notification_rows)
         cancelled: dict[str, int] = {}
         events: list[Event] = []
         for seq, r in new:
@@ -876,3 +809,81 @@ ADVANCE = (
 def _advance_params(notification_id: str, state: str, at: float) -> tuple[Any, ...]:
     delivered = state == "delivered"
     return (at, delivered, at, state, delivered, delivered, notification_id)
+
+
+def ingest_rows(
+    new: list[tuple[int, IngestRecord]], now: float, ids: Callable[[str, int], range]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, tuple[int, ...]]]:
+    """The rows of the warnings, obligations and notifications that ``new`` (warning seq, record) writes,
+    with ids from ``ids(table, n)``, and each warning's obligation seqs (its feed cursors)."""
+    warning_rows: list[tuple[Any, ...]] = []
+    obligation_rows: list[tuple[Any, ...]] = []
+    notification_rows: list[tuple[Any, ...]] = []
+    cursors: dict[str, tuple[int, ...]] = {}
+    for seq, r in new:
+        warning_rows.append(
+            (
+                seq,
+                r.identifier,
+                r.sender,
+                r.sent,
+                r.content_hash,
+                r.lineage,
+                r.received_at,
+                r.product,
+                r.hazard,
+                r.severity,
+                r.jurisdiction,
+                r.status,
+                r.msg_type,
+                int(r.reference_unknown),
+                r.warning_json,
+                r.decision_json,
+                r.told_json,
+            )
+        )
+        obligation_seq = dict(zip((o.id for o in r.obligations), ids("obligations", len(r.obligations)), strict=True))
+        cursors[r.identifier] = tuple(obligation_seq.values())
+        for o in r.obligations:
+            obligation_rows.append(
+                (
+                    obligation_seq[o.id],
+                    o.id,
+                    seq,
+                    r.lineage,
+                    o.department,
+                    o.jurisdiction,
+                    o.kind,
+                    o.task,
+                    o.clause,
+                    int(o.mandatory),
+                    o.due_at,
+                    o.action_json,
+                    "pending",
+                    now,
+                    o.start_at,
+                    o.deadline,
+                    ",".join(o.channels),
+                    o.ladder,
+                    o.ack_mode,
+                    o.next_step,
+                    o.next_step_at,
+                )
+            )
+        for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
+            notification_rows.append(
+                (
+                    n_seq,
+                    n.id,
+                    obligation_seq[n.obligation_id],
+                    n.channel,
+                    "pending",
+                    n.next_attempt_at,
+                    now,
+                    n.priority,
+                    n.purpose,
+                    n.to_department,
+                    n.to_jurisdiction,
+                )
+            )
+    return warning_rows, obligation_rows, notification_rows, cursors
