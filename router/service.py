@@ -21,7 +21,7 @@ import structlog
 from router.config import RoutingConfig
 from router.errors import InvalidMessage
 from router.feed import FeedHub
-from router.ladder import Ladders, Open, Opening, Send, plan_initial
+from router.ladder import Ladders, Open, Send, on_time, plan_initial
 from router.metrics import Metrics
 from router.models import Action, ActionSpec, Decision, WeatherWarning, action_from_record, action_record
 from router.parsers import parse_message
@@ -139,7 +139,6 @@ class IngestService:
             0 if spec.mandatory else 1,
             orjson.dumps(public).decode()[:-1] + ',"due_at":',
             orjson.dumps({**public, "text": ""})[:-1] + b',"due_at":',
-            {},
         )
         self._shapes[(id(spec), rank)] = shape
         return shape
@@ -176,25 +175,15 @@ class IngestService:
             if keep_told:
                 told_of[id(action)] = shape.told_head + told_tail
             ladder = shape.ladder or ""
-            room = deadline - start
-            opening = shape.openings.get(room)
-            if opening is None:
-                opening = ladders.opening_sends(ladder, room, spec.department, spec.jurisdiction, spec.channels)
-                if len(shape.openings) < 64:
-                    shape.openings[room] = opening
-            next_at = start + opening.offset if opening.offset is not None else deadline
             sends: tuple[Send, ...]
             next_step: int | None
             next_step_at: float | None
-            if not ladders.ladders.get(ladder):
-                sends, next_step, next_step_at = (), 0, deadline
-            elif opening.due and next_at > now:  # on time (the usual case): the ladder's opening rungs
-                sends, next_step, next_step_at = opening.sends, opening.next_step, next_at
+            quick = on_time(ladders, ladder, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
+            if quick is not None:  # the usual case: the ladder's opening rungs, memoised
+                sends, next_step, next_step_at = quick[0].sends, quick[0].next_step, quick[1]
             else:
-                ob = Open(
-                    0, "", spec.department, spec.jurisdiction, shape.kind, spec.channels, ladder, 0, start, deadline
-                )
-                first = plan_initial(ladders, ob, now)
+                where = (spec.department, spec.jurisdiction, shape.kind, spec.channels)
+                first = plan_initial(ladders, Open(0, "", *where, ladder, 0, start, deadline), now)
                 # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
                 sends = first.sends
                 next_step, next_step_at = (
@@ -285,7 +274,6 @@ class _Shape:
     priority: int
     head: str
     told_head: bytes
-    openings: dict[float, Opening]  # by the time from start to deadline
 
 
 def _told_record(action: Action) -> bytes:
