@@ -33,6 +33,7 @@ from router.store.base import (
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
+    NotificationRow,
     ObligationRow,
     StepResult,
 )
@@ -692,31 +693,16 @@ class SqlStore(SqlReads):
                 for r in rows
             ]
             warning_of = {r[0]: (r[10], r[1]) for r in rows}
-            notifications = []
+            sends: list[tuple[NotificationRow, int]] = []
             events: list[Event] = []
             for res in results:
-                for n in res.sends:
-                    notifications.append(
-                        (
-                            n.id,
-                            res.obligation_seq,
-                            n.channel,
-                            n.next_attempt_at,
-                            now,
-                            n.priority,
-                            n.purpose,
-                            n.to_department,
-                            n.to_jurisdiction,
-                        )
-                    )
+                sends += [(n, res.obligation_seq) for n in res.sends]
                 wid, oid = warning_of[res.obligation_seq]
                 events += [(now, kind, wid, oid, detail) for kind, detail in res.events]
-            new_ids = self._ids("notifications", len(notifications))
+            new_ids = self._ids("notifications", len(sends))
             await db.executemany(
-                "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at,"
-                " created_at, priority, purpose, to_department, to_jurisdiction)"
-                " VALUES (?,?,?,?,'pending',?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                [(seq, *n) for seq, n in zip(new_ids, notifications, strict=True)],
+                INSERT_NOTIFICATIONS + " ON CONFLICT DO NOTHING",
+                [notification_row(seq, n, o, now) for seq, (n, o) in zip(new_ids, sends, strict=True)],
             )
             await db.executemany(
                 "UPDATE obligations SET next_step = ?, next_step_at = ?,"
@@ -871,19 +857,22 @@ def ingest_rows(
                 )
             )
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
-            notification_rows.append(
-                (
-                    n_seq,
-                    n.id,
-                    obligation_seq[n.obligation_id],
-                    n.channel,
-                    "pending",
-                    n.next_attempt_at,
-                    now,
-                    n.priority,
-                    n.purpose,
-                    n.to_department,
-                    n.to_jurisdiction,
-                )
-            )
+            notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors
+
+
+def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: float) -> tuple[Any, ...]:
+    """A pending notification's row, in ``INSERT_NOTIFICATIONS``'s order."""
+    return (
+        seq,
+        n.id,
+        obligation_seq,
+        n.channel,
+        "pending",
+        n.next_attempt_at,
+        now,
+        n.priority,
+        n.purpose,
+        n.to_department,
+        n.to_jurisdiction,
+    )
