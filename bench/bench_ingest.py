@@ -201,7 +201,7 @@ def main() -> None:
         quiet.stop()
 
     config = load_config(demo_config(tmp / "raw-config"))
-    same = warnroute_records(config, SqliteStore(tmp / "unused.db"), [message(i, "raw") for i in range(args.burst)])
+    same = warnroute_records(config, [message(i, "raw") for i in range(args.burst)])
     results["raw_sqlite_warnings_per_s"] = statistics.median(
         asyncio.run(raw_rows(SqliteStore(tmp / f"raw{i}.db"), same)) for i in range(3)
     )

@@ -195,7 +195,7 @@ def main() -> None:
         results["raw_passthrough_per_s"] = asyncio.run(passthrough(broker.bootstrap, records, 6))
         config = load_config(demo_config(tmp / "raw-config"))
         messages = [message(i, "raw") for i in range(args.warnings)]
-        same = warnroute_records(config, SqliteStore(tmp / "unused.db"), messages)
+        same = warnroute_records(config, messages)
         results["raw_sqlite_warnings_per_s"] = asyncio.run(raw_rows(SqliteStore(tmp / "raw.db"), same))
         sqlite = burst(tmp, broker, args.warnings, "sqlite1", None, 1)
         results["sqlite_1_instance"] = sqlite

@@ -12,26 +12,21 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry
-
 from router.config import RoutingConfig
-from router.feed import FeedHub
-from router.metrics import Metrics
 from router.parsers import parse_message
 from router.routing import route
-from router.service import IngestService
+from router.service import ingest_record
 from router.store import IngestRecord, SqlStore
 from router.store.sql import INSERT_AUDIT, INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
 
 
-def warnroute_records(config: RoutingConfig, store: SqlStore, messages: Sequence[bytes]) -> list[IngestRecord]:
+def warnroute_records(config: RoutingConfig, messages: Sequence[bytes]) -> list[IngestRecord]:
     """What warnroute writes for each message (each a new warning)."""
-    service = IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None)
     out = []
     for data in messages:
         warning = parse_message(data, config)
         decision = route(warning, config, now=datetime.now(UTC))
-        out.append(service.record(warning, decision, warning.id, False))
+        out.append(ingest_record(config, warning, decision, warning.id, False, time.time()))
     return out
 
 

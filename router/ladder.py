@@ -77,6 +77,17 @@ class Ladders:
         )
 
     def choose(self, kind: str, department: str, rank: int) -> str | None:
+        """The ladder of an obligation of this kind, department and warning rank (None: none). Memoised."""
+        key = ("choose", kind, department, rank)
+        if key in self._memo:
+            found: str | None = self._memo[key]
+            return found
+        chosen = self._choose(kind, department, rank)
+        if len(self._memo) < 10_000:
+            self._memo[key] = chosen
+        return chosen
+
+    def _choose(self, kind: str, department: str, rank: int) -> str | None:
         for c in self.choices:
             if c.kinds is not None and kind not in c.kinds:
                 continue

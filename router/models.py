@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
 
@@ -236,6 +237,8 @@ class ActionSpec:
     timings: tuple[tuple[int | None, float], ...] = ()
     key: tuple[str, str, str, str | None] = field(init=False)
     static: dict[str, Any] = field(init=False, compare=False, hash=False, repr=False)
+    # the stored action as JSON up to its deadline, in full and in the "told" form (no text): see action_json
+    heads: tuple[str, bytes] = field(init=False, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.department, self.jurisdiction, self.kind.value, self.task))
@@ -257,6 +260,9 @@ class ActionSpec:
         if self.areas:
             static["areas"] = list(self.areas)
         object.__setattr__(self, "static", static)
+        record = {**static, "public": self.public}
+        told = orjson.dumps({**record, "text": ""})[:-1] + b',"due_at":'
+        object.__setattr__(self, "heads", (orjson.dumps(record).decode()[:-1] + ',"due_at":', told))
 
 
 class Action(NamedTuple):
@@ -355,13 +361,19 @@ class Decision:
         }
 
 
-def action_record(action: Action) -> dict[str, Any]:
-    """An action as stored: the public form plus what routing needs to compare it later."""
-    return {**action.spec.static, "due_at": action.due_at.isoformat(), "public": action.spec.public}
+def action_json(spec: ActionSpec, due_at: str) -> str:
+    """An action as stored (JSON): its public form plus what routing needs to compare it later, from the
+    spec's prepared head; ``due_at`` is the ISO deadline."""
+    return f'{spec.heads[0]}"{due_at}"}}'
+
+
+def told_json(spec: ActionSpec, due_at: str) -> bytes:
+    """``action_json`` without the text: what a lineage keeps of an action told before."""
+    return spec.heads[1] + f'"{due_at}"}}'.encode()
 
 
 def action_from_record(record: dict[str, Any]) -> Action:
-    """The inverse of ``action_record`` (timings are not kept: a stored action's deadline is fixed)."""
+    """The inverse of ``action_json`` (timings are not kept: a stored action's deadline is fixed)."""
     spec = ActionSpec(
         department=record["department"],
         jurisdiction=record["jurisdiction"],

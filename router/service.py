@@ -21,9 +21,9 @@ import structlog
 from router.config import RoutingConfig
 from router.errors import InvalidMessage
 from router.feed import FeedHub
-from router.ladder import Ladders, Open, Send, on_time, plan_initial
+from router.ladder import Open, Send, on_time, plan_initial
 from router.metrics import Metrics
-from router.models import Action, ActionSpec, Decision, WeatherWarning, action_from_record, action_record
+from router.models import Decision, WeatherWarning, action_from_record, action_json, told_json
 from router.parsers import parse_message
 from router.parsers.xmlsig import XmlSignatures
 from router.routing import route
@@ -31,7 +31,6 @@ from router.store import IngestOutcome, IngestRecord, NotificationRow, Obligatio
 
 log = structlog.get_logger("warnroute.ingest")
 RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
-SHAPES = 20_000  # action specs whose obligation shape is kept (a configuration has a few thousand)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,6 @@ class IngestService:
         self.signatures = signatures
         self.on_commit, self.clock = on_commit, clock
         self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
-        self._shapes: dict[tuple[int, int], _Shape] = {}
 
     async def submit(self, data: bytes) -> Accepted:
         """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
@@ -122,160 +120,117 @@ class IngestService:
         if len(self._recent) > RECENT:
             self._recent.popitem(last=False)
 
-    def _shape(self, spec: ActionSpec, rank: int) -> _Shape:
-        """What every obligation of ``spec`` shares under the current configuration, built once per spec
-        and rank (``record`` looks it up first): specs are shared by every warning of a classification."""
-        ladders = self.config.ladders
-        if len(self._shapes) >= SHAPES:
-            self._shapes.clear()
-        kind = spec.kind.value
-        public = {**spec.static, "public": spec.public}
-        shape = _Shape(
-            spec,
-            ladders,
-            kind,
-            ladders.choose(kind, spec.department, rank),
-            ladders.ack_mode(kind),
-            0 if spec.mandatory else 1,
-            orjson.dumps(public).decode()[:-1] + ',"due_at":',
-            orjson.dumps({**public, "text": ""})[:-1] + b',"due_at":',
-        )
-        self._shapes[(id(spec), rank)] = shape
-        return shape
-
     def record(self, w: WeatherWarning, decision: Decision, lineage: str, linked: bool) -> IngestRecord:
-        """What a routed warning writes: the warning, its decision, one obligation per action with its
-        ladder's opening notifications and next step, and the lineage's "told" (no I/O)."""
-        warning_json = w.model_dump_json()
-        identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
-        now = self.clock()
-        # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
-        # time in ms, so the store's indexes on them grow at one end instead of at random places.
-        key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
-        ladders = self.config.ladders
-        start = w.issued_at.timestamp()
-        rank = w.severity.rank if w.severity is not None else 0
-        obligations, notifications = [], []
-        deadlines: dict[datetime, tuple[float, str, str, bytes]] = {}
-        shapes = self._shapes
-        told_of: dict[int, bytes] = {}  # id(action) → its "told" record, for this decision's own actions
-        keep_told = decision.told is not decision.actions
-        for i, action in enumerate(decision.actions):
-            oid = f"{key}.{i:03d}"
-            spec = action.spec
-            shape = shapes.get((id(spec), rank))
-            if shape is None or shape.spec is not spec or shape.ladders is not ladders:
-                shape = self._shape(spec, rank)
-            due = deadlines.get(action.due_at)
-            if due is None:
-                iso = action.due_at.isoformat()
-                tails = (f'"{iso}"}}', orjson.dumps(iso) + b"}")
-                due = deadlines[action.due_at] = (action.due_at.timestamp(), iso, *tails)
-            deadline, due_at, due_tail, told_tail = due
-            if keep_told:
-                told_of[id(action)] = shape.told_head + told_tail
-            ladder = shape.ladder or ""
-            sends: tuple[Send, ...]
-            next_step: int | None
-            next_step_at: float | None
-            quick = on_time(ladders, ladder, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
-            if quick is not None:  # the usual case: the ladder's opening rungs, memoised
-                sends, next_step, next_step_at = quick[0].sends, quick[0].next_step, quick[1]
-            else:
-                where = (spec.department, spec.jurisdiction, shape.kind, spec.channels)
-                first = plan_initial(ladders, Open(0, "", *where, ladder, 0, start, deadline), now)
-                # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
-                sends = first.sends
-                next_step, next_step_at = (
-                    (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[ladder]), now)
-                )
-            for send in sends:  # ids relative to the obligation's
-                escalation = send.purpose != "action"
-                notifications.append(
-                    NotificationRow(
-                        oid + send.id,
-                        oid,
-                        send.channel,
-                        now,
-                        shape.priority,
-                        send.purpose,
-                        send.department if escalation else None,
-                        send.jurisdiction if escalation else None,
-                    )
-                )
-            obligations.append(
-                ObligationRow(
+        return ingest_record(self.config, w, decision, lineage, linked, self.clock())
+
+
+def ingest_record(
+    config: RoutingConfig, w: WeatherWarning, decision: Decision, lineage: str, linked: bool, now: float
+) -> IngestRecord:
+    """What a routed warning writes: the warning, its decision, one obligation per action with its
+    ladder's opening notifications and next step, and the lineage's "told". Pure."""
+    warning_json = w.model_dump_json()
+    identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
+    # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
+    # time in ms, so the store's indexes on them grow at one end instead of at random places.
+    key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
+    ladders = config.ladders
+    start = w.issued_at.timestamp()
+    rank = w.severity.rank if w.severity is not None else 0
+    obligations, notifications = [], []
+    deadlines: dict[datetime, tuple[float, str]] = {}
+    for i, action in enumerate(decision.actions):
+        oid = f"{key}.{i:03d}"
+        spec = action.spec
+        due = deadlines.get(action.due_at)
+        if due is None:
+            due = deadlines[action.due_at] = (action.due_at.timestamp(), action.due_at.isoformat())
+        deadline, due_at = due
+        kind = spec.kind.value
+        ladder = ladders.choose(kind, spec.department, rank)
+        rungs = ladder or ""  # no ladder: no rungs
+        sends: tuple[Send, ...]
+        next_step: int | None
+        next_step_at: float | None
+        quick = on_time(ladders, rungs, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
+        if quick is not None:  # the usual case: the ladder's opening rungs, memoised
+            sends, next_step, next_step_at = quick[0].sends, quick[0].next_step, quick[1]
+        else:
+            where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
+            first = plan_initial(ladders, Open(0, "", *where, 0, start, deadline), now)
+            # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
+            sends = first.sends
+            next_step, next_step_at = (
+                (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[rungs]), now)
+            )
+        priority = 0 if spec.mandatory else 1
+        for send in sends:  # ids relative to the obligation's
+            escalation = send.purpose != "action"
+            notifications.append(
+                NotificationRow(
+                    oid + send.id,
                     oid,
-                    spec.department,
-                    spec.jurisdiction,
-                    shape.kind,
-                    spec.task,
-                    spec.clause,
-                    spec.mandatory,
-                    due_at,
-                    shape.head + due_tail,
-                    start,
-                    deadline,
-                    spec.channels,
-                    shape.ladder,
-                    shape.ack_mode,
-                    next_step,
-                    next_step_at,
+                    send.channel,
+                    now,
+                    priority,
+                    send.purpose,
+                    send.department if escalation else None,
+                    send.jurisdiction if escalation else None,
                 )
             )
-        # Each action is stored once, in its obligation row: the decision keeps everything else (its
-        # actions are the obligations), and the lineage's "told" keeps what routing compares, not texts.
-        public = {
-            "warning": {**w.public_dict(), "headline": w.headline},
-            "drill": w.drill,
-            "reference_unknown": decision.reference_unknown,
-            "notes": list(decision.notes),
-        }
-        # What the lineage has been told: a new warning's is its own obligations, which the store already
-        # holds (written as ""); an Update's also keeps what earlier messages told, without their texts.
-        if decision.told is decision.actions:
-            told = b""
-        else:
-            told = b"[" + b",".join(told_of.get(id(a)) or _told_record(a) for a in decision.told) + b"]"
-        return IngestRecord(
-            sender=w.sender,
-            identifier=w.id,
-            sent=w.issued_at.isoformat(),
-            content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
-            lineage=lineage,
-            received_at=datetime.fromtimestamp(now, UTC).isoformat(),
-            product=w.product.value,
-            hazard=w.hazard.value,
-            severity=w.severity.value if w.severity else None,
-            jurisdiction=w.jurisdiction,
-            status=w.status.value,
-            msg_type=w.msg_type.value,
-            reference_unknown=decision.reference_unknown,
-            warning_json=warning_json,
-            decision_json=orjson.dumps(public).decode(),
-            told_json=told.decode(),
-            obligations=tuple(obligations),
-            notifications=tuple(notifications),
-            lifts_lineage=lineage if w.ends and linked else None,
-            updates_lineage=lineage if linked and not w.ends else None,
+        obligations.append(
+            ObligationRow(
+                oid,
+                spec.department,
+                spec.jurisdiction,
+                kind,
+                spec.task,
+                spec.clause,
+                spec.mandatory,
+                due_at,
+                action_json(spec, due_at),
+                start,
+                deadline,
+                spec.channels,
+                ladder,
+                ladders.ack_mode(kind),
+                next_step,
+                next_step_at,
+            )
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """What the obligations of one action spec share: its ladder, how it is acknowledged, and its
-    stored JSON up to the deadline (``head`` + due + ``}``), also in the "told" form without text."""
-
-    spec: ActionSpec
-    ladders: Ladders
-    kind: str
-    ladder: str | None
-    ack_mode: str
-    priority: int
-    head: str
-    told_head: bytes
-
-
-def _told_record(action: Action) -> bytes:
-    """What a later Update or lift needs of an action told before: not its (long) text."""
-    return orjson.dumps({**action_record(action), "text": ""})
+    # Each action is stored once, in its obligation row: the decision keeps everything else (its
+    # actions are the obligations). What the lineage has been told: a new warning's is its own
+    # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
+    # messages told, without their texts.
+    public = {
+        "warning": {**w.public_dict(), "headline": w.headline},
+        "drill": w.drill,
+        "reference_unknown": decision.reference_unknown,
+        "notes": list(decision.notes),
+    }
+    if decision.told is decision.actions:
+        told = ""
+    else:
+        told = "[" + ",".join(told_json(a.spec, a.due_at.isoformat()).decode() for a in decision.told) + "]"
+    return IngestRecord(
+        sender=w.sender,
+        identifier=w.id,
+        sent=w.issued_at.isoformat(),
+        content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
+        lineage=lineage,
+        received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+        product=w.product.value,
+        hazard=w.hazard.value,
+        severity=w.severity.value if w.severity else None,
+        jurisdiction=w.jurisdiction,
+        status=w.status.value,
+        msg_type=w.msg_type.value,
+        reference_unknown=decision.reference_unknown,
+        warning_json=warning_json,
+        decision_json=orjson.dumps(public).decode(),
+        told_json=told,
+        obligations=tuple(obligations),
+        notifications=tuple(notifications),
+        lifts_lineage=lineage if w.ends and linked else None,
+        updates_lineage=lineage if linked and not w.ends else None,
+    )
