@@ -31,11 +31,11 @@ import aiohttp
 import httpx
 
 from bench.rawstore import raw_rows, warnroute_records
-from router.config import load_config
-from router.demo import demo_config
+from router.plan.config import load_config
 from router.store import SqliteStore
-from tests.conftest import json_message, now_iso
-from tests.procs import free_port, start_stack
+from router.tools.demo import demo_config
+from tests.support.messages import json_message, now_iso
+from tests.support.procs import free_port, start_stack
 
 COUNTIES = ("530302", "530303", "530304", "530322", "530323", "530324", "530325", "530326", "530381")
 BARE_APP = """

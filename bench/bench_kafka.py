@@ -34,13 +34,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.bench_ingest import message, rss_mb
 from bench.rawstore import raw_rows, warnroute_records
-from router.config import load_config
-from router.demo import demo_config
+from router.plan.config import load_config
 from router.store import PostgresStore, SqliteStore
-from tests.kafkabroker import Broker
-from tests.kafkakit import committed, kafka_env
-from tests.pgserver import Postgres
-from tests.procs import start_stack
+from router.tools.demo import demo_config
+from tests.support.kafkabroker import Broker
+from tests.support.kafkakit import committed, kafka_env
+from tests.support.pgserver import Postgres
+from tests.support.procs import start_stack
 
 WARM_UP = 30  # warnings routed before the latency run, over every ingest partition
 ACTION_DEPARTMENT = "emergency_management"  # every yellow gale in a county reaches it (§4.4, §5.2)

@@ -23,11 +23,11 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
-from router.config import RoutingConfig, load_config
-from router.models import Action, Severity, WeatherWarning
+from router.domain.models import Action, Severity, WeatherWarning
 from router.parsers import parse_message
 from router.parsers.jsonfmt import JsonWarningMessage
-from router.routing import route
+from router.plan.config import RoutingConfig, load_config
+from router.routing.route import route
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,9 +29,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from router.config import load_config
 from router.metrics import Metrics
-from router.scheduler import Scheduler
+from router.obligations.scheduler import Scheduler
+from router.plan.config import load_config
 from router.store import SqliteStore
 
 T0 = 1_800_000_000.0

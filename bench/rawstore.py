@@ -12,10 +12,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from router.config import RoutingConfig
+from router.ingest.service import ingest_record
 from router.parsers import parse_message
-from router.routing import route
-from router.service import ingest_record
+from router.plan.config import RoutingConfig
+from router.routing.route import route
 from router.store import IngestRecord, SqlStore
 from router.store.sql import INSERT_AUDIT, INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
 

@@ -5,9 +5,9 @@ answer "who must do what for this message?" offline: :func:`load_config` and :fu
 Nothing executes on import.
 """
 
-from router.config import RoutingConfig, load_config
-from router.models import Action, Decision, WeatherWarning
-from router.routing import route
+from router.domain.models import Action, Decision, WeatherWarning
+from router.plan.config import RoutingConfig, load_config
+from router.routing.route import route
 
 __all__ = ["Action", "Decision", "RoutingConfig", "WeatherWarning", "load_config", "route"]
 __version__ = "0.1.0"

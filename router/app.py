@@ -19,20 +19,20 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from router.acklinks import AckSigner, Sessions, load_key
-from router.canary import Canary
-from router.config import RoutingConfig, config_digest, load_config
-from router.dispatcher import Dispatcher, DispatchSettings
+from router.access.acklinks import AckSigner, Sessions, load_key
+from router.access.gate import Gate
+from router.delivery.canary import Canary
+from router.delivery.dispatcher import Dispatcher, DispatchSettings
+from router.delivery.feed import FeedHub
 from router.errors import ConfigError, ConfigProblem
-from router.feed import FeedHub
-from router.gate import Gate
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
+from router.ingest.service import IngestService
 from router.metrics import Metrics
+from router.obligations.scheduler import Scheduler
 from router.parsers.xmlsig import XmlSignatures
-from router.scheduler import Scheduler
-from router.secrets import SecretResolver
-from router.service import IngestService
+from router.plan.config import RoutingConfig, config_digest, load_config
+from router.plan.secrets import SecretResolver
 from router.settings import Settings
 from router.store import SqlStore, make_store
 from router.stream.acks import AckConsumer

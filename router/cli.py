@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from router.audit import Verdict
-from router.config import RoutingConfig, default_config_dir, load_config
-from router.coverage import plan_coverage, render
+from router.audit.chain import Verdict
+from router.domain.models import Decision
 from router.errors import ConfigError, InvalidMessage
-from router.explain import render_decision
-from router.models import Decision
 from router.parsers import parse_message
 from router.parsers.jsonfmt import json_schema
 from router.parsers.normalise import BEIJING
-from router.routing import route
+from router.plan.config import RoutingConfig, default_config_dir, load_config
+from router.plan.coverage import plan_coverage, render
+from router.routing.explain import render_decision
+from router.routing.route import route
 from router.store import SqlStore, make_store
 
 EXIT_OK, EXIT_CONFIG, EXIT_INPUT = 0, 1, 2
@@ -217,9 +217,9 @@ def _cmd_plan_coverage(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from router.api import create_app
     from router.logs import configure
     from router.settings import Settings
+    from router.web.api import create_app
 
     settings = Settings.from_env(
         config_dir=args.config,
@@ -261,7 +261,7 @@ def _existing_store(data_dir: Path | None) -> SqlStore:
 def _cmd_report(args: argparse.Namespace) -> int:
     import time
 
-    from router import report
+    from router.audit import report
 
     config = _config(args.config)
 
@@ -287,7 +287,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from router.auditlog import verify_store
+    from router.audit.verify import verify_store
 
     async def run() -> Verdict:
         store = _existing_store(args.data_dir)
@@ -313,7 +313,7 @@ def _admin_store(data_dir: Path | None) -> SqlStore:
 
 
 def _cmd_token_create(args: argparse.Namespace) -> int:
-    from router.tokens import issue_token
+    from router.access.tokens import issue_token
 
     config = _config(args.config)
 
@@ -374,7 +374,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from router.simulator import create_simulator
+    from router.tools.simulator import create_simulator
 
     app = create_simulator(
         os.environ.get("WARNROUTE_SIM_API_KEY"),
@@ -387,7 +387,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from router.demo import run_demo
+    from router.tools.demo import run_demo
 
     return run_demo(args)
 

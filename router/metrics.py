@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from router.handlers import PUSH_CHANNELS
-from router.models import Hazard, Product
+from router.domain.channels import PUSH_KINDS
+from router.domain.models import Hazard, Product
 
 OUTCOMES = ("created", "duplicate", "conflict", "rejected")
 ATTEMPT_OUTCOMES = ("sent", "delivered", "retry", "failed")
@@ -132,6 +132,6 @@ class Metrics:
                 for outcome in OUTCOMES[:3]:
                     self.warnings_received.labels(product.value, hazard.value, outcome)
         self.warnings_received.labels("unknown", "unknown", "rejected")
-        for channel in PUSH_CHANNELS:
+        for channel in PUSH_KINDS:
             for outcome in ATTEMPT_OUTCOMES:
                 self.attempts.labels(channel, outcome)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from router.config_schema import PUSH_KINDS
+from router.domain.channels import PUSH_KINDS
 from router.handlers.base import ChannelHandler, HttpTransport
 from router.handlers.email import EmailHandler
 from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler

@@ -7,15 +7,15 @@ problem. It never raises anything else for any input bytes.
 
 from __future__ import annotations
 
-from router.config import RoutingConfig
+from router.domain.models import WeatherWarning
 from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
-from router.models import WeatherWarning
 from router.parsers.cap import CAP12, parse_cap
 from router.parsers.jsonfmt import parse_json
 from router.parsers.national import looks_national, parse_national
 from router.parsers.normalise import normalise
 from router.parsers.raw import RawWarning
 from router.parsers.xmlsafe import MAX_BYTES, parse_xml
+from router.plan.config import RoutingConfig
 
 __all__ = ["parse_message", "parse_raw"]
 

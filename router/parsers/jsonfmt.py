@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
 
+from router.domain.models import Hazard, Level, MsgType, Product, Severity, Status
 from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
-from router.models import Hazard, Level, MsgType, Product, Severity, Status
 from router.parsers.raw import RawWarning
 
 SCHEMA_ID = "warnroute.warning/1"

@@ -13,10 +13,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from router.config import RoutingConfig
+from router.domain.models import Change, Hazard, Level, MsgType, Product, Severity, Status, WeatherWarning
 from router.errors import InvalidMessage, UnroutableWarning
-from router.models import Change, Hazard, Level, MsgType, Product, Severity, Status, WeatherWarning
 from router.parsers.raw import RawWarning
+from router.plan.config import RoutingConfig
 
 _E = TypeVar("_E", Status, MsgType)
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")

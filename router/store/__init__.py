@@ -10,7 +10,6 @@ from pathlib import Path
 from router.store.base import (
     AckResult,
     ClaimedNotification,
-    DueObligation,
     FeedEntry,
     IngestOutcome,
     IngestRecord,
@@ -33,7 +32,6 @@ def make_store(data_dir: Path, database_url: str | None = None) -> SqlStore:
 __all__ = [
     "AckResult",
     "ClaimedNotification",
-    "DueObligation",
     "FeedEntry",
     "IngestOutcome",
     "IngestRecord",

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
+from router.domain.obligation import OpenObligation
+
 
 class ObligationRow(NamedTuple):
     """One action to one department: what it must do, by when, and its current state. (Tuples: a
@@ -117,23 +119,6 @@ class NotificationOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class DueObligation:
-    """An open obligation whose next ladder step is due, as the scheduler needs it."""
-
-    seq: int
-    id: str
-    department: str
-    jurisdiction: str
-    kind: str
-    channels: tuple[str, ...]
-    ladder: str | None
-    next_step: int
-    start: float
-    deadline: float
-    warning_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class StepResult:
     """What the scheduler decided for one due obligation; the store applies it atomically."""
 
@@ -198,7 +183,9 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, dict[str, int]]: ...
 
-    async def fire_due(self, now: float, limit: int, decide: Callable[[DueObligation], StepResult]) -> list[StepResult]:
+    async def fire_due(
+        self, now: float, limit: int, decide: Callable[[OpenObligation], StepResult]
+    ) -> list[StepResult]:
         """Claim obligations whose next step is due and apply ``decide``'s result to each, atomically."""
         ...
 

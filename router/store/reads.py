@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from router.audit import AuditRow
-from router.auth import Principal
+from router.access.roles import Principal
+from router.audit.chain import AuditRow
 from router.store.base import FeedEntry
 
 Db = Any

@@ -24,12 +24,12 @@ from typing import Any
 
 import orjson
 
-from router.audit import GENESIS, link
-from router.auth import Principal
+from router.access.roles import Principal
+from router.audit.chain import GENESIS, link
+from router.domain.obligation import CLOSABLE_STATES, Event, OpenObligation, transition
 from router.store.base import (
     AckResult,
     ClaimedNotification,
-    DueObligation,
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
@@ -40,10 +40,8 @@ from router.store.base import (
 from router.store.reads import Db, SqlReads
 from router.store.schema import MIGRATIONS
 
-OPEN_STATES = ("pending", "sent", "delivered", "escalated", "breached")
-"""States in which an obligation can still be acknowledged (a breached one, late)."""
-_OPEN = ",".join(f"'{s}'" for s in OPEN_STATES)
-Event = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
+_CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
+AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
 
 
@@ -247,7 +245,7 @@ class SqlStore(SqlReads):
             row = await cur.fetchone()
         self._next["audit"], self._head = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
 
-    async def _audit(self, db: Db, events: list[Event]) -> None:
+    async def _audit(self, db: Db, events: list[AuditEvent]) -> None:
         """Append events to the hash chain, inside the caller's transaction."""
         if not events:
             return
@@ -315,7 +313,7 @@ class SqlStore(SqlReads):
         await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
         await db.executemany(INSERT_NOTIFICATIONS, notification_rows)
         cancelled: dict[str, int] = {}
-        events: list[Event] = []
+        events: list[AuditEvent] = []
         for seq, r in new:
             detail: dict[str, Any] = {
                 "lineage": r.lineage,
@@ -358,7 +356,7 @@ class SqlStore(SqlReads):
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
         cur = await db.execute(
             "UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
-            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')",
+            f" AND warning_seq < ? AND state IN ({_CLOSABLE})",
             (now, lineage, lift_seq),
         )
         count = int(cur.rowcount)
@@ -376,7 +374,7 @@ class SqlStore(SqlReads):
         marks = ",".join("?" * len(keys))
         async with db.execute(
             "UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
-            " AND warning_seq < ? AND state IN ('pending', 'sent', 'delivered', 'escalated')"
+            f" AND warning_seq < ? AND state IN ({_CLOSABLE})"
             f" AND (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks})"
             " RETURNING seq, id",
             (now, r.updates_lineage, seq, *keys),
@@ -473,8 +471,8 @@ class SqlStore(SqlReads):
                 " WHERE id = ? AND state = 'sending'",
                 [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
             )
-            await db.executemany(ADVANCE, [_advance_params(o.id, o.state, o.at) for o in done])
-            events: list[Event] = []
+            await self._advance(db, [(o.id, o.state, o.at) for o in done])
+            events: list[AuditEvent] = []
             if done or failed:
                 ids = [o.id for o in (*done, *failed) if o.owner is None]
                 owners = await self._owners(db, ids) if ids else {}
@@ -516,14 +514,41 @@ class SqlStore(SqlReads):
                     out[nid] = (wid, oid, channel, purpose)
         return out
 
-    async def _advance_obligation(self, db: Db, notification_id: str, state: str, at: float) -> None:
-        """Record sent/delivered on the obligation a notification serves (never on a duty-office alert).
-
-        Each state keeps its own timestamp; the state itself moves forward only (pending → sent →
-        delivered), and an escalated or breached obligation stays so until it is acknowledged. An
-        obligation done when delivered (a notice) stops its ladder there.
-        """
-        await db.execute(ADVANCE, _advance_params(notification_id, state, at))
+    async def _advance(self, db: Db, updates: list[tuple[str, str, float]]) -> None:
+        """Record sent/delivered (notification id, state, at) on the obligations the notifications serve
+        (never on a duty-office alert). :func:`router.domain.obligation.transition` decides each new state
+        and whether the ladder stops; each state keeps its own timestamp."""
+        if not updates:
+            return
+        found: dict[str, tuple[int, str, str]] = {}  # notification id -> (obligation seq, state, ack mode)
+        ids = list(dict.fromkeys(u[0] for u in updates))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            async with db.execute(
+                "SELECT n.id, o.seq, o.state, o.ack_mode FROM notifications n JOIN obligations o ON o.seq ="
+                f" n.obligation_seq WHERE n.purpose = 'action' AND n.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ) as cur:
+                async for nid, seq, state, mode in cur:
+                    found[nid] = (int(seq), str(state), str(mode))
+        state_of = {seq: state for seq, state, _ in found.values()}  # several notifications of one obligation
+        params: list[tuple[Any, ...]] = []
+        for nid, state, at in updates:
+            if nid not in found:
+                continue
+            seq, _, mode = found[nid]
+            delivered = state == "delivered"
+            move = transition(state_of[seq], Event.DELIVERED if delivered else Event.SENT, mode)
+            if not move.recorded:
+                continue
+            state_of[seq] = move.state
+            params.append((at, delivered, at, move.state, move.stops_ladder, seq))
+        await db.executemany(
+            "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
+            " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END, state = ?,"
+            " next_step_at = CASE WHEN ? THEN NULL ELSE next_step_at END WHERE seq = ?",
+            params,
+        )
 
     async def _apply_early_receipt(self, db: Db, notification_id: str, provider_id: str) -> None:
         async with db.execute(
@@ -571,7 +596,7 @@ class SqlStore(SqlReads):
                 " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')",
                 (at, notification_id),
             )
-            await self._advance_obligation(db, notification_id, "delivered", at)
+            await self._advance(db, [(notification_id, "delivered", at)])
             await self._audit(db, [(at, "delivered", warning_id, obligation_id, detail)])
             if confirmed and obligation_id is not None and purpose == "action":
                 # A person answered and pressed the confirm key: the phone report is done.
@@ -629,24 +654,15 @@ class SqlStore(SqlReads):
         if row is None:
             return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
         state, mode, acked_at, acked_by, acked_method, warning_id = row
-        if state == "acknowledged":
+        move = transition(state, Event.ACKNOWLEDGED, mode, method)
+        if move.refused == "already":
             return AckResult("already", obligation_id, state, acked_at, acked_by, acked_method)
-        if state not in OPEN_STATES:
-            return AckResult(
-                "closed", obligation_id, state, problem=f"the obligation is {state}; nothing to acknowledge"
-            )
-        if mode == "confirm" and method not in ("voice_keypress", "duty_office"):
-            return AckResult(
-                "refused",
-                obligation_id,
-                state,
-                problem="a phone report is done only when the callee confirms by keypress or the duty office"
-                " records it",
-            )
+        if move.refused:
+            return AckResult(move.refused, obligation_id, state, problem=move.problem)
         await db.execute(
-            "UPDATE obligations SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_method = ?,"
+            "UPDATE obligations SET state = ?, acknowledged_at = ?, acknowledged_by = ?, ack_method = ?,"
             " ack_reason = ?, next_step_at = NULL WHERE id = ?",
-            (at, by, method, reason, obligation_id),
+            (move.state, at, by, method, reason, obligation_id),
         )
         detail: dict[str, Any] = {"by": by, "method": method, "was": state}
         if reason:
@@ -654,11 +670,13 @@ class SqlStore(SqlReads):
         if principal:
             detail["principal"] = principal
         await self._audit(db, [(at, "acknowledged", warning_id, obligation_id, detail)])
-        return AckResult("acknowledged", obligation_id, "acknowledged", at, by, method)
+        return AckResult("acknowledged", obligation_id, move.state, at, by, method)
 
     # -- the escalation scheduler's store side ---------------------------------------------------
 
-    async def fire_due(self, now: float, limit: int, decide: Callable[[DueObligation], StepResult]) -> list[StepResult]:
+    async def fire_due(
+        self, now: float, limit: int, decide: Callable[[OpenObligation], StepResult]
+    ) -> list[StepResult]:
         """Due ladder steps: select, decide (pure), and apply with the step advance in one transaction.
 
         The step index advances in the same transaction that writes the step's notifications and
@@ -669,21 +687,22 @@ class SqlStore(SqlReads):
         async def job(db: Db) -> list[StepResult]:
             async with db.execute(
                 "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
-                " o.start_at, o.deadline, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+                " o.start_at, o.deadline, w.identifier, o.state FROM obligations o"
+                " JOIN warnings w ON w.seq = o.warning_seq"
                 " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
                 (now, limit),
             ) as cur:
                 rows = await cur.fetchall()
             results = [
                 decide(
-                    DueObligation(
+                    OpenObligation(
                         r[0],
                         r[1],
                         r[2],
                         r[3],
                         r[4],
                         tuple(c for c in r[5].split(",") if c),
-                        r[6],
+                        r[6] or "",
                         r[7] or 0,
                         r[8],
                         r[9],
@@ -692,9 +711,10 @@ class SqlStore(SqlReads):
                 )
                 for r in rows
             ]
+            state_of = {r[0]: (str(r[11]), float(r[9])) for r in rows}
             warning_of = {r[0]: (r[10], r[1]) for r in rows}
             sends: list[tuple[NotificationRow, int]] = []
-            events: list[Event] = []
+            events: list[AuditEvent] = []
             for res in results:
                 sends += [(n, res.obligation_seq) for n in res.sends]
                 wid, oid = warning_of[res.obligation_seq]
@@ -707,23 +727,8 @@ class SqlStore(SqlReads):
             await db.executemany(
                 "UPDATE obligations SET next_step = ?, next_step_at = ?,"
                 " escalated_at = CASE WHEN ? THEN COALESCE(escalated_at, ?) ELSE escalated_at END,"
-                " breached_at = CASE WHEN ? THEN MIN(deadline, ?) ELSE breached_at END,"
-                " state = CASE WHEN ? THEN 'breached' WHEN ? AND state IN ('pending', 'sent', 'delivered')"
-                " THEN 'escalated' ELSE state END WHERE seq = ?",
-                [
-                    (
-                        r.next_step,
-                        r.next_step_at,
-                        r.escalated,
-                        now,
-                        r.breached,
-                        now,
-                        r.breached,
-                        r.escalated,
-                        r.obligation_seq,
-                    )
-                    for r in results
-                ],
+                " breached_at = CASE WHEN ? THEN ? ELSE breached_at END, state = ? WHERE seq = ?",
+                [_step_params(r, *state_of[r.obligation_seq], now) for r in results],
             )
             await self._audit(db, events)
             return results
@@ -782,19 +787,13 @@ class SqlStore(SqlReads):
         return done
 
 
-ADVANCE = (
-    "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
-    " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
-    " state = CASE WHEN state = 'pending' THEN ? WHEN state = 'sent' AND ? THEN 'delivered' ELSE state END,"
-    " next_step_at = CASE WHEN ? AND ack_mode = 'delivery' THEN NULL ELSE next_step_at END"
-    " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
-    f" AND state IN ({_OPEN})"
-)
-
-
-def _advance_params(notification_id: str, state: str, at: float) -> tuple[Any, ...]:
-    delivered = state == "delivered"
-    return (at, delivered, at, state, delivered, delivered, notification_id)
+def _step_params(r: StepResult, state: str, deadline: float, now: float) -> tuple[Any, ...]:
+    """The row update of one fired step: the domain's transition says the state (breach before escalation)."""
+    if r.breached:
+        state = transition(state, Event.BREACHED).state
+    elif r.escalated:
+        state = transition(state, Event.ESCALATED).state
+    return (r.next_step, r.next_step_at, r.escalated, now, r.breached, min(deadline, now), state, r.obligation_seq)
 
 
 def ingest_rows(

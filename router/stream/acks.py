@@ -19,7 +19,7 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from router.gate import Gate
+from router.access.gate import Gate
 from router.metrics import Metrics
 from router.store import SqlStore
 from router.stream.settings import KafkaSettings

@@ -37,10 +37,10 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from router.access.gate import Gate
 from router.errors import InvalidMessage
-from router.gate import Gate
+from router.ingest.service import IngestService
 from router.metrics import Metrics
-from router.service import IngestService
 from router.stream.settings import KafkaSettings
 
 log = structlog.get_logger("warnroute.kafka")

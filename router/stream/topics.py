@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from router.config import RoutingConfig
+from router.plan.config import RoutingConfig
 from router.stream.settings import KafkaSettings
 
 log = structlog.get_logger("warnroute.kafka")

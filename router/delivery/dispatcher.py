@@ -1,0 +1,236 @@
+"""The dispatcher: works the notification outbox in the store, one attempt per claim.
+
+Loop: claim due notifications (a lease, so a crash makes them due again), send each through its
+channel handler with a per-call timeout and a concurrency bound per channel, and record outcomes
+in batches. Retry delays come from the one ``RetryPolicy``; handlers never retry. ``wake()`` starts
+a pass at once (called after an ingest commits); otherwise it polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote
+
+import structlog
+
+from router.access.acklinks import AckSigner
+from router.delivery import render
+from router.delivery.retry import RetryPolicy
+from router.errors import DeliveryError, PermanentDeliveryError
+from router.handlers.base import ChannelHandler, Outbound
+from router.metrics import Metrics
+from router.plan.config import RoutingConfig
+from router.plan.secrets import SecretResolver
+from router.store import ClaimedNotification, NotificationOutcome, Store
+
+log = structlog.get_logger("warnroute.dispatcher")
+CST = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    batch: int = 200
+    lease_seconds: float = 60.0
+    poll_seconds: float = 0.5
+    call_timeout: float = 10.0
+    per_channel_concurrency: int = 10
+    max_in_flight: int = 32
+    callback_base: str | None = None
+    receipt_token: str | None = field(default=None, repr=False)  # put in the callback URL gateways are given
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        config: RoutingConfig,
+        handlers: Mapping[str, ChannelHandler],
+        secrets: SecretResolver,
+        metrics: Metrics,
+        retry: RetryPolicy | None = None,
+        settings: DispatchSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        ack: AckSigner | None = None,
+    ) -> None:
+        self.store, self.config, self.handlers, self.ack = store, config, handlers, ack
+        settings = settings or DispatchSettings()
+        self.secrets, self.metrics, self.settings, self.clock = secrets, metrics, settings, clock
+        self.retry = retry or RetryPolicy()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_channel = {kind: asyncio.Semaphore(settings.per_channel_concurrency) for kind in handlers}
+        self._outcomes: list[NotificationOutcome] = []
+        self._flushed = asyncio.Event()
+        self.heartbeat = clock()
+        token = settings.receipt_token
+        self._callback_query = f"?token={quote(token)}" if token else ""
+        if token:
+            secrets.register(token)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
+        try:
+            while not self._stopping:
+                self.heartbeat = self.clock()
+                room = self.settings.max_in_flight - len(self._in_flight)
+                try:
+                    claimed = (
+                        await self.store.claim_notifications(
+                            self.clock(), min(self.settings.batch, max(room, 0)), self.settings.lease_seconds
+                        )
+                        if room > 0
+                        else []
+                    )
+                except Exception:  # the store is unwell (a database restarting): try again at the next poll
+                    log.exception("claim_failed")
+                    claimed = []
+                self.metrics.outbox_depth.set(len(claimed))
+                if claimed:
+                    self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
+                    for notification in claimed:
+                        task = asyncio.create_task(self._deliver(notification))
+                        self._in_flight.add(task)
+                        task.add_done_callback(self._done)
+                    continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+        finally:
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=self.settings.call_timeout + 1)
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            # Bounded: a store that is already gone must not hang the shutdown; unrecorded outcomes
+            # are safe (their leases expire and the same idempotency keys are sent again).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._flush()), 5)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()  # room for more: claim again now rather than at the next poll
+
+    async def _deliver(self, c: ClaimedNotification) -> None:
+        bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)
+        now = self.clock()
+        try:
+            handler = self.handlers.get(c.channel)
+            if handler is None:
+                raise PermanentDeliveryError(f"channel {c.channel} has no provider configured")
+            outbound = self._outbound(c)
+            async with self._per_channel[c.channel]:
+                async with asyncio.timeout(self.settings.call_timeout):
+                    result = await handler.send(outbound)
+        except (DeliveryError, TimeoutError) as exc:
+            retryable = isinstance(exc, TimeoutError) or exc.retryable
+            reason = self.secrets.redact(str(exc) or "timed out")
+            attempts = c.attempts + 1
+            if retryable and not self.retry.gives_up(attempts):
+                at = now + self.retry.delay(attempts)
+                self._record(NotificationOutcome(c.id, "retry", now, error=reason, next_attempt_at=at))
+                self.metrics.attempts.labels(c.channel, "retry").inc()
+                if attempts == 1:
+                    bound.warning("delivery_retrying", reason=reason)
+            else:
+                self._record(NotificationOutcome(c.id, "failed", now, error=reason, owner=_owner(c)))
+                self.metrics.attempts.labels(c.channel, "failed").inc()
+                bound.error("delivery_failed", reason=reason, attempts=attempts)
+            return
+        except Exception as exc:  # a handler bug must not kill the dispatcher; the lease makes it due again
+            bound.exception("delivery_crashed", error=type(exc).__name__)
+            return
+        done = self.clock()
+        outcome = NotificationOutcome(
+            c.id, "delivered" if result.delivered else "sent", done, result.provider_id, owner=_owner(c)
+        )
+        state = outcome.state
+        self._record(outcome)
+        self.metrics.attempts.labels(c.channel, state).inc()
+        issued = datetime.fromisoformat(c.warning["issued_at"]).timestamp()
+        self.metrics.issue_to_sent.labels(c.channel).observe(max(done - issued, 0))
+        if result.delivered:
+            self.metrics.issue_to_delivered.labels(c.channel).observe(max(done - issued, 0))
+        bound.info("delivery_" + state, provider_id=result.provider_id)
+
+    def _outbound(self, c: ClaimedNotification) -> Outbound:
+        refs = self.config.contacts.get((c.jurisdiction, c.department, c.channel))
+        if refs is None:
+            raise PermanentDeliveryError(f"{c.department}@{c.jurisdiction} has no {c.channel} contact")
+        short = c.channel in ("sms", "voice")
+        callback = (
+            f"{self.settings.callback_base}/api/v1/receipts/{c.channel}{self._callback_query}"
+            if self.settings.callback_base and c.channel in ("sms", "voice")
+            else None
+        )
+        payload = render.payload(c.warning, c.action, c.obligation_id, c.drill)
+        if c.purpose == "escalation":
+            about_dept, about_juris = c.about
+            about = f"{self._name(about_dept, about_juris)}"
+            deadline = datetime.fromtimestamp(c.deadline, UTC).astimezone(CST).strftime("%H:%M")
+            title = render.escalation_title(c.action, about, c.drill)
+            text = render.escalation_text(c.warning, c.action, about, deadline, c.drill)
+            payload = {**payload, "escalation": {"department": about_dept, "jurisdiction": about_juris}}
+        else:
+            link = self.ack.link(c.obligation_id, self.clock()) if self.ack is not None else None
+            title = render.title(c.warning, c.action, c.drill)
+            text = render.text(c.warning, c.action, c.drill, short=short)
+            text += render.acknowledge_hint(link, c.obligation_seq, c.channel)
+            if link is not None:
+                payload = {**payload, "ack_url": link}
+        return Outbound(
+            id=c.id,
+            channel=c.channel,
+            department=c.department,
+            jurisdiction=c.jurisdiction,
+            title=title,
+            text=text,
+            payload=payload,
+            drill=c.drill,
+            contact=self.secrets.resolve_all(refs),
+            callback_url=callback,
+        )
+
+    def _name(self, department: str, jurisdiction: str) -> str:
+        dept = self.config.departments.get(department)
+        juris = self.config.jurisdictions.get(jurisdiction)
+        return f"{juris.zh if juris else jurisdiction}{dept.zh if dept else department}"
+
+    def _record(self, outcome: NotificationOutcome) -> None:
+        self._outcomes.append(outcome)
+        if len(self._outcomes) >= 200:
+            self._flushed.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flushed.wait(), 0.02)
+            self._flushed.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            await self.store.record_outcomes(batch)
+        except Exception:
+            # Not recorded: the leases expire and those notifications are sent again, with the same
+            # idempotency keys, so receivers see each one once.
+            log.exception("outcomes_not_recorded", count=len(batch))
+
+
+def _owner(c: ClaimedNotification) -> tuple[str, str, str, str]:
+    return (str(c.warning.get("id", "")), c.obligation_id, c.channel, c.purpose)

@@ -1,0 +1,237 @@
+"""Ingest: bytes in → warning → decision (with its lineage) → one durable record → wake the dispatcher.
+
+``IngestService.submit`` returns only after the warning, its decision, its obligations and the
+notifications to send are committed (group commit in the store). Updates find the decision they
+refer to among recent decisions first (an Update may follow its Alert within the same commit
+batch), then in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+import structlog
+
+from router.delivery.feed import FeedHub
+from router.domain.ladder import Send, on_time, plan_initial
+from router.domain.models import Decision, WeatherWarning, action_from_record, action_json, told_json
+from router.domain.obligation import OpenObligation
+from router.errors import InvalidMessage
+from router.metrics import Metrics
+from router.parsers import parse_message
+from router.parsers.xmlsig import XmlSignatures
+from router.plan.config import RoutingConfig
+from router.routing.route import route
+from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
+
+log = structlog.get_logger("warnroute.ingest")
+RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
+
+
+@dataclass(frozen=True)
+class Accepted:
+    warning: WeatherWarning
+    decision: Decision | None
+    outcome: IngestOutcome
+
+
+class IngestService:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        store: Store,
+        metrics: Metrics,
+        hub: FeedHub,
+        on_commit: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        signatures: XmlSignatures | None = None,
+    ) -> None:
+        self.config, self.store, self.metrics, self.hub = config, store, metrics, hub
+        self.signatures = signatures
+        self.on_commit, self.clock = on_commit, clock
+        self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
+
+    async def submit(self, data: bytes) -> Accepted:
+        """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
+        started = self.clock()
+        try:
+            if self.signatures is not None:
+                data = self.signatures.signed_content(data)
+            warning = parse_message(data, self.config)
+        except InvalidMessage as exc:
+            self.metrics.warnings_received.labels("unknown", "unknown", "rejected").inc()
+            log.info("warning_rejected", field=exc.field, problem=exc.problem, kind=exc.kind)
+            raise
+        bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
+        lineage, previous = await self._previous(warning)
+        decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
+        record = self.record(warning, decision, lineage, previous is not None)
+        outcome = await self.store.ingest(record)
+        self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
+        if outcome.status != "created":
+            bound.info("warning_" + outcome.status)
+            return Accepted(warning, None, outcome)
+        self.metrics.ingest_seconds.observe(self.clock() - started)
+        self._remember(warning.id, lineage, decision)
+        for kind, n in Counter(o.kind for o in record.obligations).items():
+            self.metrics.obligations_created.labels(kind).inc(n)
+        for obligation, cursor in zip(record.obligations, outcome.obligation_seqs, strict=True):
+            if self.hub.listened(obligation.jurisdiction, obligation.department):
+                event = {
+                    "cursor": cursor,
+                    "obligation_id": obligation.id,
+                    "warning_id": warning.id,
+                    "action": orjson.loads(obligation.action_json),
+                    "drill": warning.drill,
+                }
+                self.hub.publish(obligation.jurisdiction, obligation.department, event)
+        self.on_commit()
+        bound.info(
+            "warning_routed",
+            obligations=len(record.obligations),
+            notifications=len(record.notifications),
+            reference_unknown=decision.reference_unknown,
+            drill=warning.drill,
+            cancelled=outcome.cancelled,
+        )
+        return Accepted(warning, decision, outcome)
+
+    async def _previous(self, warning: WeatherWarning) -> tuple[str, Decision | None]:
+        if not warning.references:
+            return warning.id, None
+        for ref in reversed(warning.references):
+            if ref in self._recent:
+                lineage, decision = self._recent[ref]
+                return lineage, decision
+        found = await self.store.lineage_of(list(warning.references))
+        if found is None:
+            return warning.id, None
+        lineage, warning_json, told_json = found
+        told = tuple(action_from_record(r) for r in orjson.loads(told_json))
+        return lineage, Decision(WeatherWarning.model_validate_json(warning_json), (), told)
+
+    def _remember(self, identifier: str, lineage: str, decision: Decision) -> None:
+        self._recent[identifier] = (lineage, decision)
+        if len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+
+    def record(self, w: WeatherWarning, decision: Decision, lineage: str, linked: bool) -> IngestRecord:
+        return ingest_record(self.config, w, decision, lineage, linked, self.clock())
+
+
+def ingest_record(
+    config: RoutingConfig, w: WeatherWarning, decision: Decision, lineage: str, linked: bool, now: float
+) -> IngestRecord:
+    """What a routed warning writes: the warning, its decision, one obligation per action with its
+    ladder's opening notifications and next step, and the lineage's "told". Pure."""
+    warning_json = w.model_dump_json()
+    identity = f"{w.sender}\x1f{w.id}\x1f{w.issued_at.isoformat()}"
+    # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
+    # time in ms, so the store's indexes on them grow at one end instead of at random places.
+    key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
+    ladders = config.ladders
+    start = w.issued_at.timestamp()
+    rank = w.severity.rank if w.severity is not None else 0
+    obligations, notifications = [], []
+    deadlines: dict[datetime, tuple[float, str]] = {}
+    for i, action in enumerate(decision.actions):
+        oid = f"{key}.{i:03d}"
+        spec = action.spec
+        due = deadlines.get(action.due_at)
+        if due is None:
+            due = deadlines[action.due_at] = (action.due_at.timestamp(), action.due_at.isoformat())
+        deadline, due_at = due
+        kind = spec.kind.value
+        ladder = ladders.choose(kind, spec.department, rank)
+        rungs = ladder or ""  # no ladder: no rungs
+        sends: tuple[Send, ...]
+        next_step: int | None
+        next_step_at: float | None
+        quick = on_time(ladders, rungs, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
+        if quick is not None:  # the usual case: the ladder's opening rungs, memoised
+            sends, next_step, next_step_at = quick[0].sends, quick[0].next_step, quick[1]
+        else:
+            where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
+            first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
+            # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
+            sends = first.sends
+            next_step, next_step_at = (
+                (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[rungs]), now)
+            )
+        priority = 0 if spec.mandatory else 1
+        for send in sends:  # ids relative to the obligation's
+            escalation = send.purpose != "action"
+            notifications.append(
+                NotificationRow(
+                    oid + send.id,
+                    oid,
+                    send.channel,
+                    now,
+                    priority,
+                    send.purpose,
+                    send.department if escalation else None,
+                    send.jurisdiction if escalation else None,
+                )
+            )
+        obligations.append(
+            ObligationRow(
+                oid,
+                spec.department,
+                spec.jurisdiction,
+                kind,
+                spec.task,
+                spec.clause,
+                spec.mandatory,
+                due_at,
+                action_json(spec, due_at),
+                start,
+                deadline,
+                spec.channels,
+                ladder,
+                ladders.ack_mode(kind),
+                next_step,
+                next_step_at,
+            )
+        )
+    # Each action is stored once, in its obligation row: the decision keeps everything else (its
+    # actions are the obligations). What the lineage has been told: a new warning's is its own
+    # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
+    # messages told, without their texts.
+    public = {
+        "warning": {**w.public_dict(), "headline": w.headline},
+        "drill": w.drill,
+        "reference_unknown": decision.reference_unknown,
+        "notes": list(decision.notes),
+    }
+    if decision.told is decision.actions:
+        told = ""
+    else:
+        told = "[" + ",".join(told_json(a.spec, a.due_at.isoformat()).decode() for a in decision.told) + "]"
+    return IngestRecord(
+        sender=w.sender,
+        identifier=w.id,
+        sent=w.issued_at.isoformat(),
+        content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
+        lineage=lineage,
+        received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+        product=w.product.value,
+        hazard=w.hazard.value,
+        severity=w.severity.value if w.severity else None,
+        jurisdiction=w.jurisdiction,
+        status=w.status.value,
+        msg_type=w.msg_type.value,
+        reference_unknown=decision.reference_unknown,
+        warning_json=warning_json,
+        decision_json=orjson.dumps(public).decode(),
+        told_json=told,
+        obligations=tuple(obligations),
+        notifications=tuple(notifications),
+        lifts_lineage=lineage if w.ends and linked else None,
+        updates_lineage=lineage if linked and not w.ends else None,
+    )

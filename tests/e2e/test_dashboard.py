@@ -1,0 +1,191 @@
+"""The duty office's dashboard and the department pages in a real browser: Playwright driving Debian's
+Chromium (/usr/bin/chromium, installed by scripts/test.sh), against a real router with authentication
+on and every deadline shrunk (30 minutes → 30 seconds). Screenshots of the main views are written to
+artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from router.plan.config import load_config
+from tests.support.authkit import Secure, make_token
+from tests.support.messages import json_message, now_iso
+from tests.support.procs import start_stack
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture
+def ui(tmp_path: Path) -> Iterator[tuple[Secure, str]]:
+    """The router, its tokens, and the department the department token belongs to."""
+    key = secrets.token_hex(32)
+    stack = start_stack(
+        tmp_path,
+        shrink=1 / 60,
+        extra_env={"WARNROUTE_AUTH": "on", "WARNROUTE_BUREAU_KEY": key, "WARNROUTE_SCHEDULER_POLL": "0.2"},
+    )
+    config = load_config(tmp_path / "config")
+    # A county department without a voice channel: the simulator answers calls and presses 1, so a
+    # department with voice would be acknowledged by its phone before the page could show it open.
+    quiet = next(d for d in ("health", "civil_affairs", "finance") if "voice" not in config.departments[d].channels)
+    try:
+        tokens = {
+            "publisher": make_token(
+                stack, "--name", "罗平县气象台", "--role", "publisher", "--signing-key", "env:WARNROUTE_BUREAU_KEY"
+            ),
+            "department": make_token(
+                stack, "--name", "值班科员", "--role", "department", "--jurisdiction", "530324", "--department", quiet
+            ),
+            "duty_office": make_token(stack, "--name", "市值班室 王五", "--role", "duty_office"),
+        }
+        yield Secure(stack, key.encode(), tokens), quiet
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def login(browser: Browser, secure: Secure, who: str, width: int = 1366, height: int = 768) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{secure.stack.api}/ui/login")
+    page.fill("#token", secure.tokens[who])
+    page.click("button[type=submit]")
+    return page
+
+
+def publish(secure: Secure, identifier: str, **fields: object) -> dict[str, object]:
+    body = json_message(identifier=identifier, sent=now_iso(), **fields)
+    response = httpx.post(f"{secure.stack.api}/api/v1/warnings", content=body, headers=secure.signed(body))
+    assert response.status_code == 202, response.text
+    answer: dict[str, object] = response.json()
+    return answer
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def obligation_of(answer: dict[str, object], department: str, kind: str = "respond") -> str:
+    for o in answer["obligations"]:  # type: ignore[attr-defined]
+        if o["department"] == department and o["kind"] == kind and o["jurisdiction"] == "530324":
+            return str(o["id"])
+    raise AssertionError(f"no {kind} obligation for {department}")
+
+
+def test_a_posted_warning_appears_live_and_an_acknowledgement_turns_its_cell_green(
+    ui: tuple[Secure, str], browser: Browser
+) -> None:
+    secure, quiet = ui
+    board = login(browser, secure, "duty_office")
+    expect(board.locator("#warnings")).to_contain_text("当前没有生效中的预警")
+    started = time.monotonic()
+    answer = publish(secure, "lp_live_ui", severity="orange")
+    board.wait_for_selector('[data-warning="lp_live_ui"]', timeout=2000)  # no reload: pushed over SSE
+    assert time.monotonic() - started < 2.5
+    oid = obligation_of(answer, quiet)
+    row = board.locator(f'tr[data-obligation="{oid}"]')
+    expect(row).not_to_have_class(re.compile(r"\bstate-acknowledged\b"))
+    checklist = board.locator('[data-warning="lp_live_ui"] .checklist')
+    expect(checklist).to_contain_text("防汛抗旱指挥部")  # orange rainstorm: the §4.3 direct reports
+    shot(board, "dashboard")
+
+    department = login(browser, secure, "department")
+    card = department.locator(f'#open [data-obligation="{oid}"]')
+    expect(card).to_be_visible()
+    shot(department, "department")
+    card.locator("button.ack").click()
+    expect(department.locator(f'#done [data-obligation="{oid}"]')).to_be_visible()
+    expect(row).to_have_class(re.compile(r"\bstate-acknowledged\b"), timeout=2000)
+    expect(row).to_contain_text("值班科员")
+
+
+def test_an_overdue_obligation_turns_red_with_its_reason_and_confirming_for_it_needs_a_reason(
+    ui: tuple[Secure, str], browser: Browser
+) -> None:
+    secure, quiet = ui
+    board = login(browser, secure, "duty_office")
+    answer = publish(secure, "lp_late_ui")
+    oid = obligation_of(answer, quiet)
+    row = board.locator(f'tr[data-obligation="{oid}"]')
+    expect(row).to_have_class(re.compile(r"\bstate-breached\b"), timeout=45_000)  # the 30-second deadline passes
+    expect(row.locator(".reason")).to_contain_text("未确认")
+    shot(board, "dashboard-breached")
+    row.locator("button.behalf").click()
+    dialog = board.locator("#behalf")
+    expect(dialog).to_be_visible()
+    board.fill("#behalf-by", "值班员 王五")
+    board.click("#behalf-submit")
+    expect(board.locator("#behalf-error")).to_have_text("请填写原因。")
+    expect(row).to_have_class(re.compile(r"\bstate-breached\b"))
+    board.fill("#behalf-reason", "已电话联系，对方确认收到")
+    board.click("#behalf-submit")
+    expect(dialog).to_be_hidden()
+    expect(row).to_have_class(re.compile(r"\bstate-acknowledged\b"), timeout=2000)
+    expect(row).to_contain_text("已电话联系")
+
+
+def test_a_department_sees_only_its_own(ui: tuple[Secure, str], browser: Browser) -> None:
+    secure, quiet = ui
+    publish(secure, "lp_scope_ui")
+    page = login(browser, secure, "department")
+    page.goto(f"{secure.stack.api}/ui/department?jurisdiction=530324&department=water")
+    expect(page.locator("#dept-title")).to_contain_text("罗平县")
+    expect(page.locator("#dept-title")).not_to_contain_text("水务局")
+    page.goto(f"{secure.stack.api}/ui/")
+    assert page.url.endswith("/ui/department")  # no dashboard for a department
+    for path in ("/api/v1/feed/530324/water", "/api/v1/dashboard", "/api/v1/warnings/lp_scope_ui"):
+        status = page.evaluate(f"fetch('{path}').then(r => r.status)")
+        assert status == 403, path
+    mine = page.evaluate("fetch('/api/v1/me/obligations?jurisdiction=530324&department=water').then(r => r.json())")
+    assert mine["department"] == quiet
+    assert all(o["department"] == quiet for o in mine["items"])
+    # A state-changing request from the page's session needs the page's header (CSRF).
+    status = page.evaluate("fetch('/api/v1/obligations/x/ack', {method: 'POST', body: '{}'}).then(r => r.status)")
+    assert status == 403
+
+
+def test_phone_width_keyboard_drills_and_english(ui: tuple[Secure, str], browser: Browser) -> None:
+    secure, _ = ui
+    publish(secure, "lp_drill_ui", status="exercise", severity="red")
+    publish(secure, "lp_real_ui", severity="yellow")
+    page = login(browser, secure, "duty_office", width=390, height=844)
+    page.wait_for_selector('[data-warning="lp_drill_ui"]')
+    drill = page.locator('#drill-warnings [data-warning="lp_drill_ui"]')
+    expect(drill).to_contain_text("演练")
+    expect(page.locator('#warnings [data-warning="lp_drill_ui"]')).to_have_count(0)  # kept apart
+    expect(page.locator('#warnings [data-warning="lp_real_ui"] .level')).to_contain_text(
+        "黄色"
+    )  # words, not only colour
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "dashboard-phone")
+    button = page.locator('#warnings [data-warning="lp_real_ui"] button.behalf').first
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#behalf")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.click("#lang")
+    expect(page.locator("header nav")).to_contain_text("Duty board")
+    expect(page.locator('#warnings [data-warning="lp_real_ui"] .level')).to_contain_text("Yellow")
+    page.goto(f"{secure.stack.api}/ui/history")
+    page.fill("#q", "lp_real")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results tr")).to_have_count(1)
+    shot(page, "history-phone")

@@ -1,0 +1,66 @@
+"""The canary: a Test message through every channel on a schedule, and the alarm when one does not come back."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+from router.delivery.canary import Canary
+from router.metrics import Metrics
+from router.plan.config import RoutingConfig
+from router.store import NotificationOutcome
+from tests.support.procs import start_stack
+from tests.support.world import World, run
+
+
+def test_a_canary_that_does_not_come_back_is_missing(config: RoutingConfig, tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        metrics = Metrics(__import__("prometheus_client").CollectorRegistry())
+        canary = Canary(w.store, config, metrics, ("webhook", "sms", "fax"), 60, 30, lambda: None, clock=w.clock)
+        assert canary.channels == ("webhook", "sms")  # what the recipient has and the process can send
+        await canary.send()
+        claimed = {c.channel: c for c in await w.store.claim_notifications(w.clock(), 100, 60)}
+        assert {c.drill for c in claimed.values()} == {True}
+        w.clock.at(0.2)
+        await w.store.record_outcomes([NotificationOutcome(claimed["webhook"].id, "delivered", w.clock(), "x")])
+        assert await canary.check() == {"webhook": False, "sms": False}  # not overdue yet
+        w.clock.at(1)
+        assert await canary.check() == {"webhook": False, "sms": True}
+        assert metrics.canary_missing.labels("sms")._value.get() == 1
+        assert metrics.canary_age.labels("webhook")._value.get() == 48.0
+        await canary.send()  # the next canary gets through on both
+        for c in await w.store.claim_notifications(w.clock(), 100, 60):
+            await w.store.record_outcomes([NotificationOutcome(c.id, "delivered", w.clock(), "y")])
+        assert await canary.check() == {"webhook": False, "sms": False}
+        assert metrics.canary_missing.labels("sms")._value.get() == 0
+
+    run(config, tmp_path, scenario)
+
+
+def test_the_canary_runs_through_the_real_channels(tmp_path: Path) -> None:
+    env = {"WARNROUTE_CANARY_EVERY": "1", "WARNROUTE_CANARY_TIMEOUT": "2"}
+    stack = start_stack(tmp_path, extra_env=env)
+    try:
+
+        def metric(name: str, channel: str) -> float | None:
+            text = httpx.get(f"{stack.api}/metrics").text
+            found = re.search(rf'{name}\{{channel="{channel}"\}} (\S+)', text)
+            return float(found.group(1)) if found else None
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and metric("warnroute_canary_age_seconds", "voice") is None:
+            time.sleep(0.2)
+        for channel in ("webhook", "sms", "voice", "wecom", "dingtalk", "feishu"):
+            assert metric("warnroute_canary_age_seconds", channel) is not None, channel
+            assert metric("warnroute_canary_missing", channel) == 0, channel
+        httpx.post(f"{stack.sim.url}/control", json={"mode": "fail", "status": 503, "channels": ["sms"]})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and metric("warnroute_canary_missing", "sms") != 1:
+            time.sleep(0.3)
+        assert metric("warnroute_canary_missing", "sms") == 1
+        assert metric("warnroute_canary_missing", "webhook") == 0
+    finally:
+        stack.stop()

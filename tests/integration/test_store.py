@@ -1,0 +1,306 @@
+"""The store, on a real SQLite file and on a real PostgreSQL server: atomic ingest, dedupe, conflicts, group
+commit, outbox, leases, restart, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from router.delivery.feed import FeedHub
+from router.ingest.service import IngestService
+from router.metrics import Metrics
+from router.plan.config import RoutingConfig
+from router.store import NotificationOutcome, SqlStore
+from router.store.schema import MIGRATIONS
+from tests.support.backends import Backend
+from tests.support.messages import EXAMPLES, issue_clock, json_message
+
+T = TypeVar("T")
+
+
+def run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+async def _service(backend: Backend, config: RoutingConfig) -> tuple[SqlStore, IngestService]:
+    from prometheus_client import CollectorRegistry
+
+    clock = issue_clock(json_message())  # messages arrive as they are issued
+    store = backend.store(clock=clock)
+    await store.open()
+    return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None, clock=clock)
+
+
+def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        accepted = await service.submit(json_message(severity="orange"))
+        assert accepted.outcome.status == "created"
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        assert len(stored["obligations"]) == len(accepted.outcome.obligations) > 30
+        assert all(o["state"] == "pending" for o in stored["obligations"])
+        pushed = [o for o in stored["obligations"] if o["notifications"]]
+        assert {n["channel"] for o in pushed for n in o["notifications"]} <= {"webhook", "sms", "voice"}
+        await store.close()
+
+    run(scenario)
+    if backend.name == "sqlite":
+        assert backend.rows("PRAGMA journal_mode")[0][0] == "wal"
+    assert backend.rows("SELECT MAX(version) FROM schema_version")[0][0] == len(MIGRATIONS)
+
+
+def test_same_message_twice_creates_nothing_new(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        first = await service.submit(json_message())
+        again = await service.submit(json_message())
+        assert again.outcome.status == "duplicate"
+        assert [o.id for o in again.outcome.obligations] == [o.id for o in first.outcome.obligations]
+        assert (await store.counts())["warnings"]["total"] == 1
+        await store.close()
+
+    run(scenario)
+
+
+def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        await service.submit(json_message())
+        clash = await service.submit(json_message(sent="2026-07-15T09:00:00+08:00"))
+        assert clash.outcome.status == "conflict"
+        assert "already used" in clash.outcome.problem
+        assert (await store.counts())["warnings"]["total"] == 1
+        await store.close()
+
+    run(scenario)
+
+
+def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, backend: Backend) -> None:
+    """Group commit: 200 concurrent submissions, every one durable, fewer transactions than requests."""
+
+    async def scenario() -> int:
+        store, service = await _service(backend, config)
+        commits = 0
+        original = store._ingest_batch
+
+        async def counting(db: object, records: list[object]) -> object:
+            nonlocal commits
+            commits += 1
+            return await original(db, records)  # type: ignore[arg-type]
+
+        store._ingest_batch = counting  # type: ignore[assignment, method-assign]
+        messages = [json_message(identifier=f"53032441600000_{i}") for i in range(200)]
+        results = await asyncio.gather(*(service.submit(m) for m in messages))
+        assert all(r.outcome.status == "created" for r in results)
+        await store.close()
+        return commits
+
+    commits = run(scenario)
+    assert commits < 200
+    assert backend.rows("SELECT COUNT(*) FROM warnings")[0][0] == 200
+
+
+def test_update_finds_its_lineage_in_the_store_after_restart(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
+        await store.close()
+        store, service = await _service(backend, config)  # a fresh process: no memory
+        orange = await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
+        assert orange.decision is not None and not orange.decision.reference_unknown
+        kinds = {o.kind for o in orange.outcome.obligations}
+        assert "inform" in kinds and "direct_report" in kinds
+        await store.close()
+
+    run(scenario)
+
+
+def test_lift_cancels_open_obligations_and_unsent_notifications(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        blue = await service.submit((EXAMPLES / "01-luoping-rainstorm-blue-signal.cap.xml").read_bytes())
+        await service.submit((EXAMPLES / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes())
+        await service.submit((EXAMPLES / "03-luoping-rainstorm-red-upgrade.cap.xml").read_bytes())
+        lift = await service.submit((EXAMPLES / "08-luoping-rainstorm-lift.cap.xml").read_bytes())
+        assert lift.outcome.cancelled > 0
+        stored = await store.get_warning(blue.warning.id)
+        assert stored is not None
+        # Closed: cancelled by the lift, or superseded earlier when an upgrade asked the same again.
+        assert "cancelled" in {o["state"] for o in stored["obligations"]}
+        assert {o["state"] for o in stored["obligations"]} <= {"cancelled", "superseded"}
+        lifted = await store.get_warning(lift.warning.id)
+        assert lifted is not None and {o["action"]["kind"] for o in lifted["obligations"]} == {"lift"}
+        assert {o["state"] for o in lifted["obligations"]} == {"pending"}
+        counts = await store.counts()
+        assert counts["notifications"]["cancelled"] > 0
+        await store.close()
+
+    run(scenario)
+
+
+def test_outbox_claims_lease_and_leased_work_of_a_dead_process_is_due_again(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """SQLite (one process owns the file): a restart makes what it had leased due again. PostgreSQL (shared
+    by instances): a restart must not take another instance's work; an expired lease makes it due again."""
+
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        await service.submit(json_message())
+        first = await store.claim_notifications(now=1e12, limit=5, lease_seconds=60)
+        assert len(first) == 5
+        again = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        assert not {c.id for c in first} & {c.id for c in again}  # leased work is not claimed twice
+        await store.close()
+        store = backend.store()
+        await store.open()  # a restart
+        after = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        if backend.name == "sqlite":
+            assert {c.id for c in first} <= {c.id for c in after}
+        else:
+            assert not {c.id for c in first} & {c.id for c in after}
+            expired = await store.claim_notifications(now=1e12 + 61, limit=1000, lease_seconds=60)
+            assert {c.id for c in first} <= {c.id for c in expired}
+        await store.close()
+
+    run(scenario)
+
+
+def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        accepted = await service.submit(json_message())
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        sms = next(c for c in claimed if c.channel == "sms")
+        web = next(c for c in claimed if c.channel == "webhook")
+        await store.record_outcomes(
+            [
+                NotificationOutcome(sms.id, "sent", 100.0, provider_id="sms-1"),
+                NotificationOutcome(web.id, "delivered", 100.0, provider_id=web.id),
+            ]
+        )
+        assert await store.record_receipt("sms", "sms-1", True, 101.0) == "2026-07-15T08:00:00+08:00"
+        assert await store.record_receipt("sms", "nope", True, 101.0) is None
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        states = {o["id"]: o for o in stored["obligations"]}
+        assert states[sms.obligation_id]["state"] == "delivered"
+        assert states[sms.obligation_id]["sent_at"] and states[sms.obligation_id]["delivered_at"]
+        assert states[web.obligation_id]["state"] == "delivered"
+        await store.close()
+
+    run(scenario)
+
+
+def test_feed_pages_with_a_cursor(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        for i in range(3):
+            await service.submit(json_message(identifier=f"53032441600000_{i}"))
+        page = await store.feed("530324", "flood_drought_hq", 0, 2)
+        rest = await store.feed("530324", "flood_drought_hq", page[-1].seq, 10)
+        assert len(page) == 2 and len(rest) == 1
+        assert [e.warning_id for e in page + rest] == [f"53032441600000_{i}" for i in range(3)]
+        assert json.dumps(rest[0].action)
+        assert await store.feed("530324", "education_sports", 0, 10)
+        assert not await store.feed("530381", "flood_drought_hq", 0, 10)
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+
+        async def broken(db: object, records: list[object]) -> object:
+            raise OSError("disk I/O error")
+
+        store._ingest_batch = broken  # type: ignore[assignment, method-assign]
+        with pytest.raises(OSError, match="disk I/O error"):
+            await service.submit(json_message())
+        await store.close()
+
+    run(scenario)
+    assert backend.rows("SELECT COUNT(*) FROM warnings")[0][0] == 0
+    assert backend.rows("SELECT COUNT(*) FROM obligations")[0][0] == 0
+
+
+def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        accepted = await service.submit(json_message())
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        sms = next(c for c in claimed if c.channel == "sms")
+        assert await store.record_receipt("sms", "sms-early", True, 100.5) is None  # before the outcome
+        await store.record_outcomes([NotificationOutcome(sms.id, "sent", 100.0, provider_id="sms-early")])
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        obligation = next(o for o in stored["obligations"] if o["id"] == sms.obligation_id)
+        assert obligation["state"] == "delivered"
+        assert obligation["notifications"][0]["state"] == "delivered"
+        await store.close()
+
+    run(scenario)
+
+
+def test_migrations_run_once_and_reopen_cleanly(config: RoutingConfig, backend: Backend) -> None:
+    async def scenario() -> None:
+        for _ in range(3):
+            store = backend.store()
+            await store.open()
+            await store.close()
+
+    run(scenario)
+    # 2 adds early receipts and who acknowledged; 3 the claim priority; 4 ladders, acknowledgements, audit.
+    assert [r[0] for r in backend.rows("SELECT version FROM schema_version ORDER BY version")] == list(
+        range(1, len(MIGRATIONS) + 1)
+    )
+
+
+def test_mandatory_notifications_are_claimed_first(config: RoutingConfig, backend: Backend) -> None:
+    """A backlog of ordinary notices never delays the §4.3 reports of a later warning."""
+
+    async def scenario() -> list[str]:
+        store, service = await _service(backend, config)
+        await service.submit(json_message(identifier="blue-1"))
+        await service.submit(json_message(identifier="blue-2"))
+        await service.submit(json_message(identifier="red", severity="red"))
+        first = await store.claim_notifications(now=1e12, limit=8, lease_seconds=60)
+        await store.close()
+        return [c.action["kind"] for c in first if c.action["mandatory"]] if len(first) == 8 else []
+
+    kinds = run(scenario)
+    assert len(kinds) == 8  # all eight claimed are mandatory, though two warnings came first
+    assert "direct_report" in kinds
+
+
+def test_writes_share_a_commit_but_one_that_fails_is_undone_alone(config: RoutingConfig, backend: Backend) -> None:
+    from router.access.roles import Principal
+
+    async def scenario() -> list[object]:
+        store = backend.store()
+        await store.open()
+        bureau = Principal("p1", "罗平县气象台", "publisher")
+        results = await asyncio.gather(
+            store.add_principal(bureau, "a" * 64, 1.0),
+            store.add_principal(bureau, "b" * 64, 2.0),  # the same id again: refused by the primary key
+            store.record_event("config_loaded", {"sha256": "x"}, 3.0),
+            return_exceptions=True,
+        )
+        await store.close()
+        return list(results)
+
+    first, second, event = run(scenario)
+    assert first is None and event is None and isinstance(second, Exception)
+    assert backend.rows("SELECT id, secret_sha256 FROM principals") == [("p1", "a" * 64)]
+    kinds = [r[0] for r in backend.rows("SELECT kind FROM audit ORDER BY seq")]
+    assert kinds == ["token_created", "config_loaded"]  # the refused write left no event and no gap
+    assert [r[0] for r in backend.rows("SELECT seq FROM audit ORDER BY seq")] == [1, 2]
