@@ -27,6 +27,7 @@ from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
 from router.store import ClaimedNotification, NotificationOutcome, Store
+from router.worker import Worker
 
 log = structlog.get_logger("warnroute.dispatcher")
 CST = timezone(timedelta(hours=8))
@@ -61,49 +62,34 @@ class Dispatcher:
         settings = settings or DispatchSettings()
         self.secrets, self.metrics, self.settings, self.clock = secrets, metrics, settings, clock
         self.retry = retry or RetryPolicy()
-        self._wake = asyncio.Event()
-        self._stopping = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_channel = {kind: asyncio.Semaphore(settings.per_channel_concurrency) for kind in handlers}
         self._outcomes: list[NotificationOutcome] = []
         self._flushed = asyncio.Event()
-        self.heartbeat = clock()
+        # A failed claim (a database restarting) is tried again at the next poll, not after a backoff.
+        self.worker = Worker("dispatcher", self._claim, poll=settings.poll_seconds, clock=clock, retry_after=self._poll)
         token = settings.receipt_token
         self._callback_query = f"?token={quote(token)}" if token else ""
         if token:
             secrets.register(token)
 
+    @property
+    def heartbeat(self) -> float:
+        return self.worker.heartbeat
+
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def _poll(self, _failures: int) -> float:
+        return self.settings.poll_seconds
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
         try:
-            while not self._stopping:
-                self.heartbeat = self.clock()
-                room = self.settings.max_in_flight - len(self._in_flight)
-                try:
-                    claimed = (
-                        await self.store.claim_notifications(
-                            self.clock(), min(self.settings.batch, max(room, 0)), self.settings.lease_seconds
-                        )
-                        if room > 0
-                        else []
-                    )
-                except Exception:  # the store is unwell (a database restarting): try again at the next poll
-                    log.exception("claim_failed")
-                    claimed = []
-                self.metrics.outbox_depth.set(len(claimed))
-                if claimed:
-                    self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
-                    for notification in claimed:
-                        task = asyncio.create_task(self._deliver(notification))
-                        self._in_flight.add(task)
-                        task.add_done_callback(self._done)
-                    continue
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+            await self.worker.run()
         finally:
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=self.settings.call_timeout + 1)
@@ -115,13 +101,29 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._flush()), 5)
 
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    async def _claim(self) -> bool:
+        """Claim what is due, as far as there is room in flight; True when it claimed any (claim again now)."""
+        room = self.settings.max_in_flight - len(self._in_flight)
+        claimed = (
+            await self.store.claim_notifications(
+                self.clock(), min(self.settings.batch, room), self.settings.lease_seconds
+            )
+            if room > 0
+            else []
+        )
+        self.metrics.outbox_depth.set(len(claimed))
+        if not claimed:
+            return False
+        self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
+        for notification in claimed:
+            task = asyncio.create_task(self._deliver(notification))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+        return True
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self._wake.set()  # room for more: claim again now rather than at the next poll
+        self.worker.wake()  # room for more: claim again now rather than at the next poll
 
     async def _deliver(self, c: ClaimedNotification) -> None:
         bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)

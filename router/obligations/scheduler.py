@@ -8,8 +8,6 @@ everything from the store and neither loses nor repeats a step. ``wake()`` start
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -20,6 +18,7 @@ from router.domain.obligation import OpenObligation
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.store import NotificationRow, StepResult, Store
+from router.worker import Worker
 
 log = structlog.get_logger("warnroute.scheduler")
 RETRY_AFTER_ERROR = 60.0
@@ -38,30 +37,26 @@ class Scheduler:
     ) -> None:
         self.store, self.config, self.metrics, self.on_sends = store, config, metrics, on_sends
         self.clock, self.poll_seconds, self.batch = clock, poll_seconds, batch
-        self.heartbeat = clock()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        # A failed pass (the store unwell) is tried again at the next poll.
+        self.worker = Worker(
+            "scheduler", self._step, poll=poll_seconds, clock=clock, retry_after=lambda _: poll_seconds
+        )
+
+    @property
+    def heartbeat(self) -> float:
+        return self.worker.heartbeat
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self.worker.stop()
 
     async def run(self) -> None:
-        while not self._stopping:
-            self.heartbeat = self.clock()
-            try:
-                fired = await self.pass_once()
-            except Exception:  # the store is unwell: say so, and try again at the next poll
-                log.exception("scheduler_pass_failed")
-                fired = 0
-            if fired >= self.batch:
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        await self.worker.run()
+
+    async def _step(self) -> bool:
+        return await self.pass_once() >= self.batch  # a full batch: more may be due already
 
     async def pass_once(self) -> int:
         """One pass over what is due now; returns how many obligations it stepped."""

@@ -11,7 +11,6 @@ Records that cannot be used are counted, audited as refusals and logged with the
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from router.access.gate import Gate
 from router.metrics import Metrics
 from router.store import SqlStore
 from router.stream.settings import KafkaSettings
+from router.worker import Worker
 
 log = structlog.get_logger("warnroute.kafka")
 NOT_YOURS = "a department acknowledges only its own obligations"
@@ -38,37 +38,37 @@ class AckConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        self._stopping = False
+        self.worker = Worker("kafka_acks", self._step, poll=0.0)
 
     async def start(self) -> None:
         await self.consumer.start()
 
     def stop(self) -> None:
-        self._stopping = True
+        self.worker.stop()
 
     async def close(self) -> None:
         await self.consumer.stop()
 
     async def run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-            if not batches:
-                continue
-            try:
-                for records in batches.values():
-                    for record in records:
-                        await self._one(record)
-                await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
-                failures = 0
-            except Exception as exc:  # the store is unwell: nothing committed, the batch is taken again
-                failures += 1
-                for tp, records in batches.items():
-                    if records and tp in self.consumer.assignment():
-                        self.consumer.seek(tp, records[0].offset)
-                delay = min(30.0, 0.5 * 2**failures)
-                log.warning("kafka_ack_batch_retry", error=type(exc).__name__, in_seconds=delay)
-                await asyncio.sleep(delay)
+        await self.worker.run()
+
+    async def _step(self) -> bool:
+        """Take a batch (waiting up to half a second) and commit it once every record is applied; on a
+        failure nothing is committed and the batch is taken again after the worker's backoff."""
+        batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+        if not batches:
+            return True  # getmany waited already
+        try:
+            for records in batches.values():
+                for record in records:
+                    await self._one(record)
+            await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
+        except Exception:  # the store is unwell: seek back so the batch is taken again
+            for tp, records in batches.items():
+                if records and tp in self.consumer.assignment():
+                    self.consumer.seek(tp, records[0].offset)
+            raise
+        return True
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result, reason = await self._acknowledge(record)

@@ -12,9 +12,6 @@ holds the relay's lock); the others stand by.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
-import time
 from typing import Any
 
 import orjson
@@ -24,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from router.metrics import Metrics
 from router.store import FeedEntry, SqlStore
 from router.stream.settings import KafkaSettings
+from router.worker import Worker
 
 log = structlog.get_logger("warnroute.kafka")
 CURSOR = "kafka_actions"
@@ -79,41 +77,35 @@ class ActionRelay:
     ) -> None:
         self.settings, self.store, self.producer, self.metrics = settings, store, producer, metrics
         self.poll_seconds = poll_seconds
-        self.heartbeat = time.time()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self.worker = Worker("kafka_relay", self._step, poll=poll_seconds)
+        self._after: int | None = None  # where this instance got to; read from the store on taking the lead
+
+    @property
+    def heartbeat(self) -> float:
+        return self.worker.heartbeat
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self.worker.stop()
 
     async def run(self) -> None:
-        failures = 0
-        after: int | None = None  # where this instance got to; read from the store on taking the lead
-        while not self._stopping:
-            self.heartbeat = time.time()
-            self._wake.clear()  # before reading: a commit from now on wakes the wait below
-            try:
-                if not await self.store.lead(CURSOR):  # another instance relays (a shared database)
-                    after, moved = None, 0
-                else:
-                    if after is None:
-                        after = await self.store.cursor(CURSOR)
-                    after, moved = await self.publish_after(after)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                after = None  # the store's cursor is what was surely published
-                delay = min(30.0, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
-                log.warning("kafka_relay_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
-                await asyncio.sleep(delay)
-                continue
-            if moved < BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        await self.worker.run()
+
+    async def _step(self) -> bool:
+        """Publish the next batch, if this instance leads the relay; True when the batch was full."""
+        try:
+            if not await self.store.lead(CURSOR):  # another instance relays (a shared database)
+                self._after = None
+                return False
+            if self._after is None:
+                self._after = await self.store.cursor(CURSOR)
+            self._after, moved = await self.publish_after(self._after)
+        except Exception:
+            self._after = None  # the store's cursor is what was surely published
+            raise
+        return moved >= BATCH
 
     async def publish_after(self, after: int) -> tuple[int, int]:
         """Publish one batch of obligations past ``after``; returns (the new cursor, how many)."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import random
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
@@ -42,6 +41,7 @@ from router.errors import InvalidMessage
 from router.ingest.service import IngestService
 from router.metrics import Metrics
 from router.stream.settings import KafkaSettings
+from router.worker import backoff
 
 log = structlog.get_logger("warnroute.kafka")
 LOG_APPEND_TIME = 1
@@ -140,7 +140,7 @@ class IngestConsumer:
         for tp, offset in first.items():
             if tp in self.consumer.assignment():
                 self.consumer.seek(tp, offset)
-        delay = min(RETRY_CAP, 0.5 * 2**failures) * random.uniform(0.5, 1.0)
+        delay = backoff(failures, RETRY_CAP)
         log.warning("kafka_batch_retry", error=type(exc).__name__, detail=str(exc)[:300], in_seconds=delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
