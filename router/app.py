@@ -29,6 +29,7 @@ from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
 from router.ingest.service import IngestService
 from router.metrics import Metrics
+from router.obligations.acks import Acknowledgements
 from router.obligations.scheduler import Scheduler
 from router.parsers.xmlsig import XmlSignatures
 from router.plan.config import RoutingConfig, config_digest, load_config
@@ -61,6 +62,7 @@ class Runtime:
     dispatcher: Dispatcher
     scheduler: Scheduler
     ack: AckSigner
+    acks: Acknowledgements
     gate: Gate
     service: IngestService
 
@@ -121,6 +123,7 @@ class Runtime:
         if s.auth == "dev":
             log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
         self.gate = Gate(self.store, self.metrics, self.secrets, s.auth == "dev", Sessions(key))
+        self.acks = Acknowledgements(self.store, self.config, self.secrets, self.metrics)
         signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
         self.service = IngestService(
             self.config, self.store, self.metrics, self.hub, self._committed, signatures=signatures
@@ -156,7 +159,7 @@ class Runtime:
         self._stack.push_async_callback(producer.stop)
         self.relay = ActionRelay(k, self.store, producer, self.metrics)
         self.kafka_ingest = IngestConsumer(k, self.service, producer, self.gate, self.metrics)
-        self.kafka_acks = AckConsumer(k, self.store, self.gate, self.metrics)
+        self.kafka_acks = AckConsumer(k, self.acks, self.gate, self.metrics)
         for consumer in (self.kafka_ingest, self.kafka_acks):
             await consumer.start()
             self._stack.push_async_callback(consumer.close)
@@ -200,7 +203,7 @@ class Runtime:
         """Load the configuration again and switch every part to it; raises ConfigError, keeping the old one."""
         config = load_config(self.settings.config_dir)
         digest = config_digest(config)
-        for part in (self, self.service, self.dispatcher, self.scheduler):
+        for part in (self, self.service, self.dispatcher, self.scheduler, self.acks):
             part.config = config
         await self.store.record_event("config_reloaded", {"by": by, "sha256": digest}, time.time())
         log.info("config_reloaded", sha256=digest, by=by)

@@ -6,12 +6,19 @@
     ├── DeliveryError              a channel could not deliver a notification; never names a secret
     │   ├── RetryableDeliveryError timeouts, 5xx, 429, provider "busy"/rate codes: try again later
     │   └── PermanentDeliveryError other 4xx, bad contact, provider config errors: retrying will not help
-    └── InvalidMessage             an inbound message is rejected; names the field and the problem
-        ├── MalformedMessage       not well-formed XML/JSON, forbidden DTD/entity, too large or too deep
-        ├── UnknownSchema          well-formed, but not CAP 1.2, the national XML or warnroute JSON
-        └── UnroutableWarning      parsed, but cannot be routed as it stands (hazard × colour that does
-                                   not exist nationally, an area outside the configured jurisdictions,
-                                   a status or message type that is not routed)
+    ├── InvalidMessage             an inbound message is rejected; names the field and the problem
+    │   ├── MalformedMessage       not well-formed XML/JSON, forbidden DTD/entity, too large or too deep
+    │   │   └── TooLarge           over the byte limit (HTTP 413)
+    │   ├── UnknownSchema          well-formed, but not CAP 1.2, the national XML or warnroute JSON
+    │   ├── UnroutableWarning      parsed, but cannot be routed as it stands (hazard × colour that does
+    │   │                          not exist nationally, an area outside the configured jurisdictions,
+    │   │                          a status or message type that is not routed)
+    │   └── UnsignedMessage        XML signatures are required and this one is missing or wrong
+    └── Refused                    a request a service will not carry out; names the field and the problem
+        ├── NotFound               what it names does not exist (HTTP 404)
+        ├── Forbidden              this caller may not (HTTP 403; counted and audited as a denial)
+        ├── InvalidRequest         the request itself is wrong (HTTP 422)
+        └── Conflict               it cannot be done in the state things are in (HTTP 409)
 
 Messages never include secret values: configuration errors name the reference (env var or file),
 not what it resolves to.
@@ -65,6 +72,10 @@ class MalformedMessage(InvalidMessage):
     kind = "malformed"
 
 
+class TooLarge(MalformedMessage):
+    """Over the byte limit of one message."""
+
+
 class UnknownSchema(InvalidMessage):
     """Well-formed, but in none of the accepted formats."""
 
@@ -81,6 +92,35 @@ class UnsignedMessage(InvalidMessage):
     """XML signatures are required (a bureau certificate is configured) and this one is missing or wrong."""
 
     kind = "bad_signature"
+
+
+class Refused(WarnrouteError):
+    """A service will not do what it was asked; ``kind`` is the answer's ``error`` word."""
+
+    kind = "refused"
+
+    def __init__(self, field: str, problem: str, kind: str | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        if kind is not None:
+            self.kind = kind
+        super().__init__(f"{field}: {problem}")
+
+
+class NotFound(Refused):
+    kind = "not_found"
+
+
+class Forbidden(Refused):
+    kind = "forbidden"
+
+
+class InvalidRequest(Refused):
+    kind = "invalid"
+
+
+class Conflict(Refused):
+    kind = "conflict"
 
 
 class DeliveryError(WarnrouteError):

@@ -7,3 +7,6 @@ CHANNEL_KINDS = ("feed", "webhook", "sms", "voice", "email", "wecom", "dingtalk"
 
 PUSH_KINDS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
 """Channels the router pushes to (feed and kafka are pulled or streamed, and always written)."""
+
+CONFIRM_KEY = "1"
+"""The key a callee presses to confirm a voice call (a §4.3 phone report is done by it)."""

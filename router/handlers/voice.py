@@ -7,9 +7,8 @@ a delivery; the confirm key pressed is a person confirming.
 
 from __future__ import annotations
 
+from router.domain.channels import CONFIRM_KEY
 from router.handlers.gateway import GatewayHandler
-
-CONFIRM_KEY = "1"
 
 
 class VoiceHandler(GatewayHandler):

@@ -8,7 +8,7 @@ problem. It never raises anything else for any input bytes.
 from __future__ import annotations
 
 from router.domain.models import WeatherWarning
-from router.errors import InvalidMessage, MalformedMessage, UnknownSchema
+from router.errors import InvalidMessage, MalformedMessage, TooLarge, UnknownSchema
 from router.parsers.cap import CAP12, parse_cap
 from router.parsers.jsonfmt import parse_json
 from router.parsers.national import looks_national, parse_national
@@ -23,7 +23,7 @@ __all__ = ["parse_message", "parse_raw"]
 def parse_raw(data: bytes) -> RawWarning:
     """Detect the format of ``data`` and extract its fields, without consulting the configuration."""
     if len(data) > MAX_BYTES:
-        raise MalformedMessage("message", f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
+        raise TooLarge("message", f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
     head = data.lstrip()[:1]
     if head == b"\xef":  # a UTF-8 byte-order mark
         head = data.lstrip()[3:4]

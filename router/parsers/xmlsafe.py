@@ -7,7 +7,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from router.errors import MalformedMessage
+from router.errors import MalformedMessage, TooLarge
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
@@ -17,7 +17,7 @@ MAX_ELEMENTS = 20_000
 def parse_xml(data: bytes) -> Element:
     """Parse ``data`` into an element tree, or raise ``MalformedMessage`` saying why not."""
     if len(data) > MAX_BYTES:
-        raise MalformedMessage("message", f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
+        raise TooLarge("message", f"{len(data)} bytes is over the {MAX_BYTES}-byte limit")
     try:
         root: Element = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:

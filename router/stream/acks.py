@@ -19,18 +19,18 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from router.access.gate import Gate
+from router.errors import Forbidden, Refused
 from router.metrics import Metrics
-from router.store import SqlStore
+from router.obligations.acks import NOT_YOURS, Acknowledgements
 from router.stream.settings import KafkaSettings
 from router.worker import Worker
 
 log = structlog.get_logger("warnroute.kafka")
-NOT_YOURS = "a department acknowledges only its own obligations"
 
 
 class AckConsumer:
-    def __init__(self, settings: KafkaSettings, store: SqlStore, gate: Gate, metrics: Metrics) -> None:
-        self.settings, self.store, self.gate, self.metrics = settings, store, gate, metrics
+    def __init__(self, settings: KafkaSettings, acks: Acknowledgements, gate: Gate, metrics: Metrics) -> None:
+        self.settings, self.acks, self.gate, self.metrics = settings, acks, gate, metrics
         self.consumer = AIOKafkaConsumer(
             settings.ack_topic,
             **settings.client_options(),
@@ -74,11 +74,9 @@ class AckConsumer:
         result, reason = await self._acknowledge(record)
         self.metrics.kafka_acks.labels(result).inc()
         where = f"{record.topic}/{record.partition}/{record.offset}"
-        if result == "acknowledged":
-            self.metrics.acknowledgements.labels("kafka").inc()
-        elif reason == NOT_YOURS:
+        if reason == NOT_YOURS:
             await self.gate.record_refusal("kafka", "KAFKA", where, reason, 403)
-        elif result != "already":
+        elif result not in ("acknowledged", "already"):
             log.warning("kafka_ack_not_taken", source=where, result=result, reason=reason)
 
     async def _acknowledge(self, record: ConsumerRecord[bytes, bytes]) -> tuple[str, str]:
@@ -90,11 +88,13 @@ class AckConsumer:
         fields = ("obligation_id", "jurisdiction", "department", "by")
         if not isinstance(body, dict) or not all(isinstance(body.get(f), str) and body[f] for f in fields):
             return "invalid", "obligation_id, jurisdiction, department and by are required strings"
-        found = await self.store.get_obligation(body["obligation_id"])
-        if found is None:
-            return "not_found", f"no obligation {body['obligation_id'][:80]!r}"
-        if (found["jurisdiction"], found["department"]) != (body["jurisdiction"], body["department"]):
-            return "refused", NOT_YOURS
         at = record.timestamp / 1000 if record.timestamp else time.time()
-        result = await self.store.acknowledge(body["obligation_id"], "kafka", body["by"][:200], min(at, time.time()))
+        try:
+            result = await self.acks.by_record(
+                body["obligation_id"], body["jurisdiction"], body["department"], body["by"], at
+            )
+        except Forbidden as exc:
+            return "refused", exc.problem
+        except Refused as exc:
+            return exc.kind, exc.problem
         return result.status, result.problem

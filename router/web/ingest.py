@@ -1,0 +1,75 @@
+"""HTTP ingest: ``POST /api/v1/warnings`` (publishers; signed outside dev mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from router.errors import Conflict
+from router.parsers.xmlsafe import MAX_BYTES
+from router.web.answers import error, rt
+
+INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
+
+router = APIRouter()
+
+
+@router.post("/api/v1/warnings", status_code=202)
+async def ingest(request: Request) -> Response:
+    """Ingest a warning (publisher). Outside dev mode: a publisher token, and the body signed (see README)."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "ingest")
+    if runtime.store.backlog() > runtime.settings.max_backlog:
+        runtime.metrics.overloaded.inc()
+        response = error(503, "overloaded", "body", "the store is behind; nothing was accepted, send it again")
+        response.headers["retry-after"] = "1"
+        return response
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in INGEST_TYPES:
+        return error(
+            415,
+            "unsupported_media_type",
+            "content-type",
+            f"{media or 'none'} is not accepted; send one of {', '.join(INGEST_TYPES)}",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BYTES:
+        return error(413, "too_large", "body", f"over the {MAX_BYTES}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BYTES:
+            return error(413, "too_large", "body", f"over the {MAX_BYTES}-byte limit")
+    await runtime.gate.check_signature(request, principal, bytes(body))
+    accepted = await runtime.service.submit(bytes(body))
+    outcome = accepted.outcome
+    if outcome.status == "conflict":
+        raise Conflict("identifier", outcome.problem)
+    answer: dict[str, Any] = {
+        "warning_id": accepted.warning.id,
+        "status": outcome.status,
+        "drill": accepted.warning.drill,
+        "obligations": [
+            {
+                "id": o.id,
+                "department": o.department,
+                "jurisdiction": o.jurisdiction,
+                "kind": o.kind,
+                "task": o.task,
+                "clause": o.clause,
+                "mandatory": o.mandatory,
+                "due_at": o.due_at,
+            }
+            for o in outcome.obligations
+        ],
+    }
+    if accepted.decision is not None:
+        answer["reference_unknown"] = accepted.decision.reference_unknown
+        answer["cancelled_obligations"] = outcome.cancelled
+        answer["notes"] = list(accepted.decision.notes)
+    return Response(
+        orjson.dumps(answer), status_code=202 if outcome.status == "created" else 200, media_type="application/json"
+    )
