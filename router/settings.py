@@ -1,108 +1,141 @@
 """Process settings: command-line values first, then WARNROUTE_* environment variables, then defaults.
 
-Secrets (gateway API keys) come only from the environment and are never printed.
+Read by pydantic-settings: every field is ``WARNROUTE_<FIELD>`` (``WARNROUTE_CONFIG`` for ``config_dir``),
+and a value that does not parse stops start-up with a :class:`router.errors.ConfigError` naming the
+variable and the problem (never the value: some are secrets). Empty variables count as unset. Secrets
+(gateway API keys, tokens, the SMTP password) are never printed (``repr`` leaves them out). Kafka's
+settings are read by :mod:`router.stream.settings`, which names its variables the same way.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
+from pydantic import Field, InstanceOf, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+
+from router.errors import ConfigError, ConfigProblem
 from router.stream.settings import KafkaSettings
 
+PREFIX = "WARNROUTE_"
+ALIASES = {"config_dir": "WARNROUTE_CONFIG"}
+SMTP_PARTS = (("host", "smtp_host"), ("port", "smtp_port"), ("from", "smtp_from"))
+SMTP_SECRETS = (("username", "smtp_username"), ("password", "smtp_password"))
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True
+    )
+
     data_dir: Path = Path("data")
-    config_dir: Path | None = None
+    config_dir: Path | None = Field(None, validation_alias=ALIASES["config_dir"])
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
     sms_url: str | None = None
-    sms_api_key: str | None = field(default=None, repr=False)
+    sms_api_key: str | None = Field(None, repr=False)
     voice_url: str | None = None
-    voice_api_key: str | None = field(default=None, repr=False)
-    smtp: Mapping[str, str] | None = field(default=None, repr=False)
-    receipt_token: str | None = field(default=None, repr=False)
-    ack_key: str | None = field(default=None, repr=False)  # signs one-click acknowledgement links
-    inbound_token: str | None = field(default=None, repr=False)  # the SMS gateway's inbound (reply) webhook
-    scheduler_poll: float = 1.0
+    voice_api_key: str | None = Field(None, repr=False)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "warnroute@localhost"
+    smtp_username: str | None = Field(None, repr=False)
+    smtp_password: str | None = Field(None, repr=False)
+    smtp: Mapping[str, str] | None = Field(None, repr=False)  # host, port, from, username, password (from smtp_*)
+    receipt_token: str | None = Field(None, repr=False)
+    ack_key: str | None = Field(None, repr=False)  # signs one-click acknowledgement links
+    inbound_token: str | None = Field(None, repr=False)  # the SMS gateway's inbound (reply) webhook
+    scheduler_poll: float = Field(1.0, gt=0)
     auth: str = "on"  # "dev": no tokens, every caller is admin (for the demo and local work only)
-    max_backlog: int = 2000  # ingest answers 503 + Retry-After beyond this many writes waiting
+    max_backlog: int = Field(2000, ge=0)  # ingest answers 503 + Retry-After beyond this many writes waiting
     xml_signing_cert: Path | None = None  # require XML-DSig by this certificate on XML messages
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    canary_every: float = 0.0  # seconds between canaries; 0: no canary
-    canary_timeout: float = 300.0  # a canary not back within this is missing
+    canary_every: float = Field(0.0, ge=0)  # seconds between canaries; 0: no canary
+    canary_timeout: float = Field(300.0, gt=0)  # a canary not back within this is missing
     json_logs: bool | None = None
-    poll_seconds: float = 0.5
-    call_timeout: float = 10.0
-    lease_seconds: float = 60.0  # a claimed notification not recorded by then is due again (a dead instance's)
+    poll_seconds: float = Field(0.5, gt=0)
+    call_timeout: float = Field(10.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)  # a claimed notification not recorded by then is due again
     dispatch: bool = True  # False: accept and record only (another process works the outbox)
-    database_url: str | None = field(default=None, repr=False)  # PostgreSQL (shared); else SQLite in data_dir
-    kafka: KafkaSettings | None = None  # Kafka mode: ingest, action and acknowledgement topics
+    database_url: str | None = Field(None, repr=False)  # PostgreSQL (shared); else SQLite in data_dir
+    kafka: InstanceOf[KafkaSettings] | None = None  # Kafka mode: ingest, action and acknowledgement topics
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _smtp(self) -> Settings:
+        if self.smtp is None and self.smtp_host:
+            parts = {key: str(getattr(self, name)) for key, name in SMTP_PARTS}
+            parts |= {key: str(getattr(self, name)) for key, name in SMTP_SECRETS if getattr(self, name)}
+            object.__setattr__(self, "smtp", parts)
+        return self
 
     @property
     def callback_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - replaced by the one over a given mapping
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files: the environment only
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - secrets are references, not files here
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls, _ENVIRON.get())
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``environ`` (default: the process environment), with ``overrides`` (command-line
+        values; None means not given) on top. Raises ConfigError naming each variable that is wrong."""
         env = environ if environ is not None else os.environ
         bootstrap = overrides.pop("kafka_bootstrap", None)
-        smtp = None
-        if env.get("WARNROUTE_SMTP_HOST"):
-            smtp = {
-                k: v
-                for k, v in {
-                    "host": env.get("WARNROUTE_SMTP_HOST", ""),
-                    "port": env.get("WARNROUTE_SMTP_PORT", "25"),
-                    "from": env.get("WARNROUTE_SMTP_FROM", "warnroute@localhost"),
-                    "username": env.get("WARNROUTE_SMTP_USERNAME", ""),
-                    "password": env.get("WARNROUTE_SMTP_PASSWORD", ""),
-                }.items()
-                if v
-            }
-        values: dict[str, object] = {
-            "data_dir": Path(env.get("WARNROUTE_DATA_DIR", "data")),
-            "public_url": env.get("WARNROUTE_PUBLIC_URL"),
-            "sms_url": env.get("WARNROUTE_SMS_URL"),
-            "sms_api_key": env.get("WARNROUTE_SMS_API_KEY"),
-            "voice_url": env.get("WARNROUTE_VOICE_URL"),
-            "voice_api_key": env.get("WARNROUTE_VOICE_API_KEY"),
-            "smtp": smtp,
-            "receipt_token": env.get("WARNROUTE_RECEIPT_TOKEN"),
-            "ack_key": env.get("WARNROUTE_ACK_KEY"),
-            "inbound_token": env.get("WARNROUTE_INBOUND_TOKEN"),
-            "auth": env.get("WARNROUTE_AUTH", "on").lower(),
-            "database_url": env.get("WARNROUTE_DATABASE_URL"),
-            "kafka": KafkaSettings.from_env(env, bootstrap if isinstance(bootstrap, str) else None),
-        }
-        if env.get("WARNROUTE_MAX_BACKLOG"):
-            values["max_backlog"] = int(env["WARNROUTE_MAX_BACKLOG"])
-        for name, key in (
-            ("WARNROUTE_TLS_CERT", "tls_cert"),
-            ("WARNROUTE_TLS_KEY", "tls_key"),
-            ("WARNROUTE_XML_SIGNING_CERT", "xml_signing_cert"),
-        ):
-            if env.get(name):
-                values[key] = Path(env[name])
-        for name, key in (
-            ("WARNROUTE_SCHEDULER_POLL", "scheduler_poll"),
-            ("WARNROUTE_CANARY_EVERY", "canary_every"),
-            ("WARNROUTE_CANARY_TIMEOUT", "canary_timeout"),
-        ):
-            if env.get(name):
-                values[key] = float(env[name])
-        if env.get("WARNROUTE_CALL_TIMEOUT"):
-            values["call_timeout"] = float(env["WARNROUTE_CALL_TIMEOUT"])
-        if env.get("WARNROUTE_LEASE_SECONDS"):
-            values["lease_seconds"] = float(env["WARNROUTE_LEASE_SECONDS"])
-        if env.get("WARNROUTE_DISPATCH", "").lower() in ("0", "false", "off", "no"):
-            values["dispatch"] = False
-        if env.get("WARNROUTE_CONFIG"):
-            values["config_dir"] = Path(env["WARNROUTE_CONFIG"])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        kafka = KafkaSettings.from_env(env, bootstrap if isinstance(bootstrap, str) else None)
+        reading = _ENVIRON.set(env)
+        try:
+            return cls(**given, kafka=kafka)
+        except ValidationError as exc:
+            raise ConfigError(
+                [ConfigProblem("environment", _variable(e["loc"], given), e["msg"]) for e in exc.errors()]
+            ) from None
+        finally:
+            _ENVIRON.reset(reading)
+
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("environ", default=None)  # what ``from_env`` reads
+
+
+class _Environment(EnvSettingsSource):
+    """The environment source over a given mapping (the process environment unless ``from_env`` names one)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._environ is None:
+            return super()._load_env_vars()
+        found: Mapping[str, str | None] = parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+        return found
+
+
+def _variable(loc: tuple[int | str, ...], given: Mapping[str, object]) -> str:
+    """Where a bad value came from: the command-line option, or its environment variable."""
+    field = str(loc[0]) if loc else ""
+    if field in given:
+        return f"--{field.replace('_', '-')}"
+    return ALIASES.get(field, PREFIX + field.upper())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need into .venv and runs every check: lint, types, config, plan coverage, tests.
+# Installs what the tests need into .venv and runs every check: lint, types, import contracts, config, plan coverage, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -9,6 +9,7 @@ bash scripts/install-system.sh       # Debian's Chromium + CJK font, PostgreSQL 
 export WARNROUTE_KAFKA_LIBS="$(bash scripts/kafka.sh fetch)"   # the Apache Kafka broker, from Maven Central (cached)
 echo "== ruff";            .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy --strict";   .venv/bin/mypy
+echo "== import contracts"; .venv/bin/lint-imports
 echo "== config check";    .venv/bin/warnroute config check
 echo "== plan coverage";   .venv/bin/warnroute plan coverage --require-tests > /dev/null
 echo "== pytest";          .venv/bin/pytest "$@"

@@ -1,13 +1,15 @@
-"""The HTTP edge of authentication and authorization: who is calling, may they, and every denial
-counted and audited. The rules themselves are pure, in :mod:`router.access.roles`.
+"""Who is calling, may they, and every denial counted and audited. The rules themselves are pure, in
+:mod:`router.access.roles`. It reads a request through :class:`Caller` (what Starlette's request has), so
+it needs no web framework; the HTTP edge passes its requests, the Kafka edge its records' headers.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Protocol
 
 import structlog
-from fastapi import Request
 
 from router.access.acklinks import Sessions
 from router.access.roles import DEV, Principal, denied, matches, signature_problem, split_token
@@ -20,6 +22,24 @@ from router.store import SqlStore
 log = structlog.get_logger("warnroute.auth")
 CACHE_SECONDS = 10.0
 SESSION_COOKIE = "wr_session"  # a token revoked from the command line stops working within this
+
+
+class _Url(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+class Caller(Protocol):
+    """What the gate reads of an HTTP request."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> _Url: ...
 
 
 class Denied(Exception):
@@ -38,7 +58,7 @@ class Gate:
     def forget(self, principal_id: str) -> None:
         self._cache.pop(principal_id, None)
 
-    async def who(self, request: Request) -> Principal:
+    async def who(self, request: Caller) -> Principal:
         """The caller, or Denied (401) naming what is wrong with its credentials."""
         if self.dev:
             return DEV
@@ -68,7 +88,7 @@ class Gate:
             self._cache[token_id] = cached
         return cached[1]
 
-    async def _session(self, request: Request) -> Principal:
+    async def _session(self, request: Caller) -> Principal:
         """The web pages' session cookie. A state-changing request must also carry ``X-Warnroute-UI``
         (which no other site can add without a CORS grant), besides the cookie being SameSite=Strict."""
         cookie = request.cookies.get(SESSION_COOKIE)
@@ -84,14 +104,14 @@ class Gate:
         assert found is not None
         return found[0]
 
-    async def require(self, request: Request, action: str) -> Principal:
+    async def require(self, request: Caller, action: str) -> Principal:
         principal = await self.who(request)
         problem = denied(principal, action)
         if problem is not None:
             await self.deny(request, principal, "authorization", problem)
         return principal
 
-    async def check_signature(self, request: Request, principal: Principal, body: bytes) -> None:
+    async def check_signature(self, request: Caller, principal: Principal, body: bytes) -> None:
         if self.dev:
             return
         refused = self.signature_refusal(
@@ -127,13 +147,13 @@ class Gate:
         return (401, problem) if problem is not None else None
 
     async def deny(
-        self, request: Request, principal: Principal | None, field: str, problem: str, status: int = 403
+        self, request: Caller, principal: Principal | None, field: str, problem: str, status: int = 403
     ) -> None:
         """Count, audit and log the denial, then raise it."""
         await self.record_denial(request, principal, problem, status)
         raise Denied(status, field, problem)
 
-    async def record_denial(self, request: Request, principal: Principal | None, problem: str, status: int) -> None:
+    async def record_denial(self, request: Caller, principal: Principal | None, problem: str, status: int) -> None:
         """Count, audit and log a refused request (the page login answers it with a redirect instead)."""
         await self.record_refusal(
             principal.id if principal else "anonymous", request.method, request.url.path, problem, status

@@ -3,6 +3,8 @@
 ``build_handlers`` maps each channel kind to its handler, built from process settings and one
 injected HTTP transport. The department feed is not a push channel: every obligation is in its
 department's feed (pull with a cursor, or live over SSE) whatever else is sent.
+
+Handlers import the domain and ``router.errors`` only: no store, no web framework, no service.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 ``Store`` (base.py) is the repository interface; ``SqlStore`` (sql.py) implements it over SQL,
 with ``SqliteStore`` (sqlite.py, the embedded default) and ``PostgresStore`` (postgres.py, shared by
-several instances) saying how to connect.
+several instances) saying how to connect; schema.py holds the versioned migrations, reads.py the reads.
+The store applies what the domain decides (``router.domain.obligation.transition``) and keeps no rule of
+its own.
+
+Imports the domain and the audit chain; never a channel, a service or an entrypoint.
 """
 
 from pathlib import Path

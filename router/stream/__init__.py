@@ -5,4 +5,6 @@ topics.py    the topics the configuration implies, created by the admin client
 ingest.py    the ingest consumer: commit only after the store has the decision (DLQ for the rest)
 actions.py   the relay from the store's obligations to the department action topics
 acks.py      the acknowledgement consumer
+
+An entrypoint, like the HTTP API: it calls the services; nothing below it imports it (only the composition root).
 """

@@ -1,1 +1,2 @@
-"""tests.integration."""
+"""Integration tests: the store on real SQLite files and a real PostgreSQL server, the dispatcher, Kafka
+against a real broker, security, deploy, the import contracts."""

@@ -1,1 +1,1 @@
-"""tests.support."""
+"""Test helpers in one place: message builders, fakes, process starters, the Kafka broker and PostgreSQL server."""

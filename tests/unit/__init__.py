@@ -1,1 +1,1 @@
-"""tests.unit."""
+"""Unit tests: pure parts (parsers, routing, plan, ladder, settings) and handlers against fake transports."""

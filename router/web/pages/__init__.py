@@ -1,1 +1,1 @@
-"""router.web.pages."""
+"""The duty office's dashboard and the department pages: views, templates, static files (an entrypoint)."""
