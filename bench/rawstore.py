@@ -17,7 +17,8 @@ from router.parsers import parse_message
 from router.plan.config import RoutingConfig
 from router.routing.route import route
 from router.store import IngestRecord, SqlStore
-from router.store.sql import INSERT_AUDIT, INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
+from router.store.sql import INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
+from router.store.writer import INSERT_AUDIT
 
 
 def warnroute_records(config: RoutingConfig, messages: Sequence[bytes]) -> list[IngestRecord]:

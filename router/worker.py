@@ -74,3 +74,22 @@ class Worker:
         """Wait ``seconds``, or less if woken or stopped."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+class Runs:
+    """A part whose loop is one :class:`Worker` (``self.worker``): its heartbeat, wake-up, stop and run."""
+
+    worker: Worker
+
+    @property
+    def heartbeat(self) -> float:
+        return self.worker.heartbeat
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    async def run(self) -> None:
+        await self.worker.run()

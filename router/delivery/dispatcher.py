@@ -27,7 +27,7 @@ from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
 from router.store import ClaimedNotification, NotificationOutcome, Store
-from router.worker import Worker
+from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.dispatcher")
 CST = timezone(timedelta(hours=8))
@@ -45,7 +45,7 @@ class DispatchSettings:
     receipt_token: str | None = field(default=None, repr=False)  # put in the callback URL gateways are given
 
 
-class Dispatcher:
+class Dispatcher(Runs):
     def __init__(
         self,
         store: Store,
@@ -72,16 +72,6 @@ class Dispatcher:
         self._callback_query = f"?token={quote(token)}" if token else ""
         if token:
             secrets.register(token)
-
-    @property
-    def heartbeat(self) -> float:
-        return self.worker.heartbeat
-
-    def wake(self) -> None:
-        self.worker.wake()
-
-    def stop(self) -> None:
-        self.worker.stop()
 
     def _poll(self, _failures: int) -> float:
         return self.settings.poll_seconds

@@ -18,13 +18,13 @@ from router.domain.obligation import OpenObligation
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.store import NotificationRow, StepResult, Store
-from router.worker import Worker
+from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.scheduler")
 RETRY_AFTER_ERROR = 60.0
 
 
-class Scheduler:
+class Scheduler(Runs):
     def __init__(
         self,
         store: Store,
@@ -41,19 +41,6 @@ class Scheduler:
         self.worker = Worker(
             "scheduler", self._step, poll=poll_seconds, clock=clock, retry_after=lambda _: poll_seconds
         )
-
-    @property
-    def heartbeat(self) -> float:
-        return self.worker.heartbeat
-
-    def wake(self) -> None:
-        self.worker.wake()
-
-    def stop(self) -> None:
-        self.worker.stop()
-
-    async def run(self) -> None:
-        await self.worker.run()
 
     async def _step(self) -> bool:
         return await self.pass_once() >= self.batch  # a full batch: more may be due already

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from router.domain.channels import CHANNEL_KINDS
 from router.domain.models import ActionKind, Hazard, Product, grade_from_word
@@ -31,6 +31,15 @@ Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 ClauseId = Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)*$")]
 JurisdictionCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|[A-Z][A-Z0-9]{2,15})$")]
 TownshipCode = Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
+
+
+def _known_grade(word: str) -> str:
+    grade_from_word(word)  # raises ValueError naming what is wrong
+    return word
+
+
+Grade = Annotated[str, AfterValidator(_known_grade)]
+"""A colour or a Roman level ("orange", "II"): the grade a rule or a ladder starts at."""
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_{}][A-Za-z0-9_{}]*$")]
 
 
@@ -81,15 +90,8 @@ class HazardSpec(Strict):
 class RuleWhen(Strict):
     products: list[Product] = Field(min_length=1)
     hazards: list[Hazard] | Literal["*"] = "*"
-    min_level: str | None = None
+    min_level: Grade | None = None
     event_names: list[str] | None = None
-
-    @field_validator("min_level")
-    @classmethod
-    def _grade(cls, value: str | None) -> str | None:
-        if value is not None:
-            grade_from_word(value)
-        return value
 
 
 class RuleAction(Strict):
@@ -162,15 +164,8 @@ class LadderChoice(Strict):
 
     kinds: list[ActionKind] | None = None
     departments: list[str] | None = None
-    min_level: str | None = None
+    min_level: Grade | None = None
     ladder: Ident
-
-    @field_validator("min_level")
-    @classmethod
-    def _grade(cls, value: str | None) -> str | None:
-        if value is not None:
-            grade_from_word(value)
-        return value
 
 
 class DutyOffice(Strict):

@@ -23,12 +23,12 @@ from router.errors import Forbidden, Refused
 from router.metrics import Metrics
 from router.obligations.acks import NOT_YOURS, Acknowledgements
 from router.stream.settings import KafkaSettings
-from router.worker import Worker
+from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.kafka")
 
 
-class AckConsumer:
+class AckConsumer(Runs):
     def __init__(self, settings: KafkaSettings, acks: Acknowledgements, gate: Gate, metrics: Metrics) -> None:
         self.settings, self.acks, self.gate, self.metrics = settings, acks, gate, metrics
         self.consumer = AIOKafkaConsumer(
@@ -43,14 +43,8 @@ class AckConsumer:
     async def start(self) -> None:
         await self.consumer.start()
 
-    def stop(self) -> None:
-        self.worker.stop()
-
     async def close(self) -> None:
         await self.consumer.stop()
-
-    async def run(self) -> None:
-        await self.worker.run()
 
     async def _step(self) -> bool:
         """Take a batch (waiting up to half a second) and commit it once every record is applied; on a

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from router.metrics import Metrics
 from router.store import FeedEntry, SqlStore
 from router.stream.settings import KafkaSettings
-from router.worker import Worker
+from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.kafka")
 CURSOR = "kafka_actions"
@@ -66,7 +66,7 @@ def action_message(
     }
 
 
-class ActionRelay:
+class ActionRelay(Runs):
     def __init__(
         self,
         settings: KafkaSettings,
@@ -79,19 +79,6 @@ class ActionRelay:
         self.poll_seconds = poll_seconds
         self.worker = Worker("kafka_relay", self._step, poll=poll_seconds)
         self._after: int | None = None  # where this instance got to; read from the store on taking the lead
-
-    @property
-    def heartbeat(self) -> float:
-        return self.worker.heartbeat
-
-    def wake(self) -> None:
-        self.worker.wake()
-
-    def stop(self) -> None:
-        self.worker.stop()
-
-    async def run(self) -> None:
-        await self.worker.run()
 
     async def _step(self) -> bool:
         """Publish the next batch, if this instance leads the relay; True when the batch was full."""

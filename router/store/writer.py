@@ -1,0 +1,246 @@
+"""The store's writer: one task and one connection for every write, transactions that never interleave.
+
+Ingest requests waiting at the same moment share one transaction (group commit), which is what lets one
+process take many warnings a second with tens of rows each; other writes waiting together share one
+commit too, each in its own savepoint. Reads use a second connection and never block on the writer. Row
+ids are assigned here, inside the transaction, so a batch is written with a handful of ``executemany``
+calls. Where several processes share one database, ``_begin`` serialises their write transactions (and
+re-reads where each table ends), so ids, the audit chain and every escalation step stay single-file.
+The audit chain is appended here, inside the caller's transaction.
+
+A subclass says how to connect and how to begin a write transaction (sqlite.py, postgres.py); what is
+written is :mod:`router.store.sql`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from router.audit.chain import GENESIS, link
+from router.store.reads import Db, SqlReads
+from router.store.schema import MIGRATIONS
+
+AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
+Job = Callable[[Db], Awaitable[Any]]
+INSERT_AUDIT = (
+    "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    exc: Exception
+
+
+class Writer(SqlReads):
+    """The writer and the reads of one database. ``open()`` before use, ``close()`` after."""
+
+    shared = False  # True: other processes write to the same database (PostgreSQL)
+
+    def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
+        self.batch_max = batch_max
+        self.clock = clock
+        self._writer: Db | None = None
+        self._reader: Db | None = None
+        self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._next: dict[str, int] = {}
+        self._head = GENESIS
+        self.last_write_at = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self, *, owner: bool = True) -> None:
+        """Open for writing. ``owner``: this process alone runs the outbox of this database, so what it had
+        leased before a crash is due again (administrative commands open with ``owner=False``; with a
+        shared database an expired lease is what makes a notification due again)."""
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        await self._ends(self._writer)
+        if owner and not self.shared:
+            await self._writer.execute(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
+            )
+        self._reader = await self._connect(reader=True)
+        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def open_readonly(self) -> None:
+        """Reads only (reports, audit checks) beside a running server: no writer, no migration, no lease reset."""
+        self._reader = await self._connect(reader=True, readonly=True)
+
+    async def _connect(self, *, reader: bool = False, readonly: bool = False) -> Db:
+        raise NotImplementedError
+
+    async def lead(self, name: str) -> bool:  # noqa: ARG002 - a shared database's stores use the name
+        """Whether this process leads ``name`` (work one instance does for all). Alone on a database: yes."""
+        return True
+
+    async def _begin(self, db: Db) -> None:
+        """Start a write transaction (the subclass says how: SQLite takes the database lock up front)."""
+        raise NotImplementedError
+
+    async def _ends(self, db: Db) -> None:
+        """Where each table's ids end and the audit chain's head: read at open, and in every write
+        transaction of a shared database (other processes write too)."""
+        async with db.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM warnings), (SELECT COALESCE(MAX(seq), 0) FROM obligations),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM notifications)"
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        self._next.update(
+            {"warnings": int(row[0]) + 1, "obligations": int(row[1]) + 1, "notifications": int(row[2]) + 1}
+        )
+        await self._audit_tail(db)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self, db: Db) -> None:
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            await self._begin(db)
+            async with db.execute("SELECT COUNT(*) FROM schema_version WHERE version = ?", (version,)) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0]:  # another process migrated it meanwhile
+                await db.execute("COMMIT")
+                continue
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    await db.execute(self._ddl(statement))
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            await db.execute("COMMIT")
+
+    def _ddl(self, statement: str) -> str:
+        """A migration statement in this database's words (SQLite's are the source)."""
+        return statement
+
+    # -- the writer ----------------------------------------------------------------------------
+
+    async def _submit(self, kind: str, payload: Any) -> Any:
+        if self._task is None or self._task.done():
+            raise RuntimeError("store is not open")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._queue.put((kind, payload, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        db = self._writer
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.batch_max and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    await self._queue.put(None)
+                    break
+                batch.append(nxt)
+            ingests = [(p, f) for k, p, f in batch if k == "ingest"]
+            others = [(p, f) for k, p, f in batch if k == "job"]
+            if ingests:
+                records = [p for p, _ in ingests]
+                await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
+            if others:
+                jobs = [job for job, _ in others]
+                await self._run(db, [f for _, f in others], functools.partial(self._jobs, jobs=jobs))
+
+    async def _jobs(self, db: Db, jobs: list[Job]) -> list[Any]:
+        """Several writes in one transaction (one commit), each inside its own savepoint: one that fails
+        is undone alone and its caller hears why; the others commit."""
+        out: list[Any] = []
+        for job in jobs:
+            saved, head = dict(self._next), self._head
+            await db.execute("SAVEPOINT job")
+            try:
+                out.append(await job(db))
+            except Exception as exc:
+                await db.execute("ROLLBACK TO SAVEPOINT job")
+                self._next, self._head = saved, head
+                out.append(_Failed(exc))
+            await db.execute("RELEASE SAVEPOINT job")
+        return out
+
+    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job) -> None:
+        """One write transaction; ``job`` returns one result per future (or ``_Failed``)."""
+        saved, head = dict(self._next), self._head
+        try:
+            await self._begin(db)
+            if self.shared:
+                await self._ends(db)
+            else:
+                await self._audit_tail(db)
+            result = await job(db)
+            await db.execute("COMMIT")
+        except Exception as exc:  # the whole transaction failed: every waiter hears why
+            self._next, self._head = saved, head
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.last_write_at = self.clock()
+        for future, value in zip(futures, result, strict=True):
+            if future.done():
+                continue
+            if isinstance(value, _Failed):
+                future.set_exception(value.exc)
+            else:
+                future.set_result(value)
+
+    async def _audit_tail(self, db: Db) -> None:
+        """Where the chain ends, read inside the write transaction: an administrative command beside the
+        server (``warnroute token``) may have appended to it."""
+        async with db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        self._next["audit"], self._head = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
+
+    async def _audit(self, db: Db, events: list[AuditEvent]) -> None:
+        """Append events to the hash chain, inside the caller's transaction."""
+        if not events:
+            return
+        rows = []
+        prev = self._head
+        for seq, (at, kind, warning_id, obligation_id, detail) in zip(
+            self._ids("audit", len(events)), events, strict=True
+        ):
+            text = orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode()
+            digest = link(prev, seq, at, kind, warning_id, obligation_id, text)
+            rows.append((seq, at, kind, warning_id, obligation_id, text, prev, digest))
+            prev = digest
+        await db.executemany(INSERT_AUDIT, rows)
+        self._head = prev
+
+    def backlog(self) -> int:
+        """Writes waiting for the writer: how far behind the store is."""
+        return self._queue.qsize()
+
+    def _ids(self, table: str, n: int) -> range:
+        start = self._next[table]
+        self._next[table] = start + n
+        return range(start, start + n)
+
+    async def _ingest_batch(self, db: Db, records: list[Any]) -> list[Any]:
+        """Write a batch of ingest records in the writer's transaction; one outcome per record."""
+        raise NotImplementedError
