@@ -4,7 +4,16 @@ Read by pydantic-settings: every field is ``WARNROUTE_<FIELD>`` (``WARNROUTE_CON
 and a value that does not parse stops start-up with a :class:`router.errors.ConfigError` naming the
 variable and the problem (never the value: some are secrets). Empty variables count as unset. Secrets
 (gateway API keys, tokens, the SMTP password) are never printed (``repr`` leaves them out). Kafka's
-settings are read by :mod:`router.stream.settings`, which names its variables the same way.
+settings (``WARNROUTE_KAFKA_*``) are read by :mod:`router.stream.settings`, which names its variables
+the same way. The variables:
+
+    WARNROUTE_DATA_DIR  WARNROUTE_CONFIG  WARNROUTE_HOST  WARNROUTE_PORT  WARNROUTE_PUBLIC_URL (callback base)
+    WARNROUTE_SMS_URL  WARNROUTE_SMS_API_KEY  WARNROUTE_VOICE_URL  WARNROUTE_VOICE_API_KEY
+    WARNROUTE_SMTP_HOST  WARNROUTE_SMTP_PORT  WARNROUTE_SMTP_FROM  WARNROUTE_SMTP_USERNAME  WARNROUTE_SMTP_PASSWORD
+    WARNROUTE_RECEIPT_TOKEN  WARNROUTE_ACK_KEY  WARNROUTE_INBOUND_TOKEN  WARNROUTE_AUTH (on | dev)
+    WARNROUTE_SCHEDULER_POLL  WARNROUTE_POLL_SECONDS  WARNROUTE_MAX_BACKLOG  WARNROUTE_XML_SIGNING_CERT
+    WARNROUTE_TLS_CERT  WARNROUTE_TLS_KEY  WARNROUTE_CANARY_EVERY  WARNROUTE_CANARY_TIMEOUT  WARNROUTE_JSON_LOGS
+    WARNROUTE_CALL_TIMEOUT  WARNROUTE_LEASE_SECONDS  WARNROUTE_DISPATCH (0: accept only)  WARNROUTE_DATABASE_URL
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ class Settings(BaseSettings):
     inbound_token: str | None = Field(None, repr=False)  # the SMS gateway's inbound (reply) webhook
     scheduler_poll: float = Field(1.0, gt=0)
     auth: str = "on"  # "dev": no tokens, every caller is admin (for the demo and local work only)
-    max_backlog: int = Field(2000, ge=0)  # ingest answers 503 + Retry-After beyond this many writes waiting
+    max_backlog: int = 2000  # ingest answers 503 + Retry-After beyond this many writes waiting (negative: always)
     xml_signing_cert: Path | None = None  # require XML-DSig by this certificate on XML messages
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from router.app import Runtime
 from router.plan.config import RoutingConfig
@@ -34,8 +34,14 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
     app.add_middleware(HeaderLimits)
     install_errors(app)
     for area in (ingest, reports, obligations, feeds):
-        app.include_router(area.router)
+        _add(app, area.router)
     install_pages(app, rt)
     for area in (health, admin):
-        app.include_router(area.router)
+        _add(app, area.router)
     return app
+
+
+def _add(app: FastAPI, area: APIRouter) -> None:
+    """An area's routes on the app's own table, so that ``app.routes`` lists every path (recent FastAPI
+    keeps an included router as one opaque entry). The areas use no prefix and no router dependencies."""
+    app.router.routes.extend(area.routes)

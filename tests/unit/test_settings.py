@@ -42,11 +42,11 @@ def test_variables_are_read_by_name_and_empty_ones_count_as_unset() -> None:
 
 def test_every_bad_variable_is_named_with_its_problem_and_never_its_value() -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"WARNROUTE_CALL_TIMEOUT": "ten", "WARNROUTE_MAX_BACKLOG": "-1", "WARNROUTE_PORT": "http"})
+        Settings.from_env({"WARNROUTE_CALL_TIMEOUT": "ten", "WARNROUTE_CANARY_TIMEOUT": "0", "WARNROUTE_PORT": "http"})
     lines = sorted(str(p) for p in caught.value.problems)
     assert lines == [
         "environment: WARNROUTE_CALL_TIMEOUT: Input should be a valid number, unable to parse string as a number",
-        "environment: WARNROUTE_MAX_BACKLOG: Input should be greater than or equal to 0",
+        "environment: WARNROUTE_CANARY_TIMEOUT: Input should be greater than 0",
         "environment: WARNROUTE_PORT: Input should be a valid integer, unable to parse string as an integer",
     ]
 
@@ -58,3 +58,13 @@ def test_serve_with_a_bad_variable_stops_before_binding_naming_it(tmp_path: Path
     )
     assert result.returncode == 1
     assert "environment: WARNROUTE_LEASE_SECONDS: Input should be a valid number" in result.stderr.decode()
+
+
+def test_every_setting_is_listed_by_its_variable_in_the_module_docstring() -> None:
+    import router.settings
+
+    doc = router.settings.__doc__ or ""
+    names = {"config_dir": "WARNROUTE_CONFIG"}
+    for field in Settings.model_fields:
+        if field not in ("smtp", "kafka"):  # smtp is made of the WARNROUTE_SMTP_* parts; kafka is stream's
+            assert names.get(field, "WARNROUTE_" + field.upper()) in doc, field
