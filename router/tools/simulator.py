@@ -18,7 +18,6 @@ import contextlib
 import hmac
 import json
 import time
-import urllib.parse
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -29,8 +28,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from router.handlers.im import dingtalk_sign, feishu_sign
-from router.handlers.webhook import verify
+from router.tools.receivers import check_vectors, dingtalk_signature_ok, feishu_expected, webhook_signature_ok
 
 
 @dataclass
@@ -54,6 +52,7 @@ class SimulatorState:
 def create_simulator(
     api_key: str | None, webhook_secret: str | None, robot_secret: str | None, receipt_delay: float = 0.2
 ) -> FastAPI:
+    check_vectors()  # a receiver that would accept a wrongly signed message must not start
     state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay)
     tasks: set[asyncio.Task[None]] = set()
 
@@ -122,7 +121,9 @@ def create_simulator(
             return failure
         raw = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if state.webhook_secret is not None and not verify(state.webhook_secret, headers, raw, time.time()):
+        if state.webhook_secret is not None and not webhook_signature_ok(
+            state.webhook_secret, headers, raw, time.time()
+        ):
             return JSONResponse({"error": "bad signature"}, status_code=401)
         key = headers.get("webhook-id", "")
         state.received["webhook"][key] += 1
@@ -153,9 +154,7 @@ def create_simulator(
         if state.robot_secret is not None:
             if abs(time.time() * 1000 - timestamp) > 3_600_000:
                 return JSONResponse({"errcode": 310000, "errmsg": "invalid timestamp"})
-            if not hmac.compare_digest(
-                dingtalk_sign(state.robot_secret, timestamp).encode(), urllib.parse.quote_plus(sign).encode()
-            ):
+            if not dingtalk_signature_ok(state.robot_secret, timestamp, sign):
                 return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
         if state.affected("dingtalk"):
             return JSONResponse({"errcode": 130101, "errmsg": "send too fast"})
@@ -170,7 +169,7 @@ def create_simulator(
         if state.robot_secret is not None:
             timestamp = int(body.get("timestamp", 0))
             if abs(time.time() - timestamp) > 3600 or not hmac.compare_digest(
-                feishu_sign(state.robot_secret, timestamp).encode(), str(body.get("sign", "")).encode()
+                feishu_expected(state.robot_secret, timestamp).encode(), str(body.get("sign", "")).encode()
             ):
                 return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
         if state.affected("feishu"):
