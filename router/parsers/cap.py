@@ -1,10 +1,19 @@
-"""OASIS CAP 1.2, as CMA publishes it (bilingual info blocks, CPEAS geocodes) and in general."""
+"""OASIS CAP 1.2, as CMA publishes it (bilingual info blocks, CPEAS geocodes) and in general.
+
+What CAP 1.2 requires is required here: ``identifier``, ``sender``, ``sent``, ``status``, ``msgType`` and
+``scope`` in the alert; ``category``, ``event``, ``urgency``, ``severity`` and ``certainty`` in every info
+block; ``areaDesc`` in every area. ``identifier`` and ``sender`` may not contain spaces, commas, ``<`` or
+``&`` (§3.2.1: they are joined with commas in ``references``). A message that lacks one is refused naming
+the element. No sender warnroute receives needs leniency (CMA's, the national platform's and every public
+sample in tests/data conform); one that did would be named here with the element it may omit.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.etree.ElementTree import Element
 
-from router.errors import UnknownSchema
+from router.errors import InvalidMessage, UnknownSchema
 from router.parsers.raw import RawWarning
 
 CAP12 = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -25,6 +34,9 @@ WHERE = {
     "expires": "alert/info/expires",
     "info": "alert/info",
 }
+REQUIRED_ALERT = ("identifier", "sender", "sent", "status", "msgType", "scope")
+REQUIRED_INFO = ("category", "event", "urgency", "severity", "certainty")
+FORBIDDEN_IN_IDS = " ,<&"
 
 
 def parse_cap(root: Element) -> RawWarning:
@@ -36,6 +48,7 @@ def parse_cap(root: Element) -> RawWarning:
         found = node.findtext(path, default="", namespaces=_NS)
         return found.strip()
 
+    _conforms(root, text)
     raw = RawWarning(fmt="cap", where=WHERE)
     raw.identifier = text(root, "cap:identifier")
     raw.sender = text(root, "cap:sender")
@@ -60,6 +73,28 @@ def parse_cap(root: Element) -> RawWarning:
     if not raw.geocodes and info.find("cap:area", _NS) is not None:
         raw.geocodes.append(("areaDesc", text(info, "cap:area/cap:areaDesc") or "(no geocode)"))
     return raw
+
+
+def _conforms(root: Element, text: Callable[[Element, str], str]) -> None:
+    """Refuse, naming the element, what CAP 1.2 requires and this message lacks."""
+    for tag in REQUIRED_ALERT:
+        if not text(root, f"cap:{tag}"):
+            raise InvalidMessage(f"alert/{tag}", f"missing: CAP 1.2 requires <{tag}> in <alert>")
+    for tag in ("identifier", "sender"):
+        value = text(root, f"cap:{tag}")
+        bad = sorted({c for c in value if c in FORBIDDEN_IN_IDS}, key=FORBIDDEN_IN_IDS.index)
+        if bad:
+            named = ", ".join({" ": "spaces", ",": "commas"}.get(c, repr(c)) for c in bad)
+            raise InvalidMessage(f"alert/{tag}", f"CAP 1.2 forbids {named} in <{tag}> (references join them by commas)")
+    for info in root.findall("cap:info", _NS):
+        for tag in REQUIRED_INFO:
+            if not text(info, f"cap:{tag}"):
+                raise InvalidMessage(
+                    f"alert/info/{tag}", f"missing (no {tag}): CAP 1.2 requires <{tag}> in every <info>"
+                )
+        for area in info.findall("cap:area", _NS):
+            if not text(area, "cap:areaDesc"):
+                raise InvalidMessage("alert/info/area/areaDesc", "missing: CAP 1.2 requires <areaDesc> in every <area>")
 
 
 def _reference(triple: str) -> str:

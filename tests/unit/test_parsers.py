@@ -201,14 +201,14 @@ def test_event_names(parse: Parse, event: str, headline: str, hazard: Hazard, na
 
 
 def test_headline_prefers_the_longest_name(parse: Parse) -> None:
-    """Without event, 雷雨大风 in a headline is not read as 大风 (gale)."""
+    """Without an event type (national XML; CAP requires <event>), 雷雨大风 in a headline is not read as 大风."""
     w = parse(
-        cap_message(
-            identifier="53032641600000_20260802151000",
-            event="",
-            severity="Moderate",
+        national_message(
+            sender_code="53032641600000",
+            event_type="",
+            severity="Yellow",
             headline="会泽县气象台发布雷雨大风黄色预警信号",
-            geocodes=("530326000000",),
+            geocode="530326000000",
         )
     )
     assert (w.hazard, w.hazard_name) == (Hazard.OTHER, "雷雨大风")
