@@ -305,11 +305,18 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _admin_store(data_dir: Path | None) -> SqlStore:
+def _admin_store(data_dir: Path | None) -> tuple[SqlStore, str]:
+    """The store ``warnroute serve`` uses with the same settings (``--data-dir``, else WARNROUTE_DATA_DIR,
+    else ./data; WARNROUTE_DATABASE_URL for PostgreSQL), and where it is, in words (never the URL)."""
     from router.settings import Settings
 
     settings = Settings.from_env(data_dir=data_dir)
-    return make_store(settings.data_dir, settings.database_url)
+    where = (
+        "the PostgreSQL database of WARNROUTE_DATABASE_URL"
+        if settings.database_url
+        else str((settings.data_dir / "warnroute.db").resolve())
+    )
+    return make_store(settings.data_dir, settings.database_url), where
 
 
 def _cmd_token_create(args: argparse.Namespace) -> int:
@@ -317,8 +324,9 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
 
     config = _config(args.config)
 
+    store, where = _admin_store(args.data_dir)
+
     async def run() -> tuple[dict[str, str | None], str]:
-        store = _admin_store(args.data_dir)
         await store.open(owner=False)
         try:
             principal, token = await issue_token(
@@ -333,7 +341,7 @@ def _cmd_token_create(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"warnroute: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    print(f"token {public['id']} ({public['role']}) created; it is shown this once:", file=sys.stderr)
+    print(f"token {public['id']} ({public['role']}) created in {where}; it is shown this once:", file=sys.stderr)
     print(token)
     return EXIT_OK
 

@@ -36,6 +36,24 @@ ALLOWED: dict[str, frozenset[str]] = {
     "reload": frozenset({"admin"}),
 }
 """Action → roles that may perform it; scoping (own department, on behalf) is checked by ``scope``."""
+DOING = {
+    "ingest": "publish warnings",
+    "read_warning": "read warnings",
+    "report": "read compliance reports",
+    "audit": "check the audit log",
+    "summary": "read the summary",
+    "feed": "read action feeds",
+    "ack": "acknowledge obligations",
+    "tokens": "manage API tokens",
+    "reload": "reload the configuration",
+}
+"""Each action as the refusal's sentence names it ("a publisher may not manage API tokens")."""
+ARTICLE = {
+    "publisher": "a publisher",
+    "department": "a department",
+    "duty_office": "the duty office",
+    "admin": "an admin",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +110,8 @@ def denied(principal: Principal, action: str) -> str | None:
     if principal is DEV:
         return None
     if principal.role not in ALLOWED.get(action, frozenset()):
-        return f"role {principal.role} may not {action.replace('_', ' ')}"
+        who = ARTICLE.get(principal.role, f"role {principal.role!r}")
+        return f"{who} may not {DOING.get(action, action.replace('_', ' '))}"
     return None
 
 

@@ -39,8 +39,12 @@ class JsonWarningMessage(BaseModel):
     )
 
     schema_: Literal["warnroute.warning/1"] = Field(alias="schema", description="format and version")
-    identifier: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    sender: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    identifier: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s,<&]+$")] = Field(
+        description="as CAP 1.2: no spaces, commas, < or &"
+    )
+    sender: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s,<&]+$")] = Field(
+        description="as CAP 1.2: no spaces, commas, < or &"
+    )
     sender_code: Annotated[str, StringConstraints(pattern=r"^\d{14}$")] | None = Field(
         None, description="ZZZZZZDDDUUUXX: 6-digit area code, 416 for a meteorological office, 000, 00"
     )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from router.access.roles import feed_denied
+from router.errors import NotFound
 from router.web.answers import rt
 
 KEEPALIVE_SECONDS = 15.0
@@ -22,6 +23,10 @@ router = APIRouter()
 async def _feed_allowed(request: Request, jurisdiction: str, department: str) -> None:
     runtime = rt(request)
     principal = await runtime.gate.require(request, "feed")
+    if jurisdiction not in runtime.config.jurisdictions:
+        raise NotFound("jurisdiction", f"no jurisdiction {jurisdiction!r} in the configuration (departments.yaml)")
+    if department not in runtime.config.departments:
+        raise NotFound("department", f"no department {department!r} in the configuration (departments.yaml)")
     problem = feed_denied(principal, jurisdiction, department)
     if problem is not None:
         await runtime.gate.deny(request, principal, "department", problem)

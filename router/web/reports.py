@@ -1,4 +1,8 @@
-"""Reading what was routed: a warning with its obligations, its compliance report, the audit check, counts."""
+"""Reading what was routed: a warning with its obligations, its compliance report, the audit check, counts.
+
+Warning identifiers may contain ``/`` (CAP forbids only spaces, commas, ``<`` and ``&``): the routes take
+the rest of the path, the report's first, so every stored warning is reachable by its identifier.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,7 @@ from router.web.answers import rt
 router = APIRouter()
 
 
-@router.get("/api/v1/warnings/{identifier}")
-async def get_warning(request: Request, identifier: str) -> Response:
-    runtime = rt(request)
-    await runtime.gate.require(request, "read_warning")
-    found = await runtime.store.get_warning(identifier)
-    if found is None:
-        raise NotFound("identifier", f"no warning {identifier!r}")
-    return JSONResponse(found)
-
-
-@router.get("/api/v1/warnings/{identifier}/report")
+@router.get("/api/v1/warnings/{identifier:path}/report")
 async def warning_report(request: Request, identifier: str, format: str = "json") -> Response:
     runtime = rt(request)
     await runtime.gate.require(request, "report")
@@ -37,6 +31,16 @@ async def warning_report(request: Request, identifier: str, format: str = "json"
     if format == "html":
         return HTMLResponse(report.to_html(built))
     return JSONResponse(report.public(built))
+
+
+@router.get("/api/v1/warnings/{identifier:path}")
+async def get_warning(request: Request, identifier: str) -> Response:
+    runtime = rt(request)
+    await runtime.gate.require(request, "read_warning")
+    found = await runtime.store.get_warning(identifier)
+    if found is None:
+        raise NotFound("identifier", f"no warning {identifier!r}")
+    return JSONResponse(found)
 
 
 @router.get("/api/v1/audit/verify")
