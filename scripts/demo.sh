@@ -4,8 +4,6 @@
 # (e.g. --exit to stop after the summary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
+bash scripts/venv.sh                   # .venv from the pinned set (constraints.txt); python3-venv if missing
 .venv/bin/warnroute config check
 .venv/bin/warnroute demo "$@"

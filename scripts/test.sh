@@ -2,9 +2,7 @@
 # Installs what the tests need into .venv and runs every check: lint, types, import contracts, config, plan coverage, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+bash scripts/venv.sh dev               # .venv from the pinned set (constraints.txt); python3-venv if missing
 bash scripts/install-system.sh       # Debian's Chromium + CJK font, PostgreSQL server, promtool (if missing)
 export WARNROUTE_KAFKA_LIBS="$(bash scripts/kafka.sh fetch)"   # the Apache Kafka broker, from Maven Central (cached)
 echo "== ruff";            .venv/bin/ruff check . && .venv/bin/ruff format --check .
