@@ -165,13 +165,15 @@ def test_no_secret_in_any_error(kind: str) -> None:
     def connect_error(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError(f"cannot reach {request.url}")
 
+    if kind == "webhook":
+        responders.pop()  # a webhook receiver's 200 is a delivery, whatever its body (Standard Webhooks)
     for responder in [*responders, connect_error]:
-        try:
+        with pytest.raises(DeliveryError) as caught:  # every one of these is a failure to deliver
             send(kind, responder)
-        except DeliveryError as exc:
-            text = f"{exc!s} {exc!r} {exc.__cause__!r} {exc.__context__!r}"
-            for secret in (SECRET, API_KEY, "13800138000"):
-                assert secret not in text
+        exc = caught.value
+        text = f"{exc!s} {exc!r} {exc.__cause__!r} {exc.__context__!r}"
+        for secret in (SECRET, API_KEY, "13800138000"):
+            assert secret not in text
 
 
 def test_webhook_is_signed_and_keyed_for_the_receiver() -> None:
