@@ -119,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = p_audit.add_subparsers(metavar="ACTION")
     p_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken event")
     p_verify.add_argument("--data-dir", type=Path, default=None)
+    p_verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        metavar="N:HASH",
+        help="a head printed by an earlier verify and kept elsewhere: event N must still have this hash",
+    )
     p_verify.set_defaults(run=_cmd_audit_verify)
 
     p_token = sub.add_parser("token", help="API tokens: create (shown once), list, revoke")
@@ -289,11 +296,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
     from router.audit.verify import verify_store
 
+    anchors: dict[int, str] = {}
+    for anchor in args.anchor:
+        seq, _, digest = anchor.partition(":")
+        if not (seq.isascii() and seq.isdigit() and len(digest) == 64):
+            print(
+                f"warnroute: --anchor {anchor!r}: expected N:HASH (an event number and its 64-digit hash)",
+                file=sys.stderr,
+            )
+            return EXIT_INPUT
+        anchors[int(seq)] = digest
+
     async def run() -> Verdict:
         store = _existing_store(args.data_dir)
         await store.open_readonly()
         try:
-            return await verify_store(store)
+            return await verify_store(store, anchors)
         finally:
             await store.close()
 

@@ -13,8 +13,9 @@ class AuditSource(Protocol):
     async def audit_rows(self, after: int = 0, limit: int = PAGE) -> list[AuditRow]: ...
 
 
-async def verify_store(store: AuditSource) -> Verdict:
-    chain = Chain()
+async def verify_store(store: AuditSource, anchors: dict[int, str] | None = None) -> Verdict:
+    """The store's chain checked end to end, and against heads recorded elsewhere (``anchors``: seq → hash)."""
+    chain = Chain(anchors)
     after = 0
     while True:
         rows = await store.audit_rows(after, PAGE)

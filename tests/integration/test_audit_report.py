@@ -67,7 +67,7 @@ TAMPERING = {
         "UPDATE audit SET seq = CASE seq WHEN -4 THEN 5 WHEN -5 THEN 4 END WHERE seq < 0",
         "does not follow",
     ),
-    "tail rewritten": ("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit) - 1", "is missing"),
+    "second-to-last deleted": ("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit) - 1", "is missing"),
 }
 
 
@@ -90,6 +90,30 @@ def test_audit_verify_detects_tampering(config: RoutingConfig, tmp_path: Path, h
     broken = subprocess.run(cli, capture_output=True, text=True, check=False)
     assert broken.returncode == 1
     assert expected in broken.stderr and "audit chain broken" in broken.stderr
+
+
+def test_a_cut_tail_is_caught_only_against_a_head_recorded_elsewhere(config: RoutingConfig, tmp_path: Path) -> None:
+    """The chain alone cannot tell a cut tail from a shorter log (it says so); an anchor kept outside can."""
+
+    async def scenario(w: World) -> None:
+        await storm_night(w)
+
+    run(config, tmp_path, scenario)
+    (tmp_path / "warnroute.db").symlink_to(tmp_path / "db.sqlite")
+    cli = [sys.executable, "-m", "router", "audit", "verify", "--data-dir", str(tmp_path)]
+    intact = subprocess.run(cli, capture_output=True, text=True, check=False)
+    events, head = intact.stdout.split()[1], intact.stdout.split()[-1]
+    anchor = f"{events}:{head}"
+    assert subprocess.run([*cli, "--anchor", anchor], capture_output=True, check=False).returncode == 0
+    db = sqlite3.connect(tmp_path / "db.sqlite")
+    with db:
+        db.execute("DELETE FROM audit WHERE seq > (SELECT MAX(seq) FROM audit) - 3")
+    db.close()
+    alone = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert alone.returncode == 0  # what the chain promises: it cannot see this by itself
+    anchored = subprocess.run([*cli, "--anchor", anchor], capture_output=True, text=True, check=False)
+    assert anchored.returncode == 1
+    assert f"the chain ends at event {int(events) - 3}, before the recorded event {events}" in anchored.stderr
 
 
 def test_an_edit_with_a_recomputed_hash_still_breaks_the_next_link() -> None:
