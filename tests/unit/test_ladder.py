@@ -63,42 +63,44 @@ def test_the_duty_office_that_is_itself_late_is_reported_to_the_city(config: Rou
 # -- ladders over the store ----------------------------------------------------------------------
 
 
-def test_every_obligation_opens_as_the_pure_ladder_says_on_time_and_late(config: RoutingConfig, tmp_path: Path) -> None:
-    """Ingest builds each obligation's first notifications and next step from shapes it keeps per
-    action; they must be what ``plan_initial`` says for that obligation, whenever the warning arrives."""
+def test_obligations_open_at_the_times_the_plan_and_ladders_set_on_time_and_late(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """An orange rainstorm signal for 罗平县 issued at T0, written out by hand from warnings.yaml:
+    the §4.3 direct report to the flood-control HQ (deadline T0 + 10 min, ladder direct_report: its first
+    push channel and SMS at once, voice at + 2 min, the duty office at + 5 min) and the water bureau's
+    §4.5 response (deadline T0 + 30 min, ladder standard: first push channel at once, SMS at + 3 min,
+    voice at + 8 min, the duty office at + 15 min). Both have feed, webhook, SMS and voice, so "first" is
+    the webhook. Arriving 40 minutes late, every rung is due at once."""
+    direct_on_time = ([("webhook", "action"), ("sms", "action")], T0 + 2 * MIN)
+    respond_on_time = ([("webhook", "action")], T0 + 3 * MIN)
+    alert = [(c, "escalation") for c in config.ladders.duty_channels]
+    direct_late = [("webhook", "action"), ("sms", "action"), ("voice", "action"), *alert]
+    respond_late = [("webhook", "action"), ("sms", "action"), ("voice", "action"), *alert]
 
     async def scenario(w: World) -> None:
         for arrival, identifier in ((0.0, "on-time"), (40.0, "forty-minutes-late")):
             w.clock.at(arrival)
             accepted = await w.service.submit(json_message(identifier=identifier, severity="orange"))
             found = await w.store.get_warning(accepted.warning.id)
-            assert found is not None and len(found["obligations"]) > 10
-            for o in found["obligations"]:
-                a = o["action"]
-                rank = accepted.warning.severity.rank if accepted.warning.severity else 0
-                ladder = config.ladders.choose(a["kind"], a["department"], rank) or ""
-                start, deadline = T0, datetime.fromisoformat(a["due_at"]).timestamp()
-                ob = OpenObligation(
-                    0,
-                    o["id"],
-                    a["department"],
-                    a["jurisdiction"],
-                    a["kind"],
-                    tuple(a["channels"]),
-                    ladder,
-                    0,
-                    start,
-                    deadline,
-                )
-                expected = plan_initial(config.ladders, ob, w.clock())
-                assert [(n["id"], n["channel"], n["purpose"]) for n in o["notifications"]] == [
-                    (s.id, s.channel, s.purpose) for s in expected.sends
-                ], o["id"]
-                if not expected.breached:  # (a breach is the scheduler's, at its next pass)
-                    assert expected.next_at is not None
-                    assert datetime.fromisoformat(o["next_step_at"]).timestamp() == expected.next_at, o["id"]
+            assert found is not None
+            by = {(o["action"]["department"], o["action"]["kind"]): o for o in found["obligations"]}
+            direct, respond = by[("flood_drought_hq", "direct_report")], by[("water", "respond")]
+            assert datetime.fromisoformat(direct["action"]["due_at"]).timestamp() == T0 + 10 * MIN
+            assert datetime.fromisoformat(respond["action"]["due_at"]).timestamp() == T0 + 30 * MIN
+            sent = {k: [(n["channel"], n["purpose"]) for n in o["notifications"]] for k, o in by.items()}
+            if arrival == 0.0:
+                assert (sent[("flood_drought_hq", "direct_report")], _at(direct)) == direct_on_time
+                assert (sent[("water", "respond")], _at(respond)) == respond_on_time
+            else:
+                assert sent[("flood_drought_hq", "direct_report")] == direct_late
+                assert sent[("water", "respond")] == respond_late
 
     run(config, tmp_path, scenario)
+
+
+def _at(obligation: dict[str, Any]) -> float:
+    return datetime.fromisoformat(obligation["next_step_at"]).timestamp()
 
 
 def test_obligation_ids_grow_with_time(config: RoutingConfig, tmp_path: Path) -> None:
