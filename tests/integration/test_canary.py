@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import re
 import time
 from pathlib import Path
@@ -53,9 +54,13 @@ def test_the_canary_runs_through_the_real_channels(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and metric("warnroute_canary_age_seconds", "voice") is None:
             time.sleep(0.2)
-        for channel in ("webhook", "sms", "voice", "wecom", "dingtalk", "feishu"):
+        for channel in ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu"):
             assert metric("warnroute_canary_age_seconds", channel) is not None, channel
             assert metric("warnroute_canary_missing", channel) == 0, channel
+        assert stack.maildir is not None  # the e-mail went through a real SMTP server process
+        mails = list(mailbox.Maildir(stack.maildir))
+        assert mails and {m["To"] for m in mails} == {"duty@example.invalid"}
+        assert all(m["X-Warnroute-Idempotency-Key"] for m in mails)
         httpx.post(f"{stack.sim.url}/control", json={"mode": "fail", "status": 503, "channels": ["sms"]})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and metric("warnroute_canary_missing", "sms") != 1:

@@ -6,6 +6,7 @@ its own PID (SIGTERM, then SIGKILL), so nothing outlives a test.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import ssl
@@ -100,14 +101,37 @@ def start(
     raise RuntimeError(f"{args[0]} not ready in 30 s: {log.read_text(errors='replace')[-2000:]}")
 
 
+def start_smtp(tmp: Path) -> tuple[Proc, Path]:
+    """A real SMTP server process (aiosmtpd) on a free loopback port, keeping what it receives in a
+    Maildir; returns it and the Maildir's folder. Stop it by its PID (``Proc.stop``)."""
+    port, maildir = free_port(), tmp / "mail"
+    log = tmp / "smtp.log"
+    args = ["-m", "aiosmtpd", "-n", "-u", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
+    with log.open("ab") as handle:
+        popen = subprocess.Popen([sys.executable, *args], stdout=handle, stderr=handle)
+    proc = Proc(popen, f"smtp://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"smtp exited: {log.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            if s.recv(3) == b"220":
+                return proc, maildir
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError("smtp not ready in 30 s")
+
+
 @dataclass
 class Stack:
-    """A simulator and a router wired together, and how to (re)start the router."""
+    """A simulator, a real SMTP server and a router wired together, and how to (re)start the router."""
 
     tmp: Path
     sim: Proc
     serve_env: dict[str, str]
     port: int
+    smtp: Proc | None = None
+    maildir: Path | None = None
     router: Proc | None = None
 
     @property
@@ -138,6 +162,8 @@ class Stack:
         if self.router is not None:
             self.router.stop()
         self.sim.stop()
+        if self.smtp is not None:
+            self.smtp.stop()
 
 
 def start_stack(
@@ -164,10 +190,17 @@ def start_stack(
         tmp / "simulator.log",
         "/received",
     )
-    stack = Stack(tmp, sim, serve_env, port)
+    try:
+        smtp, maildir = start_smtp(tmp)
+    except Exception:
+        sim.stop()
+        raise
+    serve_env |= {"WARNROUTE_SMTP_HOST": "127.0.0.1", "WARNROUTE_SMTP_PORT": smtp.url.rsplit(":", 1)[1]}
+    serve_env.setdefault("WARNROUTE_SMTP_FROM", "warnroute@127.0.0.1")
+    stack = Stack(tmp, sim, serve_env, port, smtp, maildir)
     try:
         stack.start_router()
     except Exception:
-        sim.stop()
+        stack.stop()
         raise
     return stack
