@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -215,20 +215,42 @@ def test_feed_pages_with_a_cursor(config: RoutingConfig, backend: Backend) -> No
 
 
 def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
+    """The disk fails after the batch's warning and obligation rows went in (the notifications' insert
+    raises): the whole transaction is undone, the caller hears why, and the store goes on."""
+    ran: list[str] = []
+
+    class FailingAtNotifications:
+        def __init__(self, db: Any) -> None:
+            self.db = db
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.db, name)
+
+        async def executemany(self, sql: str, rows: Any) -> Any:
+            if sql.startswith("INSERT INTO notifications"):
+                raise OSError("disk I/O error")
+            ran.append(sql.split("(")[0].strip())
+            return await self.db.executemany(sql, rows)
+
     async def scenario() -> None:
         store, service = await _service(backend, config)
+        real = store._ingest_batch
 
-        async def broken(db: object, records: list[object]) -> object:
-            raise OSError("disk I/O error")
+        async def failing(db: Any, records: Any) -> Any:
+            return await real(FailingAtNotifications(db), records)
 
-        store._ingest_batch = broken  # type: ignore[assignment, method-assign]
+        store._ingest_batch = failing  # type: ignore[method-assign]
         with pytest.raises(OSError, match="disk I/O error"):
             await service.submit(json_message())
+        assert ran == ["INSERT INTO warnings", "INSERT INTO obligations"]  # failed mid-batch, not before it
+        store._ingest_batch = real  # type: ignore[method-assign]
+        accepted = await service.submit(json_message(identifier="53032441600000_20260715080500"))
+        assert accepted.outcome.status == "created"
         await store.close()
 
     run(scenario)
-    assert backend.rows("SELECT COUNT(*) FROM warnings")[0][0] == 0
-    assert backend.rows("SELECT COUNT(*) FROM obligations")[0][0] == 0
+    assert backend.rows("SELECT identifier FROM warnings") == [("53032441600000_20260715080500",)]
+    assert backend.rows("SELECT COUNT(DISTINCT warning_seq) FROM obligations")[0][0] == 1
 
 
 def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(
