@@ -27,7 +27,7 @@ from router.delivery.feed import FeedHub
 from router.errors import ConfigError, ConfigProblem
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
-from router.ingest.service import IngestService
+from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.obligations.acks import Acknowledgements
 from router.obligations.scheduler import Scheduler
@@ -126,7 +126,13 @@ class Runtime:
         self.acks = Acknowledgements(self.store, self.config, self.secrets, self.metrics)
         signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
         self.service = IngestService(
-            self.config, self.store, self.metrics, self.hub, self._committed, signatures=signatures
+            self.config,
+            self.store,
+            self.metrics,
+            self.hub,
+            self._committed,
+            signatures=signatures,
+            sent_window=SentWindow(s.sent_max_age, s.sent_max_ahead),
         )
         await self.store.record_event(
             "config_loaded", {"config": str(self.config.directory), "sha256": config_digest(self.config)}, time.time()

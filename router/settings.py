@@ -14,6 +14,8 @@ the same way. The variables:
     WARNROUTE_SCHEDULER_POLL  WARNROUTE_POLL_SECONDS  WARNROUTE_MAX_BACKLOG  WARNROUTE_XML_SIGNING_CERT
     WARNROUTE_TLS_CERT  WARNROUTE_TLS_KEY  WARNROUTE_CANARY_EVERY  WARNROUTE_CANARY_TIMEOUT  WARNROUTE_JSON_LOGS
     WARNROUTE_CALL_TIMEOUT  WARNROUTE_LEASE_SECONDS  WARNROUTE_DISPATCH (0: accept only)  WARNROUTE_DATABASE_URL
+    WARNROUTE_SENT_MAX_AGE (s, default 7 days)  WARNROUTE_SENT_MAX_AHEAD (s, default 1 hour): the accepted
+    window of a message's ``sent`` around its receipt; outside it the message is refused naming the bound
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class Settings(BaseSettings):
     call_timeout: float = Field(10.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)  # a claimed notification not recorded by then is due again
     dispatch: bool = True  # False: accept and record only (another process works the outbox)
+    sent_max_age: float = Field(7 * 86400.0, gt=0)  # a message sent longer ago than this (s) is refused
+    sent_max_ahead: float = Field(3600.0, ge=0)  # …and one dated further ahead of its receipt than this
     database_url: str | None = Field(None, repr=False)  # PostgreSQL (shared); else SQLite in data_dir
     kafka: InstanceOf[KafkaSettings] | None = None  # Kafka mode: ingest, action and acknowledgement topics
 

@@ -35,6 +35,32 @@ RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is c
 
 
 @dataclass(frozen=True)
+class SentWindow:
+    """How far a message's ``sent`` may lie before (``max_age``) or after (``max_ahead``) its receipt, in
+    seconds: a message dated 0001 would fire every escalation at once, one dated 2099 none ever."""
+
+    max_age: float = 7 * 86400.0
+    max_ahead: float = 3600.0
+
+    def refusal(self, sent: datetime, received: float) -> InvalidMessage | None:
+        offset = sent.timestamp() - received
+        at = datetime.fromtimestamp(received, sent.tzinfo).isoformat(timespec="seconds")
+        if offset > self.max_ahead:
+            return InvalidMessage(
+                "sent",
+                f"{sent.isoformat()} is {offset / 3600:.1f} h after its receipt ({at}); at most"
+                f" {self.max_ahead:.0f} s ahead is accepted (WARNROUTE_SENT_MAX_AHEAD): check the sender's clock",
+            )
+        if -offset > self.max_age:
+            return InvalidMessage(
+                "sent",
+                f"{sent.isoformat()} is {-offset / 86400:.1f} days before its receipt ({at}); at most"
+                f" {self.max_age / 86400:g} days is accepted (WARNROUTE_SENT_MAX_AGE)",
+            )
+        return None
+
+
+@dataclass(frozen=True)
 class Accepted:
     warning: WeatherWarning
     decision: Decision | None
@@ -51,10 +77,12 @@ class IngestService:
         on_commit: Callable[[], None],
         clock: Callable[[], float] = time.time,
         signatures: XmlSignatures | None = None,
+        sent_window: SentWindow | None = None,
     ) -> None:
         self.config, self.store, self.metrics, self.hub = config, store, metrics, hub
         self.signatures = signatures
         self.on_commit, self.clock = on_commit, clock
+        self.sent_window = sent_window or SentWindow()
         self._recent: OrderedDict[str, tuple[str, Decision]] = OrderedDict()
 
     async def submit(self, data: bytes) -> Accepted:
@@ -64,6 +92,9 @@ class IngestService:
             if self.signatures is not None:
                 data = self.signatures.signed_content(data)
             warning = parse_message(data, self.config)
+            refused = self.sent_window.refusal(warning.issued_at, started)
+            if refused is not None:
+                raise refused
         except InvalidMessage as exc:
             self.metrics.warnings_received.labels("unknown", "unknown", "rejected").inc()
             log.info("warning_rejected", field=exc.field, problem=exc.problem, kind=exc.kind)

@@ -161,6 +161,7 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         "WARNROUTE_CONFIG": str(config),
         "WARNROUTE_DATA_DIR": str(data_dir),
         "WARNROUTE_AUTH": "dev",  # the demo on loopback: no tokens (never so in production)
+        "WARNROUTE_SENT_MAX_AHEAD": "21600",  # the demo's storm is issued hours ahead, compressed into minutes
         "WARNROUTE_RECEIPT_TOKEN": keys["receipts"],
         "WARNROUTE_SMS_URL": sim,
         "WARNROUTE_SMS_API_KEY": keys["api"],

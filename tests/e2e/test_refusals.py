@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
 from router.access.roles import ROLES, Principal, denied
+from router.ingest.service import SentWindow
 from tests.support.messages import ROOT, cap_message, json_message
 from tests.support.procs import Stack
 
@@ -104,3 +106,28 @@ def test_token_create_without_data_dir_says_which_store_it_wrote_to(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert f"created in {tmp_path / 'served' / 'warnroute.db'};" in done.stderr
     assert (tmp_path / "served" / "warnroute.db").is_file()
+
+
+def test_a_message_dated_far_ahead_or_long_ago_is_refused_naming_the_bound(stack: Stack) -> None:
+    url = f"{stack.api}/api/v1/warnings"
+    ahead = httpx.post(url, content=cap_message(identifier="a2099", sent="2099-07-15T08:00:00+08:00"), headers=CAP)
+    assert ahead.status_code == 422 and ahead.json()["field"] == "sent"
+    assert "s ahead is accepted (WARNROUTE_SENT_MAX_AHEAD): check the sender's clock" in ahead.json()["problem"]
+    ancient = httpx.post(url, content=json_message(identifier="a0001", sent="0001-07-15T08:00:00+08:00"), headers=JSON)
+    assert ancient.status_code == 422 and ancient.json()["field"] == "sent"
+    assert "days is accepted (WARNROUTE_SENT_MAX_AGE)" in ancient.json()["problem"]
+    assert httpx.get(f"{stack.api}/api/v1/summary").json()["warnings"]["total"] == 0
+
+
+def test_the_sent_window_by_hand() -> None:
+    received = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).timestamp()
+    window = SentWindow()  # the defaults: 7 days before, 1 hour ahead
+    assert window.refusal(datetime(2026, 12, 1, 10, 59, tzinfo=UTC), received) is None
+    assert window.refusal(datetime(2026, 11, 24, 10, 1, tzinfo=UTC), received) is None
+    late = window.refusal(datetime(2026, 11, 24, 9, 59, tzinfo=UTC), received)
+    assert late is not None and late.field == "sent"
+    assert late.problem.startswith(
+        "2026-11-24T09:59:00+00:00 is 7.0 days before its receipt (2026-12-01T10:00:00+00:00)"
+    )
+    early = window.refusal(datetime(2026, 12, 1, 11, 1, tzinfo=UTC), received)
+    assert early is not None and early.problem.startswith("2026-12-01T11:01:00+00:00 is 1.0 h after its receipt")

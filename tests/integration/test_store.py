@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from router.delivery.feed import FeedHub
-from router.ingest.service import IngestService
+from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.store import NotificationOutcome, SqlStore
@@ -32,7 +32,11 @@ async def _service(backend: Backend, config: RoutingConfig) -> tuple[SqlStore, I
     clock = issue_clock(json_message())  # messages arrive as they are issued
     store = backend.store(clock=clock)
     await store.open()
-    return store, IngestService(config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None, clock=clock)
+    # The scenarios send a lineage's later messages (issued hours on) without moving the clock.
+    window = SentWindow(max_ahead=86400.0)
+    return store, IngestService(
+        config, store, Metrics(CollectorRegistry()), FeedHub(), lambda: None, clock=clock, sent_window=window
+    )
 
 
 def test_ingest_writes_warning_obligations_and_outbox_atomically(config: RoutingConfig, backend: Backend) -> None:

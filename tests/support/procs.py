@@ -182,6 +182,8 @@ def start_stack(
     env, serve_env = environments(sim_url, config, tmp / "data")
     if not dispatch:
         serve_env["WARNROUTE_DISPATCH"] = "0"
+    # The fixtures carry fixed 2026 dates (json_message, cap_message): accept them whenever the tests run.
+    serve_env["WARNROUTE_SENT_MAX_AGE"] = str(50 * 365 * 86400)
     serve_env.update(extra_env or {})
     sim = start(
         ["simulate", "--port", str(sim_port), "--receipt-delay", str(receipt_delay)],
