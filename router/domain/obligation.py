@@ -30,6 +30,7 @@ CONFIRM_METHODS = frozenset({"voice_keypress", "duty_office"})
 """The only ways a phone report (§4.3, ``ack_mode`` confirm) is done."""
 
 AckMode = Literal["required", "confirm", "delivery"]
+ACK_MODES: tuple[AckMode, ...] = ("required", "confirm", "delivery")
 
 
 class Event(StrEnum):

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from router.access.roles import Principal
-from router.domain.obligation import CLOSABLE_STATES, Event, OpenObligation, transition
+from router.domain.obligation import ACK_MODES, CLOSABLE_STATES, OPEN_STATES, Event, OpenObligation, transition
 from router.store.base import (
     AckResult,
     ClaimedNotification,
@@ -30,6 +30,25 @@ from router.store.reads import Db
 from router.store.writer import AuditEvent, Writer
 
 _CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
+
+
+def _compile_advance(event: Event) -> str:
+    """One UPDATE that applies ``transition(state, event, ack_mode)`` for every open state and ack mode
+    (the domain's table written out as SQL ``CASE``s, so the store decides nothing of its own)."""
+    states = " ".join(f"WHEN '{s}' THEN '{transition(s, event).state}'" for s in OPEN_STATES)
+    stopping = ",".join(f"'{m}'" for m in ACK_MODES if transition("pending", event, m).stops_ladder)
+    stops = f"CASE WHEN ack_mode IN ({stopping}) THEN NULL ELSE next_step_at END" if stopping else "next_step_at"
+    recorded = ",".join(f"'{s}'" for s in OPEN_STATES if transition(s, event).recorded)
+    delivered = ", delivered_at = COALESCE(delivered_at, ?)" if event is Event.DELIVERED else ""
+    return (
+        f"UPDATE obligations SET sent_at = COALESCE(sent_at, ?){delivered},"
+        f" state = CASE state {states} ELSE state END, next_step_at = {stops}"
+        " WHERE seq = (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+        f" AND state IN ({recorded})"
+    )
+
+
+ADVANCE = {event: _compile_advance(event) for event in (Event.SENT, Event.DELIVERED)}
 
 INSERT_WARNINGS = (
     "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
@@ -296,39 +315,14 @@ class SqlStore(Writer):
 
     async def _advance(self, db: Db, updates: list[tuple[str, str, float]]) -> None:
         """Record sent/delivered (notification id, state, at) on the obligations the notifications serve
-        (never on a duty-office alert). :func:`router.domain.obligation.transition` decides each new state
-        and whether the ladder stops; each state keeps its own timestamp."""
-        if not updates:
-            return
-        found: dict[str, tuple[int, str, str]] = {}  # notification id -> (obligation seq, state, ack mode)
-        ids = list(dict.fromkeys(u[0] for u in updates))
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            async with db.execute(
-                "SELECT n.id, o.seq, o.state, o.ack_mode FROM notifications n JOIN obligations o ON o.seq ="
-                f" n.obligation_seq WHERE n.purpose = 'action' AND n.id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ) as cur:
-                async for nid, seq, state, mode in cur:
-                    found[nid] = (int(seq), str(state), str(mode))
-        state_of = {seq: state for seq, state, _ in found.values()}  # several notifications of one obligation
-        params: list[tuple[Any, ...]] = []
-        for nid, state, at in updates:
-            if nid not in found:
-                continue
-            seq, _, mode = found[nid]
-            delivered = state == "delivered"
-            move = transition(state_of[seq], Event.DELIVERED if delivered else Event.SENT, mode)
-            if not move.recorded:
-                continue
-            state_of[seq] = move.state
-            params.append((at, delivered, at, move.state, move.stops_ladder, seq))
-        await db.executemany(
-            "UPDATE obligations SET sent_at = COALESCE(sent_at, ?),"
-            " delivered_at = CASE WHEN ? THEN COALESCE(delivered_at, ?) ELSE delivered_at END, state = ?,"
-            " next_step_at = CASE WHEN ? THEN NULL ELSE next_step_at END WHERE seq = ?",
-            params,
-        )
+        (never on a duty-office alert), one statement each: ``ADVANCE`` is compiled from
+        :func:`router.domain.obligation.transition`, which decides each new state and whether the ladder
+        stops; each state keeps its own timestamp."""
+        sent = [(at, nid) for nid, state, at in updates if state == Event.SENT.value]
+        delivered = [(at, at, nid) for nid, state, at in updates if state == Event.DELIVERED.value]
+        for event, rows in ((Event.SENT, sent), (Event.DELIVERED, delivered)):
+            if rows:
+                await db.executemany(ADVANCE[event], rows)
 
     async def _apply_early_receipt(self, db: Db, notification_id: str, provider_id: str) -> None:
         async with db.execute(
