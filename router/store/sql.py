@@ -9,6 +9,7 @@ The SQL is the common dialect of both (``?`` placeholders; the PostgreSQL connec
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -318,11 +319,11 @@ class SqlStore(Writer):
         (never on a duty-office alert), one statement each: ``ADVANCE`` is compiled from
         :func:`router.domain.obligation.transition`, which decides each new state and whether the ladder
         stops; each state keeps its own timestamp."""
-        sent = [(at, nid) for nid, state, at in updates if state == Event.SENT.value]
-        delivered = [(at, at, nid) for nid, state, at in updates if state == Event.DELIVERED.value]
-        for event, rows in ((Event.SENT, sent), (Event.DELIVERED, delivered)):
-            if rows:
-                await db.executemany(ADVANCE[event], rows)
+        # In the order given: the first timestamp of each state is the one kept (COALESCE).
+        for state, run in itertools.groupby(updates, key=lambda u: u[1]):
+            event = Event(state)
+            rows = [(at, at, nid) if event is Event.DELIVERED else (at, nid) for nid, _, at in run]
+            await db.executemany(ADVANCE[event], rows)
 
     async def _apply_early_receipt(self, db: Db, notification_id: str, provider_id: str) -> None:
         async with db.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -330,3 +331,32 @@ def test_writes_share_a_commit_but_one_that_fails_is_undone_alone(config: Routin
     kinds = [r[0] for r in backend.rows("SELECT kind FROM audit ORDER BY seq")]
     assert kinds == ["token_created", "config_loaded"]  # the refused write left no event and no gap
     assert [r[0] for r in backend.rows("SELECT seq FROM audit ORDER BY seq")] == [1, 2]
+
+
+def test_an_obligations_first_sent_and_delivered_times_keep_their_order(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """Outcomes recorded together keep their order: a webhook delivered at 100.0 and an SMS sent at 100.5
+    leave the obligation sent and delivered at 100.0, never sent after it was delivered."""
+
+    async def scenario() -> dict[str, Any]:
+        store, service = await _service(backend, config)
+        accepted = await service.submit(json_message(severity="orange"))  # §4.3: webhook and SMS at once
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        by_channel: dict[str, dict[str, Any]] = {}
+        for c in claimed:
+            by_channel.setdefault(c.obligation_id, {})[c.channel] = c
+        obligation_id, channels = next((o, ch) for o, ch in by_channel.items() if {"webhook", "sms"} <= ch.keys())
+        await store.record_outcomes(
+            [
+                NotificationOutcome(channels["webhook"].id, "delivered", 100.0, provider_id="w"),
+                NotificationOutcome(channels["sms"].id, "sent", 100.5, provider_id="s"),
+            ]
+        )
+        stored = await store.get_warning(accepted.warning.id)
+        await store.close()
+        assert stored is not None
+        return next(o for o in stored["obligations"] if o["id"] == obligation_id)
+
+    obligation = run(scenario)
+    assert obligation["sent_at"] == obligation["delivered_at"] == datetime.fromtimestamp(100.0, UTC).isoformat()
