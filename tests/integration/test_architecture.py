@@ -36,20 +36,22 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
     assert "Contracts: 6 kept, 0 broken." in result.stdout
 
 
-def test_a_store_that_imports_a_channel_breaks_the_build(tmp_path: Path) -> None:
+def _with_import(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """lint-imports over a copy of the tree in which ``module`` (a path under router/) gains ``line``."""
     tree = _copy(tmp_path)
-    reads = tree / "router" / "store" / "reads.py"
-    reads.write_text(reads.read_text() + "\nfrom router.handlers.webhook import WebhookHandler  # noqa: E402,F401\n")
-    result = _lint(tree)
+    source = tree / "router" / module
+    source.write_text(source.read_text() + f"\n{line}  # noqa: E402,F401\n")
+    return _lint(tree)
+
+
+def test_a_store_that_imports_a_channel_breaks_the_build(tmp_path: Path) -> None:
+    result = _with_import(tmp_path, "store/reads.py", "from router.handlers.webhook import WebhookHandler")
     assert result.returncode == 1
     assert "router.store is not allowed to import router.handlers" in result.stdout
     assert "router.store.reads -> router.handlers.webhook" in result.stdout
 
 
 def test_a_domain_type_that_reaches_for_the_plan_breaks_the_build(tmp_path: Path) -> None:
-    tree = _copy(tmp_path)
-    ladder = tree / "router" / "domain" / "ladder.py"
-    ladder.write_text(ladder.read_text() + "\nfrom router.plan.schema import Escalation  # noqa: E402,F401\n")
-    result = _lint(tree)
+    result = _with_import(tmp_path, "domain/ladder.py", "from router.plan.schema import Escalation")
     assert result.returncode == 1
     assert "router.domain is not allowed to import router.plan" in result.stdout
