@@ -39,6 +39,7 @@ from router.store import SqlStore, make_store
 from router.stream.acks import AckConsumer
 from router.stream.actions import ActionRelay
 from router.stream.ingest import IngestConsumer
+from router.stream.probe import KafkaUnavailable, why_unreachable
 from router.stream.settings import KafkaSettings
 from router.stream.topics import ensure_topics
 
@@ -85,7 +86,7 @@ class Runtime:
         s = self.settings
         self.config = self._config if self._config is not None else load_config(s.config_dir)
         self.metrics = Metrics(CollectorRegistry())
-        self.store = make_store(s.data_dir, s.database_url)
+        self.store = make_store(s.data_dir, s.database_url, reserve_bytes=s.disk_reserve_mb * 1024 * 1024)
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
         session = aiohttp.ClientSession(
@@ -158,8 +159,9 @@ class Runtime:
         try:
             await ensure_topics(k, self.config)
         except Exception as exc:
-            log.error("kafka_start_failed", bootstrap=k.bootstrap, error=f"{type(exc).__name__}: {exc}"[:400])
-            raise
+            reason = await why_unreachable(k) or f"{type(exc).__name__}: {exc}"[:400]
+            log.error("kafka_start_failed", bootstrap=k.bootstrap, problem=reason)
+            raise KafkaUnavailable(f"Kafka mode cannot start: {reason}") from None
         producer = AIOKafkaProducer(**k.client_options(), enable_idempotence=True, acks="all", linger_ms=5)
         await producer.start()
         self._stack.push_async_callback(producer.stop)
@@ -224,7 +226,11 @@ class Runtime:
 
     def ready(self) -> tuple[bool, str]:
         """Ready when the dispatcher, the scheduler and (Kafka mode) the ingest consumer and the action relay
-        have looked at their work recently (a dead-man check)."""
+        have looked at their work recently (a dead-man check); not ready while the store's disk is below its
+        reserve (new warnings would be refused)."""
+        short = self.store.room()
+        if short is not None:
+            return False, short
         if not self.settings.dispatch:
             return True, "ok (dispatcher off)"
         now = time.time()

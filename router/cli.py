@@ -243,6 +243,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("warnroute: give both --tls-cert and --tls-key (or neither)", file=sys.stderr)
         return EXIT_CONFIG
     configure(settings.json_logs)
+    if settings.kafka is not None:  # fail fast too, with the broker's reason (a wrong password, a refused port)
+        from router.stream.probe import why_unreachable
+
+        reason = asyncio.run(why_unreachable(settings.kafka))
+        if reason:
+            print(f"warnroute: Kafka mode cannot start: {reason}", file=sys.stderr)
+            return EXIT_CONFIG
     uvicorn.run(
         create_app(settings, config),
         host=args.host,

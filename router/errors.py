@@ -14,6 +14,8 @@
     │   │                          not exist nationally, an area outside the configured jurisdictions,
     │   │                          a status or message type that is not routed)
     │   └── UnsignedMessage        XML signatures are required and this one is missing or wrong
+    ├── StoreUnavailable           the store cannot take a write now (its disk is short, the database is
+    │                              unreachable); nothing was accepted, the sender should try again (HTTP 503)
     └── Refused                    a request a service will not carry out; names the field and the problem
         ├── NotFound               what it names does not exist (HTTP 404)
         ├── Forbidden              this caller may not (HTTP 403; counted and audited as a denial)
@@ -53,6 +55,14 @@ class ConfigError(WarnrouteError):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class StoreUnavailable(WarnrouteError):
+    """The store cannot write now; ``problem`` says why in words (never a connection string or a secret)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
 
 
 class InvalidMessage(WarnrouteError):

@@ -98,6 +98,11 @@ class Metrics:
         self.overloaded = Counter(
             "warnroute_overloaded_total", "Ingest requests answered 503 before acceptance", registry=registry
         )
+        self.store_unavailable = Counter(
+            "warnroute_store_unavailable_total",
+            "Warnings refused because the store could not take them (its disk below the reserve, full or unreachable)",
+            registry=registry,
+        )
         self.canary_missing = Gauge(
             "warnroute_canary_missing",
             "1 while the canary of a channel has not come back in time",

@@ -22,7 +22,7 @@ from router.delivery.feed import FeedHub
 from router.domain.ladder import Send, on_time, plan_initial
 from router.domain.models import Decision, WeatherWarning, action_from_record, action_json, told_json
 from router.domain.obligation import OpenObligation
-from router.errors import InvalidMessage
+from router.errors import InvalidMessage, StoreUnavailable
 from router.metrics import Metrics
 from router.parsers import parse_message
 from router.parsers.xmlsig import XmlSignatures
@@ -88,6 +88,10 @@ class IngestService:
     async def submit(self, data: bytes) -> Accepted:
         """Parse, route and durably record ``data``; raises InvalidMessage for bad input."""
         started = self.clock()
+        short = self.store.room()
+        if short is not None:  # refused before anything is parsed or written
+            self.metrics.store_unavailable.inc()
+            raise StoreUnavailable(f"{short}; nothing was accepted, send it again later")
         try:
             if self.signatures is not None:
                 data = self.signatures.signed_content(data)
@@ -103,7 +107,11 @@ class IngestService:
         lineage, previous = await self._previous(warning)
         decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
         record = self.record(warning, decision, lineage, previous is not None)
-        outcome = await self.store.ingest(record)
+        try:
+            outcome = await self.store.ingest(record)
+        except StoreUnavailable as exc:  # the write failed as a whole: nothing of it is kept
+            self.metrics.store_unavailable.inc()
+            raise StoreUnavailable(f"{exc.problem}; nothing was accepted, send it again later") from exc
         self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
         if outcome.status != "created":
             bound.info("warning_" + outcome.status)

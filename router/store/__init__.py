@@ -28,9 +28,12 @@ from router.store.sql import SqlStore
 from router.store.sqlite import SqliteStore
 
 
-def make_store(data_dir: Path, database_url: str | None = None) -> SqlStore:
-    """PostgreSQL when a database URL is given (instances share it), else SQLite in ``data_dir``."""
-    return PostgresStore(database_url) if database_url else SqliteStore(data_dir / "warnroute.db")
+def make_store(data_dir: Path, database_url: str | None = None, *, reserve_bytes: int = 0) -> SqlStore:
+    """PostgreSQL when a database URL is given (instances share it), else SQLite in ``data_dir``, refusing
+    new warnings while its disk has less than ``reserve_bytes`` free."""
+    if database_url:
+        return PostgresStore(database_url)
+    return SqliteStore(data_dir / "warnroute.db", reserve_bytes=reserve_bytes)
 
 
 __all__ = [

@@ -207,6 +207,10 @@ class Store(Protocol):
         """Writes waiting: ingest answers 503 rather than accept what it could not make durable soon."""
         ...
 
+    def room(self) -> str | None:
+        """Why no new warning should be accepted now (the disk below its reserve), or None."""
+        ...
+
     async def record_event(self, kind: str, detail: dict[str, Any], at: float) -> None:
         """Append an event that belongs to no warning (config loaded, canary missing…)."""
         ...

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from router.errors import StoreUnavailable
 from router.store.reads import Db
 from router.store.sql import SqlStore
 
@@ -48,7 +49,7 @@ class PostgresStore(SqlStore):
                 await conn.execute("SET default_transaction_read_only = on")
             return conn
 
-        return PgConnection(connect, await connect())
+        return PgConnection(connect, await connect(), reads=reader)
 
     async def lead(self, name: str) -> bool:
         """Whether this process leads ``name`` among the instances (a session advisory lock on the reads
@@ -60,6 +61,15 @@ class PostgresStore(SqlStore):
     async def _begin(self, db: Db) -> None:
         await db.execute("BEGIN")
         await db.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    def unavailable(self, exc: Exception) -> str | None:
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return "the PostgreSQL server's disk is full"
+        if isinstance(exc, psycopg.errors.InsufficientResources):
+            return "the PostgreSQL server is out of resources"
+        if isinstance(exc, psycopg.OperationalError):  # the connection was lost or cannot be made
+            return "the PostgreSQL server cannot be reached"
+        return None
 
     def _ddl(self, statement: str) -> str:
         statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
@@ -105,6 +115,17 @@ class Execution:
         self.owner, self.sql, self.params = owner, sql, params
 
     async def run(self) -> Result:
+        if not self.owner.reads:
+            return await self._once()
+        try:  # a read is its own transaction: one the server cut is asked again on a new connection
+            return await self._once()
+        except psycopg.OperationalError:
+            try:
+                return await self._once()
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable("the PostgreSQL server cannot be reached") from exc
+
+    async def _once(self) -> Result:
         conn = await self.owner.live()
         async with conn.cursor() as cur:
             await cur.execute(self.sql, self.params or None)
@@ -125,12 +146,17 @@ class Execution:
 
 class PgConnection:
     """A psycopg connection answering aiosqlite's calls; after the server restarts (or the network drops)
-    the next statement opens a new connection. A transaction the break cut short fails as a whole."""
+    the next statement opens a new connection. A transaction the break cut short fails as a whole; on the
+    reads connection (``reads``: every statement its own transaction) the statement is asked once more."""
 
     def __init__(
-        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], conn: psycopg.AsyncConnection[Any]
+        self,
+        connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        reads: bool = False,
     ) -> None:
-        self.connect, self.conn = connect, conn
+        self.connect, self.conn, self.reads = connect, conn, reads
 
     async def live(self) -> psycopg.AsyncConnection[Any]:
         if self.conn.closed or self.conn.broken:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,11 +14,50 @@ import aiosqlite
 from router.store.reads import Db
 from router.store.sql import SqlStore
 
+MIB = 1024 * 1024
+
 
 class SqliteStore(SqlStore):
-    def __init__(self, path: Path, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
+    """``reserve_bytes``: free space on the database's filesystem kept for work already accepted
+    (recording sends, acknowledgements, escalations); below it, new warnings are refused."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        batch_max: int = 256,
+        clock: Callable[[], float] = time.time,
+        reserve_bytes: int = 0,
+    ) -> None:
         super().__init__(batch_max=batch_max, clock=clock)
         self.path = path
+        self.reserve_bytes = reserve_bytes
+
+    def room(self) -> str | None:
+        if self.reserve_bytes <= 0:
+            return None
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError as exc:
+            return f"the store's folder {self.path.parent} cannot be read: {exc.strerror}"
+        free = fs.f_bavail * fs.f_frsize
+        if free >= self.reserve_bytes:
+            return None
+        return (
+            f"the disk holding the store ({self.path.parent}) has {free / MIB:.1f} MiB free, below the "
+            f"{self.reserve_bytes / MIB:.0f} MiB kept for warnings already accepted"
+        )
+
+    def unavailable(self, exc: Exception) -> str | None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"the disk holding the store ({self.path.parent}) is full"
+        if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+            text = str(exc).lower()
+            if "full" in text:  # SQLITE_FULL: "database or disk is full"
+                return f"the disk holding the store ({self.path.parent}) is full"
+            if "disk i/o error" in text or "unable to open" in text or "readonly" in text:
+                return f"the store ({self.path}) cannot be written: {exc}"
+        return None
 
     async def _connect(self, *, reader: bool = False, readonly: bool = False) -> Db:
         if readonly:

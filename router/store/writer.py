@@ -23,11 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import structlog
 
 from router.audit.chain import GENESIS, link
+from router.errors import StoreUnavailable
 from router.store.reads import Db, SqlReads
 from router.store.schema import MIGRATIONS
 
+log = structlog.get_logger("warnroute.store")
 AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
 INSERT_AUDIT = (
@@ -177,7 +180,7 @@ class Writer(SqlReads):
             except Exception as exc:
                 await db.execute("ROLLBACK TO SAVEPOINT job")
                 self._next, self._head = saved, head
-                out.append(_Failed(exc))
+                out.append(_Failed(self._told(exc)))
             await db.execute("RELEASE SAVEPOINT job")
         return out
 
@@ -192,10 +195,11 @@ class Writer(SqlReads):
                 await self._audit_tail(db)
             result = await job(db)
             await db.execute("COMMIT")
-        except Exception as exc:  # the whole transaction failed: every waiter hears why
+        except Exception as caught:  # the whole transaction failed: every waiter hears why
             self._next, self._head = saved, head
             with contextlib.suppress(Exception):
                 await db.execute("ROLLBACK")
+            exc = self._told(caught)
             for future in futures:
                 if not future.done():
                     future.set_exception(exc)
@@ -231,6 +235,26 @@ class Writer(SqlReads):
             prev = digest
         await db.executemany(INSERT_AUDIT, rows)
         self._head = prev
+
+    def room(self) -> str | None:
+        """Why the store should take no new work now (its disk is below the reserve kept for work already
+        accepted), or None. Asked before a warning is accepted."""
+        return None
+
+    def unavailable(self, exc: Exception) -> str | None:  # noqa: ARG002 - the databases' stores read it
+        """``exc`` in words when it means the store cannot write now (a full disk, a lost database), else
+        None (a bug, or a conflict the caller handles)."""
+        return None
+
+    def _told(self, exc: Exception) -> Exception:
+        """What a waiter hears of a failed write: StoreUnavailable when the store cannot write now."""
+        why = self.unavailable(exc)
+        if why is None:
+            return exc
+        log.warning("store_unavailable", problem=why)
+        told = StoreUnavailable(why)
+        told.__cause__ = exc
+        return told
 
     def backlog(self) -> int:
         """Writes waiting for the writer: how far behind the store is."""

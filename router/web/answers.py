@@ -15,9 +15,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router.access.gate import Denied
 from router.app import Runtime
-from router.errors import Conflict, Forbidden, InvalidMessage, InvalidRequest, NotFound, Refused, TooLarge
+from router.errors import (
+    Conflict,
+    Forbidden,
+    InvalidMessage,
+    InvalidRequest,
+    NotFound,
+    Refused,
+    StoreUnavailable,
+    TooLarge,
+)
 
 Body = TypeVar("Body", bound=BaseModel)
+STORE_RETRY_AFTER = 5  # seconds a sender is asked to wait when the store cannot write
 REFUSED_STATUS: tuple[tuple[type[Refused], int], ...] = (
     (NotFound, 404),
     (Forbidden, 403),
@@ -57,6 +67,12 @@ def install_errors(app: FastAPI) -> None:
     async def on_refused(_request: Request, exc: Refused) -> Response:
         status = next((code for kind, code in REFUSED_STATUS if isinstance(exc, kind)), 422)
         return error(status, exc.kind, exc.field, exc.problem)
+
+    @app.exception_handler(StoreUnavailable)
+    async def on_unavailable(_request: Request, exc: StoreUnavailable) -> Response:
+        response = error(503, "store_unavailable", "store", exc.problem)
+        response.headers["retry-after"] = str(STORE_RETRY_AFTER)
+        return response
 
     @app.exception_handler(InvalidMessage)
     async def on_invalid(_request: Request, exc: InvalidMessage) -> Response:

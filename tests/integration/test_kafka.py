@@ -3,7 +3,7 @@ durable, dead letters with their reasons, actions out per department, acknowledg
 
 from __future__ import annotations
 
-import time
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,10 @@ def env(stack: Stack, name: str) -> str:
 
 def warning(i: int, sent: str, **fields: str) -> bytes:
     return json_message(identifier=f"53032441600000_k{i:04d}", headline=f"kafka {i}", sent=sent, **fields)
+
+
+def total(stack: Stack) -> int:
+    return int(httpx.get(f"{stack.api}/api/v1/summary", timeout=10).json()["warnings"]["total"])
 
 
 def stored(stack: Stack, identifier: str) -> Any:
@@ -123,22 +127,45 @@ def test_an_acknowledgement_record_acknowledges_only_the_departments_own_obligat
 
 
 def test_a_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    """The broker is stopped while the router is part-way through a backlog it has not committed, is
+    down (its port refuses), and comes back as a new process: every record is routed exactly once."""
     broker = Broker(tmp_path / "broker").start()
-    stack = kafka_stack(tmp_path / "router", broker, shrink=4)
+    stack = kafka_stack(tmp_path / "router", broker, shrink=4, dispatch=False)
     try:
         sent = now_iso()
         topic = env(stack, "INGEST_TOPIC")
-        produce(broker.bootstrap, topic, [(f"a{i}".encode(), warning(i, sent), []) for i in range(60)])
-        wait_for(lambda: stored(stack, "53032441600000_k0005"), timeout=30)
-        broker.stop()  # while the router is still taking the first 60
-        time.sleep(2)
+        first = 1200
+        produce(broker.bootstrap, topic, [(f"a{i}".encode(), warning(i, sent), []) for i in range(first)])
+        wait_for(lambda: total(stack) >= 20, timeout=60, step=0.02)
+        done_before, written = committed(broker.bootstrap, topic, env(stack, "GROUP"))
+        taken_before = total(stack)
+        assert broker.popen is not None
+        old_pid = broker.popen.pid
+        broker.stop()
+        assert written == first and done_before < first and taken_before < first, (
+            f"the backlog was taken before the broker stopped ({taken_before} stored, {done_before} committed): "
+            "nothing was tested"
+        )
+        assert broker.popen.poll() is not None
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", broker.port), timeout=1).close()
+        # While the broker is down the router goes on answering, and commits nothing new.
+        assert httpx.get(f"{stack.api}/api/v1/summary", timeout=10).status_code == 200
         broker.start()
-        produce(broker.bootstrap, topic, [(f"b{i}".encode(), warning(i, sent), []) for i in range(60, 120)])
-        for i in range(120):
-            wait_for(lambda i=i: stored(stack, f"53032441600000_k{i:04d}"), timeout=60)
-        wait_for(lambda: committed_everything(broker.bootstrap, topic, env(stack, "GROUP")), timeout=30)
-        summary = httpx.get(f"{stack.api}/api/v1/summary", timeout=10).json()
-        assert summary["warnings"]["total"] == 120
+        assert broker.popen.pid != old_pid
+        produce(broker.bootstrap, topic, [(f"b{i}".encode(), warning(i, sent), []) for i in range(first, first + 60)])
+        wait_for(lambda: total(stack) == first + 60, timeout=120, step=0.2)
+        wait_for(lambda: committed_everything(broker.bootstrap, topic, env(stack, "GROUP")), timeout=60)
+        with httpx.Client(timeout=10) as client:
+            for i in (0, first - 1, first, first + 59):  # both ends of both halves
+                assert client.get(f"{stack.api}/api/v1/warnings/53032441600000_k{i:04d}").status_code == 200
+        assert total(stack) == first + 60  # the records taken again after the restart were known duplicates
+        metrics = httpx.get(f"{stack.api}/metrics", timeout=10).text
+        retries = next(line for line in metrics.splitlines() if line.startswith("warnroute_kafka_batch_retries_total"))
+        print(
+            f"\nbroker restart: stopped with {taken_before}/{first} stored and {done_before} committed; "
+            f"{first + 60} routed once each after it; {retries}"
+        )
     finally:
         stack.stop()
         broker.stop()
@@ -151,16 +178,13 @@ def test_kill_9_mid_burst_every_warning_routed_once_and_every_notification_once(
     topic = env(stack, "INGEST_TOPIC")
     produce(kafka_broker.bootstrap, topic, [(f"burst{i}".encode(), burst_message(i, sent), []) for i in range(BURST)])
 
-    def total() -> int:
-        return int(httpx.get(f"{stack.api}/api/v1/summary", timeout=10).json()["warnings"]["total"])
-
-    wait_for(lambda: total() >= KILL_AFTER, timeout=60, step=0.02)
+    wait_for(lambda: total(stack) >= KILL_AFTER, timeout=60, step=0.02)
     assert stack.router is not None
     stack.router.kill9()
     killed_at, written = committed(kafka_broker.bootstrap, topic, env(stack, "GROUP"))
     assert written == BURST and killed_at < BURST, "the burst was done before the kill: nothing was tested"
     stack.start_router()
-    wait_for(lambda: total() == BURST, timeout=120)
+    wait_for(lambda: total(stack) == BURST, timeout=120)
     wait_for(lambda: committed_everything(kafka_broker.bootstrap, topic, env(stack, "GROUP")), timeout=30)
 
     with httpx.Client(timeout=30) as client:
@@ -173,7 +197,7 @@ def test_kill_9_mid_burst_every_warning_routed_once_and_every_notification_once(
             obligations |= {o["id"]: o["action"]["department"] for o in doc["obligations"]}
             expected |= {n["id"] for o in doc["obligations"] for n in o["notifications"]}
         received: dict[str, dict[str, int]] = client.get(f"{stack.sim.url}/received").json()
-        assert total() == BURST  # each warning routed once: the records taken again were duplicates
+        assert total(stack) == BURST  # each warning routed once: the records taken again were duplicates
     keys = {k for channel in received.values() for k in channel}
     assert keys == expected  # every notification reached its receiver; repeats are known by their key
     # Every obligation reached its department's action topic (a repeat carries the same obligation id).

@@ -21,7 +21,7 @@ from tests.support.authkit import make_token
 from tests.support.kafkabroker import Broker
 from tests.support.kafkakit import kafka_env, produce, read_topic
 from tests.support.messages import json_message, now_iso
-from tests.support.procs import Stack, start_stack, wait_for
+from tests.support.procs import Stack, free_port, start_stack, wait_for
 
 
 def sasl_env(broker: Broker, password_file: Path) -> dict[str, str]:
@@ -144,7 +144,49 @@ def test_a_wrong_sasl_password_stops_start_up_without_printing_it(tmp_path: Path
         timeout=120,
         check=False,
     )
-    assert done.returncode != 0
     output = done.stdout + done.stderr
+    assert done.returncode == 1, output  # the configuration's exit code, not a crash
     assert wrong not in output
-    assert "Kafka" in output or "kafka" in output
+    assert kafka_broker.sasl is not None
+    # The broker's own refusal, in words, naming the server and the user (a closed port or a TLS failure
+    # reads differently: see the next test).
+    assert (
+        f"Kafka mode cannot start: the broker at {kafka_broker.sasl.bootstrap} refused the PLAIN credentials of "
+        "user 'bureau': SASL authentication failed" in output
+    ), output
+    assert "Traceback" not in output
+
+
+def test_a_closed_kafka_port_and_a_wrong_ca_are_told_apart_from_a_wrong_password(
+    tmp_path: Path, kafka_broker: Broker
+) -> None:
+    from router.tools.demo import demo_config, environments
+
+    assert kafka_broker.sasl is not None
+    password_file = tmp_path / "kafka-password"
+    password_file.write_text(kafka_broker.sasl.password)
+    stranger = tmp_path / "other-ca.pem"
+    import trustme
+
+    trustme.CA().cert_pem.write_to_path(str(stranger))
+    _, env = environments("http://127.0.0.1:9", demo_config(tmp_path / "config"), tmp_path / "data")
+    closed = f"127.0.0.1:{free_port()}"
+
+    def serve(**overrides: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "router", "serve", "--port", "0"],
+            env={**env, **sasl_env(kafka_broker, password_file), "WARNROUTE_AUTH": "dev", **overrides},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        return done.stderr
+
+    assert f"Kafka mode cannot start: cannot connect to {closed}: Connection refused" in serve(
+        WARNROUTE_KAFKA_BOOTSTRAP=closed
+    )
+    told = serve(WARNROUTE_KAFKA_SSL_CAFILE=str(stranger))
+    assert f"TLS with the broker at {kafka_broker.sasl.bootstrap} failed: CERTIFICATE_VERIFY_FAILED" in told, told
+    assert "authentication" not in told

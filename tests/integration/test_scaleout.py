@@ -4,10 +4,12 @@ group with one killed mid-burst, and the database restarted under a running rout
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.test_crash import COUNTIES, burst_message
 from tests.support.kafkabroker import Broker
@@ -98,23 +100,51 @@ def test_two_instances_one_killed_mid_burst_route_every_warning_once_and_send_ev
 
 
 def test_a_postgresql_restart_under_a_running_router_loses_nothing(tmp_path: Path, kafka_broker: Broker) -> None:
+    """The database is stopped while the router is part-way through a backlog (the router sees its writes
+    refused), comes back as a new server process, and every warning is routed once and every one of its
+    notifications reaches its receiver."""
     server = Postgres().start()
     stack = start_stack(tmp_path, shrink=SLOW, extra_env=shared_env(kafka_broker, server.create_database()))
     try:
         topic = stack.serve_env["WARNROUTE_KAFKA_INGEST_TOPIC"]
         sent = now_iso()
-        produce(
-            kafka_broker.bootstrap, topic, [(identifier(i).encode(), burst_message(i, sent), []) for i in range(100)]
-        )
+        produce(kafka_broker.bootstrap, topic, burst(range(300), sent))
         wait_for(lambda: summary(stack.api)["warnings"]["total"] >= 10, timeout=60, step=0.05)
+        taken_before, old_pid = summary(stack.api)["warnings"]["total"], server.pid
         server.stop()  # fast shutdown: every connection of the router is cut
-        time.sleep(2)
+        assert taken_before < 300, "the backlog was routed before the database stopped: nothing was tested"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+        log = tmp_path / "serve.log"
+        # The router's writes were refused, with the reason, while it still had records in hand.
+        wait_for(lambda: "the PostgreSQL server cannot be reached" in log.read_text(errors="replace"), timeout=60)
+        down = httpx.get(f"{stack.api}/api/v1/summary", timeout=30)
+        assert down.status_code == 503, down.text  # a read says why too, instead of a bare 500
+        assert down.json() == {
+            "error": "store_unavailable",
+            "field": "store",
+            "problem": "the PostgreSQL server cannot be reached",
+        }
         server.start()
-        produce(kafka_broker.bootstrap, topic, burst(range(100, 200), sent))
-        wait_for(lambda: summary(stack.api)["warnings"]["total"] == 200, timeout=180, step=0.5)
+        assert server.pid != old_pid
+        produce(kafka_broker.bootstrap, topic, burst(range(300, 400), sent))
+        wait_for(lambda: summary(stack.api)["warnings"]["total"] == 400, timeout=240, step=0.5)
         wait_for(lambda: committed_everything(kafka_broker.bootstrap, topic, stack.serve_env["WARNROUTE_KAFKA_GROUP"]))
         drained(stack.api, timeout=300)
         assert httpx.get(f"{stack.api}/readyz", timeout=10).status_code == 200
+        expected: set[str] = set()
+        with httpx.Client(timeout=30) as client:
+            for i in range(400):
+                doc = client.get(f"{stack.api}/api/v1/warnings/{identifier(i)}").json()
+                assert doc["obligations"], identifier(i)
+                expected |= {n["id"] for o in doc["obligations"] for n in o["notifications"]}
+            received: dict[str, dict[str, int]] = client.get(f"{stack.sim.url}/received").json()
+        assert summary(stack.api)["warnings"]["total"] == 400
+        assert {k for channel in received.values() for k in channel} == expected  # every one delivered
+        print(
+            f"\npostgresql restart: stopped with {taken_before}/300 routed; 400 routed once each, "
+            f"{len(expected)} notifications delivered"
+        )
     finally:
         stack.stop()
         server.remove()

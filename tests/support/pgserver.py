@@ -51,6 +51,12 @@ class Postgres:
         self._run(_bin("pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while the server runs."""
+        marker = self.directory / "data" / "postmaster.pid"
+        return int(marker.read_text().split()[0]) if marker.exists() else None
+
     def stop(self, mode: str = "fast") -> None:
         if (self.directory / "data" / "postmaster.pid").exists():
             self._run(_bin("pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "-w", "-t", "60", "stop")
