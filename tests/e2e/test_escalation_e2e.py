@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,20 @@ def test_kill_9_in_the_middle_of_a_ladder_loses_and_repeats_no_step(tmp_path: Pa
         quiet = without_voice(config, sorted(obligations(stack, wid)))
         wait_for(lambda: all(len(obligations(stack, wid)[d]["notifications"]) >= 2 for d in quiet), 15)
         assert stack.router is not None
+        # Down across every rung before the deadline (voice, the duty office), by the shrunk config's times.
+        obs = obligations(stack, wid)
+        last_rung = max(
+            config.ladders.times(
+                obs[d]["ladder"],
+                datetime.fromisoformat(obs[d]["created_at"]).timestamp(),
+                datetime.fromisoformat(obs[d]["deadline"]).timestamp(),
+            )[-1]
+            for d in quiet
+        )
         stack.router.kill9()
-        time.sleep(max(0.0, started + 33 - time.time()))  # down across the voice and duty-office rungs
+        assert last_rung - started > 20  # the rungs the outage is to span are still ahead
+        while time.time() < last_rung + 2:  # a wait on the clock itself: the outage spans the rungs' times
+            time.sleep(min(0.5, last_rung + 2 - time.time()))
         stack.start_router()
         settled = wait_for(
             lambda: (

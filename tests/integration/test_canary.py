@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mailbox
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from router.delivery.canary import Canary
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.store import NotificationOutcome
-from tests.support.procs import start_stack
+from tests.support.procs import start_stack, wait_for
 from tests.support.world import World, run
 
 
@@ -51,21 +50,17 @@ def test_the_canary_runs_through_the_real_channels(tmp_path: Path) -> None:
             found = re.search(rf'{name}\{{channel="{channel}"\}} (\S+)', text)
             return float(found.group(1)) if found else None
 
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and metric("warnroute_canary_age_seconds", "voice") is None:
-            time.sleep(0.2)
-        for channel in ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu"):
-            assert metric("warnroute_canary_age_seconds", channel) is not None, channel
+        channels = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
+        wait_for(lambda: all(metric("warnroute_canary_age_seconds", c) is not None for c in channels), timeout=20)
+        for channel in channels:
             assert metric("warnroute_canary_missing", channel) == 0, channel
         assert stack.maildir is not None  # the e-mail went through a real SMTP server process
         mails = list(mailbox.Maildir(stack.maildir))
         assert mails and {m["To"] for m in mails} == {"duty@example.invalid"}
         assert all(m["X-Warnroute-Idempotency-Key"] for m in mails)
         httpx.post(f"{stack.sim.url}/control", json={"mode": "fail", "status": 503, "channels": ["sms"]})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and metric("warnroute_canary_missing", "sms") != 1:
-            time.sleep(0.3)
-        assert metric("warnroute_canary_missing", "sms") == 1
+        # Missing once the canary timeout (2 s) has passed without the SMS canary coming back.
+        wait_for(lambda: metric("warnroute_canary_missing", "sms") == 1, timeout=20)
         assert metric("warnroute_canary_missing", "webhook") == 0
     finally:
         stack.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,26 @@ def environ(config: RoutingConfig) -> dict[str, str]:
     return env
 
 
+async def settled(store: SqliteStore, clock: Callable[[], float], timeout: float) -> None:
+    """Until nothing is waiting to be sent or being sent and no ladder step is due yet (a later rung,
+    minutes away, is not waited for); raises if that takes longer than ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = (await store.counts())["notifications"]
+        due = await store.next_due()
+        if not waiting.get("pending") and not waiting.get("sending") and (due is None or due > clock()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the outbox did not settle in {timeout} s: {(await store.counts())['notifications']}")
+
+
 async def dispatch_one(
     config: RoutingConfig,
     tmp: Path,
     handlers: Mapping[str, ChannelHandler],
     env: dict[str, str],
     message: bytes,
-    seconds: float = 1.5,
+    timeout: float = 30.0,
 ) -> tuple[SqliteStore, dict[str, int]]:
     clock = issue_clock(message)  # the message arrives as it is issued: only the ladders' first steps are due
     store = SqliteStore(tmp / "db.sqlite", clock=clock)
@@ -65,7 +79,7 @@ async def dispatch_one(
     service = IngestService(config, store, metrics, FeedHub(), dispatcher.wake, clock=clock)
     tasks = [asyncio.create_task(dispatcher.run()), asyncio.create_task(scheduler.run())]
     await service.submit(message)
-    await asyncio.sleep(seconds)
+    await settled(store, clock, timeout)
     dispatcher.stop()
     scheduler.stop()
     await asyncio.gather(*tasks)
