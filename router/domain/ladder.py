@@ -195,6 +195,11 @@ def _fire(
     fired: list[Fired] = []
     for index, rung in due:
         new, f = _rung(ladders, ob, index, rung)
+        # Two rungs due at once naming one channel ("first" is SMS, then "sms"): one message, not the same twice.
+        again = [s for s in new if any((s.channel, s.department) == (t.channel, t.department) for t in sends)]
+        if again and not rung.alert:
+            f = Fired(index, f.what, f"skipped: {again[0].channel} already sent at this step")
+            new = []
         sends += new
         fired.append(f)
     return tuple(sends), tuple(fired), any(rung.alert for _, rung in due)

@@ -52,6 +52,22 @@ def test_at_issue_only_the_first_rung_fires_and_a_late_arrival_fires_all_and_bre
     assert late.breached and late.escalated and late.next_at is None
 
 
+def test_two_rungs_due_at_once_on_one_channel_send_one_message(config: RoutingConfig) -> None:
+    """direct_report fires "first" and "sms" at 0 min; for a department whose only push channel is SMS
+    that is one SMS, not the same SMS twice (the second rung is recorded as skipped). A reminder on the
+    same channel at a later rung still goes."""
+    ob = OpenObligation(1, "o1", "water", "530324", "direct_report", ("feed", "sms"), "direct_report", 0, T0, T0 + 600)
+    now = plan_initial(config.ladders, ob, T0)
+    assert [(s.id, s.channel) for s in now.sends] == [("o1.sms", "sms")]
+    assert [(f.step, f.what, f.outcome) for f in now.fired] == [
+        (0, "send sms", "queued"),
+        (1, "send sms", "skipped: sms already sent at this step"),
+    ]
+    standard = OpenObligation(1, "o2", "water", "530324", "respond", ("feed", "sms"), "standard", 1, T0, T0 + 1800)
+    reminder = plan_due(config.ladders, standard, T0 + 3 * MIN)
+    assert [(s.id, s.channel) for s in reminder.sends] == [("o2.s1.sms", "sms")]
+
+
 def test_the_duty_office_that_is_itself_late_is_reported_to_the_city(config: RoutingConfig) -> None:
     ob = OpenObligation(
         1, "o1", "emergency_management", "530324", "respond", ("webhook", "sms"), "standard", 3, T0, T0 + 1800
