@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from router.access.acklinks import AckSigner, Sessions, load_key
 from router.access.gate import Gate
+from router.delivery.budget import Budgets
 from router.delivery.canary import Canary
 from router.delivery.dispatcher import Dispatcher, DispatchSettings
 from router.delivery.feed import FeedHub
@@ -114,6 +115,7 @@ class Runtime:
                 receipt_token=s.receipt_token,
                 lease_seconds=max(s.lease_seconds, 2 * s.call_timeout),
             ),
+            budgets=Budgets(self.config.provider_limits if s.provider_budgets else {}),
             ack=self.ack,
         )
         self.scheduler = Scheduler(

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p_sim.add_argument("--host", default="127.0.0.1")
     p_sim.add_argument("--port", type=int, default=8090)
     p_sim.add_argument("--receipt-delay", type=float, default=0.2)
+    p_sim.add_argument(
+        "--no-limits", action="store_true", help="accept any rate (default: each provider's limits per destination)"
+    )
     p_sim.set_defaults(run=_cmd_simulate)
 
     p_demo = sub.add_parser("demo", help="serve + simulator, replay a storm on a compressed clock, summarise")
@@ -414,6 +417,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         os.environ.get("WARNROUTE_SIM_WEBHOOK_SECRET"),
         os.environ.get("WARNROUTE_SIM_ROBOT_SECRET"),
         args.receipt_delay,
+        limits=not args.no_limits,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

@@ -4,7 +4,8 @@
     ├── ConfigError                the YAML configuration is invalid; carries every problem found,
     │                              each naming file, path and problem (start-up stops)
     ├── DeliveryError              a channel could not deliver a notification; never names a secret
-    │   ├── RetryableDeliveryError timeouts, 5xx, 429, provider "busy"/rate codes: try again later
+    │   ├── RetryableDeliveryError timeouts, 5xx, provider "busy" codes: try again later
+    │   │   └── RateLimited        429, Retry-After, a provider's rate or quota code: wait for the window
     │   └── PermanentDeliveryError other 4xx, bad contact, provider config errors: retrying will not help
     ├── InvalidMessage             an inbound message is rejected; names the field and the problem
     │   ├── MalformedMessage       not well-formed XML/JSON, forbidden DTD/entity, too large or too deep
@@ -145,3 +146,13 @@ class RetryableDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     retryable = False
+
+
+class RateLimited(RetryableDeliveryError):
+    """The provider refused for its rate or its quota: wait ``wait`` seconds for its window (``window``
+    names it: "Retry-After", "20 per minute", "the day"), never an immediate retry and never a failed
+    attempt. A window that reopens after the obligation's deadline moves its ladder to the next channel."""
+
+    def __init__(self, message: str, wait: float, window: str) -> None:
+        self.wait, self.window = wait, window
+        super().__init__(message)

@@ -27,6 +27,13 @@ class Metrics:
         self.obligations = Gauge(
             "warnroute_obligations", "Obligations in the store, by state", ["state"], registry=registry
         )
+        self.budget_waits = Counter(
+            "warnroute_budget_waits_total",
+            "Notifications held for a destination's window, by channel and why (budget: warnroute's own count;"
+            " provider: the provider said over the limit; moved_on: the window reopens after the deadline)",
+            ["channel", "why"],
+            registry=registry,
+        )
         self.attempts = Counter(
             "warnroute_notification_attempts_total",
             "Notification attempts, by channel and outcome",

@@ -14,6 +14,9 @@ the same way. The variables:
     WARNROUTE_SCHEDULER_POLL  WARNROUTE_POLL_SECONDS  WARNROUTE_MAX_BACKLOG  WARNROUTE_XML_SIGNING_CERT
     WARNROUTE_TLS_CERT  WARNROUTE_TLS_KEY  WARNROUTE_CANARY_EVERY  WARNROUTE_CANARY_TIMEOUT  WARNROUTE_JSON_LOGS
     WARNROUTE_CALL_TIMEOUT  WARNROUTE_LEASE_SECONDS  WARNROUTE_DISPATCH (0: accept only)  WARNROUTE_DATABASE_URL
+    WARNROUTE_PROVIDER_BUDGETS (default 1; 0: warnroute does not count the providers' per-destination limits
+    of departments.yaml ``provider_limits``, for numbers allow-listed with the provider; over-limit answers
+    are still waited out)
     WARNROUTE_DISK_RESERVE_MB (default 64: below this much free space on the SQLite store's disk, new
     warnings are answered 503 and the rest is kept for recording what was already accepted)
     WARNROUTE_SENT_MAX_AGE (s, default 7 days)  WARNROUTE_SENT_MAX_AHEAD (s, default 1 hour): the accepted
@@ -67,6 +70,7 @@ class Settings(BaseSettings):
     scheduler_poll: float = Field(1.0, gt=0)
     auth: str = "on"  # "dev": no tokens, every caller is admin (for the demo and local work only)
     max_backlog: int = 2000  # ingest answers 503 + Retry-After beyond this many writes waiting (negative: always)
+    provider_budgets: bool = True  # False: send without counting the providers' limits (allow-listed numbers)
     disk_reserve_mb: int = Field(64, ge=0)  # SQLite: new warnings refused (503) while the disk has less free
     xml_signing_cert: Path | None = None  # require XML-DSig by this certificate on XML messages
     tls_cert: Path | None = None

@@ -20,8 +20,9 @@ import structlog
 
 from router.access.acklinks import AckSigner
 from router.delivery import render
+from router.delivery.budget import Budgets
 from router.delivery.retry import RetryPolicy
-from router.errors import DeliveryError, PermanentDeliveryError
+from router.errors import DeliveryError, PermanentDeliveryError, RateLimited
 from router.handlers.base import ChannelHandler, Outbound
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
@@ -57,8 +58,11 @@ class Dispatcher(Runs):
         settings: DispatchSettings | None = None,
         clock: Callable[[], float] = time.time,
         ack: AckSigner | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.store, self.config, self.handlers, self.ack = store, config, handlers, ack
+        self.budgets = budgets or Budgets()
+        self._closed: dict[tuple[str, str], tuple[float, str]] = {}  # destination → (reopens at, why)
         settings = settings or DispatchSettings()
         self.secrets, self.metrics, self.settings, self.clock = secrets, metrics, settings, clock
         self.retry = retry or RetryPolicy()
@@ -105,7 +109,8 @@ class Dispatcher(Runs):
         if not claimed:
             return False
         self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
-        for notification in claimed:
+        # Most urgent first: each task takes its destination's budget before its first await.
+        for notification in sorted(claimed, key=lambda c: not urgent(c)):
             task = asyncio.create_task(self._deliver(notification))
             self._in_flight.add(task)
             task.add_done_callback(self._done)
@@ -118,14 +123,26 @@ class Dispatcher(Runs):
     async def _deliver(self, c: ClaimedNotification) -> None:
         bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)
         now = self.clock()
+        destination: tuple[str, str] | None = None
         try:
             handler = self.handlers.get(c.channel)
             if handler is None:
                 raise PermanentDeliveryError(f"channel {c.channel} has no provider configured")
             outbound = self._outbound(c)
+            destination = (c.channel, address(outbound))
+            if self._held(c, destination, now):
+                return
+            self.budgets.spend(c.channel, destination[1], now)
             async with self._per_channel[c.channel]:
                 async with asyncio.timeout(self.settings.call_timeout):
                     result = await handler.send(outbound)
+        except RateLimited as exc:  # the provider's window is closed: wait for it, never count it as failed
+            reason = self.secrets.redact(str(exc))
+            if destination is not None:
+                self._closed[destination] = (now + exc.wait, reason)
+            self._hold(c, now, exc.wait, reason, "provider", attempted=True)
+            bound.warning("delivery_over_limit", reason=reason, wait=round(exc.wait, 1))
+            return
         except (DeliveryError, TimeoutError) as exc:
             retryable = isinstance(exc, TimeoutError) or exc.retryable
             reason = self.secrets.redact(str(exc) or "timed out")
@@ -156,6 +173,34 @@ class Dispatcher(Runs):
         if result.delivered:
             self.metrics.issue_to_delivered.labels(c.channel).observe(max(done - issued, 0))
         bound.info("delivery_" + state, provider_id=result.provider_id)
+
+    def _held(self, c: ClaimedNotification, destination: tuple[str, str], now: float) -> bool:
+        """Whether the destination's window is closed (the provider said so, or the budget is spent for
+        this urgency); if so the notification waits for it (or its ladder moves on)."""
+        closed, why = self._closed.get(destination, (0.0, ""))
+        if closed > now:
+            self._hold(c, now, closed - now, f"waiting for the provider's window: {why}", "provider")
+            return True
+        wait, limit = self.budgets.wait(c.channel, destination[1], urgent(c), now)
+        if wait <= 0:
+            return False
+        self._hold(c, now, wait, f"waiting for the destination's budget ({c.channel}: {limit})", "budget")
+        return True
+
+    def _hold(
+        self, c: ClaimedNotification, now: float, wait: float, reason: str, why: str, attempted: bool = False
+    ) -> None:
+        """Not sent now: again when the window reopens; or, when that is after the obligation's deadline,
+        failed with the reason so that its ladder takes the next channel at once."""
+        at = now + wait
+        if c.purpose == "action" and now < c.deadline <= at:
+            when = datetime.fromtimestamp(at, UTC).astimezone(CST).strftime("%H:%M:%S")
+            reason = f"{reason}; it reopens at {when}, after the deadline: on to the next channel"
+            self._record(NotificationOutcome(c.id, "failed", now, error=reason, owner=_owner(c), attempted=attempted))
+            self.metrics.budget_waits.labels(c.channel, "moved_on").inc()
+            return
+        self._record(NotificationOutcome(c.id, "wait", now, error=reason, next_attempt_at=at))
+        self.metrics.budget_waits.labels(c.channel, why).inc()
 
     def _outbound(self, c: ClaimedNotification) -> Outbound:
         refs = self.config.contacts.get((c.jurisdiction, c.department, c.channel))
@@ -226,3 +271,26 @@ class Dispatcher(Runs):
 
 def _owner(c: ClaimedNotification) -> tuple[str, str, str, str]:
     return (str(c.warning.get("id", "")), c.obligation_id, c.channel, c.purpose)
+
+
+URGENT_COLOURS = frozenset({"orange", "red"})
+URGENT_LEVELS = frozenset({"I", "II"})
+URGENT_KINDS = frozenset({"direct_report", "phone_report"})
+
+
+def urgent(c: ClaimedNotification) -> bool:
+    """Traffic the budgets' reserve is kept for: orange and red signals, Level Ⅰ and Ⅱ reports, §4.3
+    direct and phone reports, and the duty office's escalations."""
+    w = c.warning
+    return (
+        c.purpose == "escalation"
+        or w.get("severity") in URGENT_COLOURS
+        or w.get("level") in URGENT_LEVELS
+        or c.action.get("kind") in URGENT_KINDS
+    )
+
+
+def address(outbound: Outbound) -> str:
+    """The destination a provider limits: the robot's URL or the phone number (or mailbox)."""
+    contact = outbound.contact
+    return str(contact.get("url") or contact.get("to") or contact.get("address") or outbound.department)

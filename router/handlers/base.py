@@ -3,20 +3,22 @@
 A handler does one attempt: it returns a ``SendResult`` or raises ``RetryableDeliveryError`` /
 ``PermanentDeliveryError`` (router.errors). It never retries, never sleeps, never logs a secret,
 and never builds its own HTTP client: a transport (``HttpTransport``) is injected. Status policy
-(as Alertmanager's): 2xx ok; 408, 425, 429 and 5xx retryable; every other status permanent;
-timeouts and connection errors retryable.
+(as Alertmanager's): 2xx ok; 429 over the provider's limit (``RateLimited``: wait for its window, by
+Retry-After when given); 408, 425 and 5xx retryable; every other status permanent; timeouts and
+connection errors retryable.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json as _json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from router.errors import PermanentDeliveryError, RetryableDeliveryError
+from router.errors import PermanentDeliveryError, RateLimited, RetryableDeliveryError
 
-RETRYABLE_STATUS = frozenset({408, 425, 429})
+RETRYABLE_STATUS = frozenset({408, 425})
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,25 @@ class ChannelHandler(Protocol):
 class HttpReply:
     status: int
     body: bytes
+    retry_after: float | None = None  # seconds, from a Retry-After header (delta-seconds or HTTP-date)
+
+
+DEFAULT_429_WAIT = 60.0  # a 429 without Retry-After: wait a minute (the shortest window providers use)
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """A Retry-After header (RFC 9110: delta-seconds or an HTTP-date) as seconds from ``now``; None if
+    absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 class TransportFailure(Exception):
@@ -85,6 +106,10 @@ def check_status(reply: HttpReply, what: str) -> None:
     status = reply.status
     if 200 <= status < 300:
         return
+    if status == 429:
+        wait = reply.retry_after if reply.retry_after is not None else DEFAULT_429_WAIT
+        window = "Retry-After" if reply.retry_after is not None else "HTTP 429"
+        raise RateLimited(f"{what}: HTTP 429, over the provider's limit", wait, window)
     if status in RETRYABLE_STATUS or status >= 500:
         raise RetryableDeliveryError(f"{what}: HTTP {status}")
     raise PermanentDeliveryError(f"{what}: HTTP {status}")
@@ -98,8 +123,10 @@ async def post(
     json: Any = None,
     content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    check: bool = True,
 ) -> HttpReply:
-    """POST and classify: transport failures are retryable, statuses per the policy."""
+    """POST and classify: transport failures are retryable, statuses per the policy (``check=False``: the
+    caller reads the body of a refusal first, then applies ``check_status``)."""
     body = content if content is not None else _json.dumps(json, ensure_ascii=False).encode()
     sent_headers = {"content-type": "application/json", **(headers or {})}
     failure: str | None = None
@@ -109,7 +136,8 @@ async def post(
         failure = exc.reason
     if failure is not None:
         raise RetryableDeliveryError(f"{what}: {failure}")
-    check_status(reply, what)
+    if check:
+        check_status(reply, what)
     return reply
 
 

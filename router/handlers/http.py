@@ -3,12 +3,13 @@ see research/baseline.md), and an httpx adapter that tests use with ``httpx.Mock
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import aiohttp
 import httpx
 
-from router.handlers.base import HttpReply, TransportFailure
+from router.handlers.base import HttpReply, TransportFailure, retry_after
 
 
 class AiohttpTransport:
@@ -21,7 +22,8 @@ class AiohttpTransport:
         reason: str | None = None
         try:
             async with self.session.post(url, data=body, headers=dict(headers), allow_redirects=False) as response:
-                return HttpReply(response.status, await response.read())
+                wait = retry_after(response.headers.get("retry-after"), time.time())
+                return HttpReply(response.status, await response.read(), wait)
         except TimeoutError:
             reason = "timed out"
         except aiohttp.ClientError as exc:
@@ -37,7 +39,8 @@ class HttpxTransport:
         reason: str | None = None
         try:
             response = await self.client.post(url, content=body, headers=dict(headers))
-            return HttpReply(response.status_code, response.content)
+            wait = retry_after(response.headers.get("retry-after"), time.time())
+            return HttpReply(response.status_code, response.content, wait)
         except (TimeoutError, httpx.TimeoutException):
             reason = "timed out"
         except httpx.TransportError as exc:

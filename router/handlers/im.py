@@ -3,12 +3,12 @@
 Each answers HTTP 200 even on errors and puts the verdict in the body, so each maps its own error
 codes to retryable or permanent. None gives a delivery receipt: a 0 code means "sent".
 - WeCom: ``POST <url with ?key=>`` ``{"msgtype": "markdown", "markdown": {"content"}}``; no signing.
-  ``errcode`` 0 ok; -1 (busy) and 45009 (rate) retryable.
+  ``errcode`` 0 ok; -1 (busy) retryable; 45009 over the limit (wait a minute).
 - DingTalk: ``POST <url with ?access_token=>&timestamp=<ms>&sign=<urlenc b64 HMAC(secret, "ts\\nsecret")>``
   ``{"msgtype": "markdown", "markdown": {"title", "text"}, "msgUuid": <idempotency key>}``;
-  ``errcode`` 0 ok; 130101 (too fast) retryable.
+  ``errcode`` 0 ok; 130101 (too fast) over the limit: the robot is blocked for 10 minutes.
 - Feishu: ``POST <hook url>`` ``{"msg_type": "text", "content": {"text"}, "timestamp": <s>,
-  "sign": b64 HMAC(key="ts\\nsecret", msg="")}``; ``code`` 0 ok; 11232 (flow control) retryable.
+  "sign": b64 HMAC(key="ts\\nsecret", msg="")}``; ``code`` 0 ok; 11232 (flow control) over the limit.
 """
 
 from __future__ import annotations
@@ -20,13 +20,25 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-from router.errors import PermanentDeliveryError, RetryableDeliveryError
+from router.errors import PermanentDeliveryError, RateLimited, RetryableDeliveryError
 from router.handlers.base import HttpTransport, Outbound, SendResult, json_body, post
+
+# Each robot's over-limit code: how long its window keeps it closed, and what the window is
+# (research/channels.md §1.4, §2.3, §3.3).
+OVER_LIMIT: dict[str, dict[int, tuple[float, str]]] = {
+    "wecom robot": {45009: (60.0, "20 per minute")},
+    "dingtalk robot": {130101: (600.0, "20 per minute, then blocked for 10 minutes")},
+    "feishu robot": {11232: (60.0, "100 per minute and 5 per second")},
+}
 
 
 def _verdict(what: str, code: object, retryable: frozenset[int]) -> None:
     if code == 0:
         return
+    limited = OVER_LIMIT.get(what, {}).get(code) if isinstance(code, int) else None
+    if limited is not None:
+        wait, window = limited
+        raise RateLimited(f"{what}: error code {code}, over the robot's limit ({window})", wait, window)
     if isinstance(code, int) and code in retryable:
         raise RetryableDeliveryError(f"{what}: error code {code}")
     raise PermanentDeliveryError(f"{what}: error code {code}")
@@ -56,7 +68,7 @@ class WecomHandler:
             notification.contact["url"],
             json={"msgtype": "markdown", "markdown": {"content": content}},
         )
-        _verdict("wecom robot", json_body(response, "wecom robot").get("errcode"), frozenset({-1, 45009}))
+        _verdict("wecom robot", json_body(response, "wecom robot").get("errcode"), frozenset({-1}))
         return SendResult(provider_id=notification.id)
 
 
@@ -83,7 +95,7 @@ class DingtalkHandler:
                 "msgUuid": notification.id,
             },
         )
-        _verdict("dingtalk robot", json_body(response, "dingtalk robot").get("errcode"), frozenset({130101}))
+        _verdict("dingtalk robot", json_body(response, "dingtalk robot").get("errcode"), frozenset())
         return SendResult(provider_id=notification.id)
 
 
@@ -104,5 +116,5 @@ class FeishuHandler:
             timestamp = int(self.clock())
             body |= {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp)}
         response = await post(self.transport, "feishu robot", notification.contact["url"], json=body)
-        _verdict("feishu robot", json_body(response, "feishu robot").get("code"), frozenset({11232}))
+        _verdict("feishu robot", json_body(response, "feishu robot").get("code"), frozenset())
         return SendResult(provider_id=notification.id)

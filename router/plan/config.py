@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from router.domain.channels import CHANNEL_KINDS, PUSH_KINDS
+from router.domain.channels import CHANNEL_KINDS, DEFAULT_LIMITS, PUSH_KINDS, Limit, period_seconds
 from router.domain.ladder import Choice, Ladders, Rung
 from router.domain.models import ActionKind, Hazard, Product, Severity, grade_from_word
 from router.errors import ConfigError, ConfigProblem
@@ -102,6 +102,8 @@ class RoutingConfig:
     hazard_by_code: Mapping[str, Hazard]
     rule_index: Mapping[tuple[Product, Hazard], tuple[CompiledRule, ...]]
     ladders: Ladders
+    provider_limits: Mapping[str, tuple[Limit, ...]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    """Each channel kind's limits per destination (the providers' defaults, or departments.yaml's)."""
     plan_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """Routing's memo of merged action specs per classification; bounded by the router."""
     spec_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -231,6 +233,7 @@ class _CrossCheck:
         groups = self._groups()
         self._plan_and_catalogue()
         contacts = self._contacts()
+        limits = self._limits()
         rules = tuple(self._rule(i, r, groups) for i, r in enumerate(self.wf.rules))
         ladders = self._ladders(rules)
         if self.problems or city is None:
@@ -268,6 +271,7 @@ class _CrossCheck:
                 (p, h): tuple(r for r in rules if p in r.products and h in r.hazards) for p in Product for h in Hazard
             },
             ladders=ladders,
+            provider_limits=limits,
         )
         self._unrouted(config)
         return config
@@ -303,6 +307,23 @@ class _CrossCheck:
             if len(set(members)) != len(members):
                 self.d(["groups", name], "a department is listed twice")
         return dict(self.df.groups)
+
+    def _limits(self) -> dict[str, tuple[Limit, ...]]:
+        """The providers' default limits, with each kind ``provider_limits`` names replaced by its list."""
+        out = dict(DEFAULT_LIMITS)
+        for kind, specs in self.df.provider_limits.items():
+            if kind not in PUSH_KINDS:
+                self.d(["provider_limits", kind], f"unknown channel kind {kind!r} (one of {', '.join(PUSH_KINDS)})")
+                continue
+            limits = []
+            for i, spec in enumerate(specs):
+                seconds = period_seconds(spec.per)
+                if seconds is None:
+                    self.d(["provider_limits", kind, i, "per"], f"{spec.per!r} is not a period like 30s, 1m, 1h, 1d")
+                else:
+                    limits.append(Limit(spec.count, seconds))
+            out[kind] = tuple(limits)
+        return out
 
     def _contacts(self) -> dict[tuple[str, str, str], Mapping[str, SecretRef]]:
         out: dict[tuple[str, str, str], Mapping[str, SecretRef]] = {}

@@ -264,12 +264,20 @@ class Contacts(Strict):
     overrides: dict[JurisdictionCode, dict[str, dict[str, ChannelContact]]] = {}
 
 
+class LimitSpec(Strict):
+    """At most ``count`` messages to one destination in any ``per`` (``30s``, ``1m``, ``1h``, ``1d``)."""
+
+    count: int = Field(ge=1)
+    per: str
+
+
 class DepartmentsFile(Strict):
     version: Literal[1]
     jurisdictions: dict[JurisdictionCode, Jurisdiction]
     groups: dict[Ident, list[Ident]] = {}
     departments: dict[Ident, Department]
     contacts: Contacts
+    provider_limits: dict[str, list[LimitSpec]] = {}
 
 
 _INLINE_HINT = re.compile(r"^(https?://|\+?\d{6,}|[^@\s]+@[^@\s]+$)")

@@ -107,15 +107,17 @@ class ClaimedNotification:
 
 @dataclass(frozen=True, slots=True)
 class NotificationOutcome:
-    """What one attempt came to: ``state`` is sent, delivered, retry or failed."""
+    """What one attempt came to: ``state`` is sent, delivered, retry or failed; or ``wait``: not sent, its
+    destination's window is closed until ``next_attempt_at`` (no attempt counted)."""
 
     id: str
-    state: Literal["sent", "delivered", "retry", "failed"]
+    state: Literal["sent", "delivered", "retry", "wait", "failed"]
     at: float
     provider_id: str | None = None
     error: str | None = None
     next_attempt_at: float | None = None
     owner: tuple[str, str, str, str] | None = None  # (warning id, obligation id, channel, purpose), for the audit
+    attempted: bool = True  # False: decided without calling the provider (its window closed past the deadline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,6 +247,7 @@ class SqlStore(Writer):
 
         async def job(db: Db) -> None:
             retry = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "retry"]
+            wait = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "wait"]
             failed = [o for o in outcomes if o.state == "failed"]
             done = [o for o in outcomes if o.state in ("sent", "delivered")]
             await db.executemany(
@@ -254,10 +255,15 @@ class SqlStore(Writer):
                 " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
                 retry,
             )
+            await db.executemany(  # waiting for a provider's window is not an attempt
+                "UPDATE notifications SET state = 'pending', next_attempt_at = ?, lease_until = NULL, last_error = ?"
+                " WHERE id = ? AND state = 'sending'",
+                wait,
+            )
             await db.executemany(
-                "UPDATE notifications SET state = 'failed', attempts = attempts + 1, lease_until = NULL,"
+                "UPDATE notifications SET state = 'failed', attempts = attempts + ?, lease_until = NULL,"
                 " last_error = ? WHERE id = ? AND state = 'sending'",
-                [(o.error, o.id) for o in failed],
+                [(int(o.attempted), o.error, o.id) for o in failed],
             )
             # A channel that failed for good: the ladder's next step fires now rather than at its time.
             await db.executemany(

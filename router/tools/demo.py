@@ -162,6 +162,9 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         "WARNROUTE_DATA_DIR": str(data_dir),
         "WARNROUTE_AUTH": "dev",  # the demo on loopback: no tokens (never so in production)
         "WARNROUTE_SENT_MAX_AHEAD": "21600",  # the demo's storm is issued hours ahead, compressed into minutes
+        # Every office of the demo shares one number and one robot of each kind, so the providers' budgets
+        # per destination (departments.yaml provider_limits) would hold most of the storm: off here.
+        "WARNROUTE_PROVIDER_BUDGETS": "0",
         "WARNROUTE_RECEIPT_TOKEN": keys["receipts"],
         "WARNROUTE_SMS_URL": sim,
         "WARNROUTE_SMS_API_KEY": keys["api"],
@@ -190,7 +193,11 @@ def run_demo(args: argparse.Namespace) -> int:
     log = (data_dir / "serve.log").open("ab")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "router", "simulate", "--port", str(args.sim_port)], env=env, stdout=log, stderr=log
+            # One number and one robot of each kind for every office (above): the providers' limits off.
+            [sys.executable, "-m", "router", "simulate", "--port", str(args.sim_port), "--no-limits"],
+            env=env,
+            stdout=log,
+            stderr=log,
         ),
         subprocess.Popen(
             [sys.executable, "-m", "router", "serve", "--port", str(args.port), "--poll", "0.2"],

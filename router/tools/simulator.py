@@ -7,8 +7,17 @@
   ``POST /feishu/hook/{hook}``: the robots' message formats, signatures checked as each platform does,
   HTTP 200 with ``errcode``/``code`` in the body.
 - ``POST /webhook/{name}``: a department's receiver; verifies the Standard Webhooks signature.
-- ``POST /control``: ``{"mode": "ok"|"fail"|"hang", "status": 503, "channels": [...]}``.
+- ``POST /control``: ``{"mode": "ok"|"fail"|"hang", "status": 503, "channels": [...]}`` (an outage: every
+  request of those channels answered ``status``, or left hanging).
 - ``GET /received``: per channel, how many times each idempotency key arrived.
+- ``GET /limits``: the over-limit answers given, per channel.
+
+Unless started with ``--no-limits``, each destination is held to its provider's limits (written out here
+from research/channels.md, apart from warnroute's own table) and answered as that provider answers when
+they are passed: a WeCom robot 20 a minute (``errcode`` 45009); a DingTalk robot 20 a minute, then blocked
+for 10 minutes (130101); a Feishu bot 5 a second and 100 a minute (``code`` 11232); an SMS number one per
+30 s and 10 a day (Alibaba's ``isv.BUSINESS_LIMIT_CONTROL``, 触发分钟级 / 天级流控); a voice callee 1 a
+minute, 5 an hour, 20 a day (carrier code ``200119``). A refused request is not received.
 """
 
 from __future__ import annotations
@@ -44,16 +53,55 @@ class SimulatorState:
     ids: dict[str, str] = field(default_factory=dict)
     bodies: list[dict[str, Any]] = field(default_factory=list)
     first_arrival: dict[str, float] = field(default_factory=dict)  # warning id → wall-clock seconds
+    limits: bool = True
+    sends: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (channel, destination) → times
+    blocked: dict[tuple[str, str], float] = field(default_factory=dict)  # DingTalk's 10-minute block, until
+    refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def affected(self, channel: str) -> bool:
         return self.mode != "ok" and (not self.channels or channel in self.channels)
 
+    def over(self, channel: str, destination: str, now: float) -> str | None:
+        """Which of the provider's windows this request would pass ("minute", "day"…), else None; a request
+        within them is counted (providers count what they accept)."""
+        if not self.limits:
+            return None
+        key = (channel, destination)
+        if self.blocked.get(key, 0.0) > now:
+            self.refused[channel] += 1
+            return "blocked"
+        times = [t for t in self.sends.get(key, []) if t > now - 86400]
+        for window, seconds, count in PROVIDER_WINDOWS.get(channel, ()):
+            if sum(1 for t in times if t > now - seconds) >= count:
+                self.refused[channel] += 1
+                if channel == "dingtalk":
+                    self.blocked[key] = now + 600
+                return window
+        times.append(now)
+        self.sends[key] = times
+        return None
+
+
+# (window, seconds, messages) per destination, as the providers document them (research/channels.md).
+PROVIDER_WINDOWS: dict[str, tuple[tuple[str, float, int], ...]] = {
+    "wecom": (("minute", 60, 20),),
+    "dingtalk": (("minute", 60, 20),),
+    "feishu": (("second", 1, 5), ("minute", 60, 100)),
+    "sms": (("minute", 30, 1), ("day", 86400, 10)),
+    "voice": (("minute", 60, 1), ("hour", 3600, 5), ("day", 86400, 20)),
+}
+SMS_LIMIT_MESSAGE = {"minute": "触发分钟级流控Permits:1", "day": "触发天级流控Permits:10"}
+
 
 def create_simulator(
-    api_key: str | None, webhook_secret: str | None, robot_secret: str | None, receipt_delay: float = 0.2
+    api_key: str | None,
+    webhook_secret: str | None,
+    robot_secret: str | None,
+    receipt_delay: float = 0.2,
+    limits: bool = True,
 ) -> FastAPI:
     check_vectors()  # a receiver that would accept a wrongly signed message must not start
-    state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay)
+    state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay, limits=limits)
     tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
@@ -97,6 +145,12 @@ def create_simulator(
         if failure is not None:
             return failure
         body = await request.json()
+        window = state.over(channel, str(body.get("to", "")), time.time())
+        if window is not None:
+            if channel == "voice":
+                return JSONResponse({"code": "200119", "message": "carrier frequency limit"})
+            message = SMS_LIMIT_MESSAGE.get(window, "触发分钟级流控Permits:1")
+            return JSONResponse({"code": "isv.BUSINESS_LIMIT_CONTROL", "message": message})
         key = str(body.get("idempotency_key") or uuid.uuid4())
         state.received[channel][key] += 1
         first = key not in state.ids
@@ -142,7 +196,10 @@ def create_simulator(
     async def wecom(request: Request, key: str = "") -> Response:
         if not key:
             return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
-        if state.affected("wecom"):
+        failure = await misbehave("wecom")
+        if failure is not None:
+            return failure
+        if state.over("wecom", key, time.time()) is not None:
             return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
         body = await request.json()
         return robot("wecom", "errcode", body, body["markdown"]["content"][:40])
@@ -156,8 +213,11 @@ def create_simulator(
                 return JSONResponse({"errcode": 310000, "errmsg": "invalid timestamp"})
             if not dingtalk_signature_ok(state.robot_secret, timestamp, sign):
                 return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
-        if state.affected("dingtalk"):
-            return JSONResponse({"errcode": 130101, "errmsg": "send too fast"})
+        failure = await misbehave("dingtalk")
+        if failure is not None:
+            return failure
+        if state.over("dingtalk", access_token, time.time()) is not None:
+            return JSONResponse({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
         body = await request.json()
         return robot("dingtalk", "errcode", body, str(body.get("msgUuid", "")))
 
@@ -172,7 +232,10 @@ def create_simulator(
                 feishu_expected(state.robot_secret, timestamp).encode(), str(body.get("sign", "")).encode()
             ):
                 return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour"})
-        if state.affected("feishu"):
+        failure = await misbehave("feishu")
+        if failure is not None:
+            return failure
+        if state.over("feishu", hook, time.time()) is not None:
             return JSONResponse({"code": 11232, "msg": "frequency limited"})
         return robot("feishu", "code", body, body["content"]["text"][:40])
 
@@ -187,6 +250,10 @@ def create_simulator(
     @app.get("/received")
     async def received() -> dict[str, dict[str, int]]:
         return {channel: dict(keys) for channel, keys in state.received.items()}
+
+    @app.get("/limits")
+    async def refused() -> dict[str, dict[str, int]]:
+        return {"refused": dict(state.refused)}
 
     @app.get("/arrivals")
     async def arrivals() -> dict[str, float]:

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
+from router.delivery.budget import Budgets
 from router.delivery.dispatcher import Dispatcher, DispatchSettings
 from router.delivery.feed import FeedHub
 from router.delivery.retry import RetryPolicy
@@ -74,15 +75,22 @@ async def dispatch_one(
         FAST,
         DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
         clock=clock,
+        budgets=Budgets({}),  # the providers' limits are tests/integration/test_budgets.py's
     )
     scheduler = Scheduler(store, config, metrics, dispatcher.wake, clock=clock, poll_seconds=0.05)
     service = IngestService(config, store, metrics, FeedHub(), dispatcher.wake, clock=clock)
     tasks = [asyncio.create_task(dispatcher.run()), asyncio.create_task(scheduler.run())]
-    await service.submit(message)
-    await settled(store, clock, timeout)
-    dispatcher.stop()
-    scheduler.stop()
-    await asyncio.gather(*tasks)
+    failed = True
+    try:
+        await service.submit(message)
+        await settled(store, clock, timeout)
+        failed = False
+    finally:
+        dispatcher.stop()
+        scheduler.stop()
+        await asyncio.gather(*tasks)
+        if failed:
+            await store.close()  # an open store's thread would keep the test process from ending
     counts = (await store.counts())["notifications"]
     return store, counts
 

@@ -172,8 +172,11 @@ def start_stack(
     dispatch: bool = True,
     extra_env: dict[str, str] | None = None,
     shrink: float | None = None,
+    limits: bool = False,
 ) -> Stack:
-    """Simulator + router; ``shrink`` scales every deadline and ladder step (1/60: minutes become seconds)."""
+    """Simulator + router; ``shrink`` scales every deadline and ladder step (1/60: minutes become seconds).
+    The demo's contacts give every office one number and one robot of each kind, so the providers' limits
+    are off unless ``limits`` (in the simulator, and warnroute's own budgets)."""
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = demo_config(tmp / "config")
@@ -184,9 +187,18 @@ def start_stack(
         serve_env["WARNROUTE_DISPATCH"] = "0"
     # The fixtures carry fixed 2026 dates (json_message, cap_message): accept them whenever the tests run.
     serve_env["WARNROUTE_SENT_MAX_AGE"] = str(50 * 365 * 86400)
+    if limits:
+        serve_env["WARNROUTE_PROVIDER_BUDGETS"] = "1"
     serve_env.update(extra_env or {})
     sim = start(
-        ["simulate", "--port", str(sim_port), "--receipt-delay", str(receipt_delay)],
+        [
+            "simulate",
+            "--port",
+            str(sim_port),
+            "--receipt-delay",
+            str(receipt_delay),
+            *([] if limits else ["--no-limits"]),
+        ],
         env,
         sim_url,
         tmp / "simulator.log",

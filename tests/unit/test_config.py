@@ -120,6 +120,19 @@ def _apply(fixture: dict[str, Any], target: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def test_provider_limits_are_the_providers_own_per_destination(config: RoutingConfig) -> None:
+    """DESIGN §12's table, written out by hand: what one robot, number or callee takes."""
+    limits = {kind: [(x.count, x.seconds) for x in found] for kind, found in config.provider_limits.items()}
+    assert limits == {
+        "wecom": [(20, 60)],
+        "dingtalk": [(20, 60)],
+        "feishu": [(5, 1), (100, 60)],
+        "sms": [(1, 30), (10, 86400)],
+        "voice": [(1, 60), (5, 3600), (20, 86400)],
+    }
+    assert [str(x) for x in config.provider_limits["voice"]] == ["1 per minute", "5 per hour", "20 per day"]
+
+
 @pytest.mark.parametrize("fixture_path", BAD, ids=[p.stem for p in BAD])
 def test_bad_config_is_refused_naming_file_path_and_problem(fixture_path: Path, tmp_path: Path) -> None:
     fixture = yaml.safe_load(fixture_path.read_text(encoding="utf-8"))

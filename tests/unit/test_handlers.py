@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from router.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from router.errors import DeliveryError, PermanentDeliveryError, RateLimited, RetryableDeliveryError
 from router.handlers.base import ChannelHandler, Outbound
+from router.handlers.gateway import over_limit
 from router.handlers.http import HttpxTransport
 from router.handlers.im import DingtalkHandler, FeishuHandler, WecomHandler, dingtalk_sign, feishu_sign
 from router.handlers.sms import SmsHandler
@@ -151,6 +152,83 @@ def test_provider_error_codes(kind: str, body: dict[str, Any], retryable: bool) 
     with pytest.raises(DeliveryError) as info:
         send(kind, lambda r: httpx.Response(200, json=body))
     assert info.value.retryable is retryable
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "body", "headers", "wait", "window"),
+    [
+        # Each provider's own over-limit answer (research/channels.md §1.4, §2.4, §3.4, §4, §5), HTTP 200.
+        ("wecom", 200, {"errcode": 45009, "errmsg": "api freq out of limit"}, {}, 60, "20 per minute"),
+        (
+            "dingtalk",
+            200,
+            {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"},
+            {},
+            600,
+            "20 per minute, then blocked for 10 minutes",
+        ),
+        ("feishu", 200, {"code": 11232, "msg": "frequency limited"}, {}, 60, "100 per minute and 5 per second"),
+        (
+            "sms",
+            200,
+            {"code": "isv.BUSINESS_LIMIT_CONTROL", "message": "触发分钟级流控Permits:1"},
+            {},
+            60,
+            "the number's per-minute cap",
+        ),
+        (
+            "sms",
+            200,
+            {"code": "isv.BUSINESS_LIMIT_CONTROL", "message": "触发小时级流控Permits:5"},
+            {},
+            3600,
+            "the number's hourly cap",
+        ),
+        (
+            "sms",
+            200,
+            {"code": "isv.BUSINESS_LIMIT_CONTROL", "message": "触发天级流控Permits:10"},
+            {},
+            86400,
+            "the number's daily cap",
+        ),
+        ("sms", 429, {"code": "LimitExceeded.PhoneNumberThirtySecondLimit"}, {}, 30, "one message per 30 seconds"),
+        (
+            "voice",
+            200,
+            {"code": "200119", "message": "carrier frequency limit"},
+            {},
+            60,
+            "the carrier's per-callee frequency limit",
+        ),
+        # A plain 429: Retry-After in seconds, or as an HTTP-date (here 90 s after the clock below), or none.
+        ("webhook", 429, {}, {"retry-after": "120"}, 120, "Retry-After"),
+        ("webhook", 429, {}, {"retry-after": "Tue, 01 Dec 2026 08:01:30 GMT"}, 90, "Retry-After"),
+        ("webhook", 429, {}, {}, 60, "HTTP 429"),
+    ],
+)
+def test_over_limit_answers_mean_wait_for_the_window(
+    kind: str,
+    status: int,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    wait: float,
+    window: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1796112000.0)  # 2026-12-01 08:00:00 UTC
+    with pytest.raises(RateLimited) as info:
+        send(kind, lambda r: httpx.Response(status, json=body, headers=headers))
+    assert (info.value.wait, info.value.window) == (wait, window)
+    assert info.value.retryable  # never "failed"
+
+
+def test_a_tencent_daily_cap_waits_for_the_next_calendar_day_in_china() -> None:
+    # 2026-12-01 22:30 in Beijing (14:30 UTC): the day's window reopens at midnight, 90 minutes on.
+    now = 1796135400.0
+    assert over_limit("LimitExceeded.PhoneNumberDailyLimit", "", now) == (5400.0, "the number's daily cap")
+    assert over_limit("isv.DAY_LIMIT_CONTROL", "", now) == (86400.0, "the number's daily cap")  # Alibaba: rolling
+    assert over_limit("isv.MOBILE_NUMBER_ILLEGAL", "", now) is None  # not a limit: a bad number
 
 
 @pytest.mark.parametrize("kind", KINDS)

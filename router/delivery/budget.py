@@ -1,0 +1,59 @@
+"""Provider budgets per destination, pure: how many messages one robot, number or callee may take in each
+window, and how long a send must wait so that none is ever exceeded (DESIGN §12).
+
+A destination is one channel address (a robot URL, a phone number). Each channel kind has limits, a
+count per window of seconds (sliding windows); the defaults are the providers' documented ones
+(research/channels.md) and configuration may change them. A share of every window (``reserve``, a
+quarter by default) is kept for urgent traffic: a red or Level Ⅰ/Ⅱ warning's actions, §4.3 direct and
+phone reports. Ordinary traffic may use the rest, so an urgent send is never refused because blue or
+yellow traffic spent the window first; a window of one message cannot be shared, and there the urgent
+send waits at most that window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+
+from router.domain.channels import DEFAULT_LIMITS, Limit
+
+
+class Budgets:
+    """Sends per destination in the last day, checked against each limit of its channel kind."""
+
+    def __init__(self, limits: Mapping[str, tuple[Limit, ...]] = DEFAULT_LIMITS, reserve: float = 0.25) -> None:
+        self.limits, self.reserve = dict(limits), reserve
+        self._sent: dict[tuple[str, str], deque[float]] = {}
+
+    def allowed(self, limit: Limit, urgent: bool) -> int:
+        """How many of a window's messages traffic of this urgency may use."""
+        if urgent or limit.count <= 1:
+            return limit.count
+        return max(1, math.floor(limit.count * (1 - self.reserve)))
+
+    def wait(self, channel: str, destination: str, urgent: bool, now: float) -> tuple[float, Limit | None]:
+        """Seconds until a send to ``destination`` fits every window (0: now), and the limit that holds it."""
+        sent = self._sent.get((channel, destination))
+        if not sent:
+            return 0.0, None
+        longest, holding = 0.0, None
+        for limit in self.limits.get(channel, ()):
+            inside = [t for t in sent if t > now - limit.seconds]
+            room = self.allowed(limit, urgent)
+            if len(inside) >= room:
+                # It fits once the oldest sends that fill the window have left it.
+                until = inside[len(inside) - room] + limit.seconds - now
+                if until > longest:
+                    longest, holding = until, limit
+        return longest, holding
+
+    def spend(self, channel: str, destination: str, now: float) -> None:
+        limits = self.limits.get(channel, ())
+        if not limits:
+            return
+        sent = self._sent.setdefault((channel, destination), deque())
+        sent.append(now)
+        span = max(limit.seconds for limit in limits)
+        while sent and sent[0] <= now - span:
+            sent.popleft()

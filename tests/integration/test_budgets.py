@@ -1,0 +1,217 @@
+"""Provider limits in the dispatcher, on a real SQLite store: an over-limit answer is waited out (not an
+attempt, never "failed"), a destination whose window is closed is not called again inside it, a window
+that reopens after the deadline moves the ladder to its next channel at once, and warnroute's own count
+keeps a destination inside its limit with a share kept for urgent traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from router.delivery.budget import Budgets
+from router.delivery.dispatcher import Dispatcher, DispatchSettings
+from router.delivery.feed import FeedHub
+from router.delivery.retry import RetryPolicy
+from router.domain.channels import Limit
+from router.errors import RateLimited
+from router.handlers.base import ChannelHandler, Outbound, SendResult
+from router.ingest.service import IngestService, SentWindow
+from router.metrics import Metrics
+from router.obligations.scheduler import Scheduler
+from router.plan.config import RoutingConfig
+from router.plan.secrets import SecretResolver
+from router.store import SqliteStore
+from tests.support.fakes import RecordingHandler
+from tests.support.messages import json_message, now_iso
+
+FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
+
+
+def one_address(config: RoutingConfig) -> dict[str, str]:
+    """Every contact reference resolved to one value: every office shares one robot and one number."""
+    return {ref.env: "shared-destination" for refs in config.contacts.values() for ref in refs.values() if ref.env}
+
+
+class Refusing(RecordingHandler):
+    """Answers over the limit (``wait`` s) to the first ``times`` calls, then accepts."""
+
+    def __init__(self, kind: str, wait: float, times: int = 1) -> None:
+        super().__init__(kind)
+        self.wait, self.times, self.calls = wait, times, 0
+
+    async def send(self, notification: Outbound) -> SendResult:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise RateLimited(f"{self.kind}: HTTP 429, over the provider's limit", self.wait, "Retry-After")
+        return await super().send(notification)
+
+
+class Harness:
+    def __init__(self, config: RoutingConfig, tmp: Path, handlers: Mapping[str, ChannelHandler], budgets: Budgets):
+        self.config, self.tmp, self.handlers, self.budgets = config, tmp, handlers, budgets
+
+    async def __aenter__(self) -> Harness:
+        self.store = SqliteStore(self.tmp / "db.sqlite")
+        await self.store.open()
+        metrics = Metrics(CollectorRegistry())
+        self.metrics = metrics
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.config,
+            self.handlers,
+            SecretResolver(one_address(self.config)),
+            metrics,
+            FAST,
+            DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
+            budgets=self.budgets,
+        )
+        self.scheduler = Scheduler(self.store, self.config, metrics, self.dispatcher.wake, poll_seconds=0.05)
+        self.service = IngestService(
+            self.config, self.store, metrics, FeedHub(), self.dispatcher.wake, sent_window=SentWindow()
+        )
+        self.tasks = [asyncio.create_task(self.dispatcher.run()), asyncio.create_task(self.scheduler.run())]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.dispatcher.stop()
+        self.scheduler.stop()
+        await asyncio.gather(*self.tasks)
+        await self.store.close()
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await predicate():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"not reached in {timeout} s")
+
+    async def notifications(self, identifier: str) -> list[dict[str, Any]]:
+        doc = await self.store.get_warning(identifier)
+        assert doc is not None
+        return [n | {"obligation": o} for o in doc["obligations"] for n in o["notifications"]]
+
+
+def kinds(**handlers: ChannelHandler) -> dict[str, ChannelHandler]:
+    out: dict[str, ChannelHandler] = {k: RecordingHandler(k) for k in ("webhook", "sms", "voice")}
+    return out | handlers
+
+
+def test_an_over_limit_answer_is_waited_out_and_the_closed_destination_is_not_called_inside_it(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    refusing = Refusing("webhook", wait=30)
+    handlers = kinds(webhook=refusing)
+
+    async def scenario() -> None:
+        async with Harness(config, tmp_path, handlers, Budgets({})) as h:
+            started = time.time()
+            await h.service.submit(json_message(identifier="first", sent=now_iso()))
+
+            async def first_refused() -> bool:
+                return refusing.calls >= 1 and any(n["last_error"] for n in await h.notifications("first"))
+
+            await h.until(first_refused)
+            await h.service.submit(json_message(identifier="second", hazard="gale", sent=now_iso()))
+
+            async def second_held() -> bool:
+                webhooks = [n for n in await h.notifications("second") if n["channel"] == "webhook"]
+                return bool(webhooks) and all(n["last_error"] for n in webhooks)
+
+            await h.until(second_held)
+            await asyncio.sleep(0.3)  # passes of the dispatcher inside the window: none may call the robot
+            assert refusing.calls == 1 and refusing.sent == []  # one refusal; nothing sent inside the window
+            for identifier in ("first", "second"):
+                for n in await h.notifications(identifier):
+                    if n["channel"] != "webhook":
+                        continue
+                    assert n["state"] == "pending" and n["attempts"] == 0, n  # waiting, not an attempt
+                    assert n["last_error"].startswith("webhook: HTTP 429, over the provider's limit") or n[
+                        "last_error"
+                    ].startswith("waiting for the provider's window: webhook: HTTP 429"), n
+            counts = (await h.store.counts())["notifications"]
+            assert not counts.get("failed"), counts
+            due = await h.store.next_due()
+            assert due is not None and due > started + 25  # nothing falls due again before the window opens
+
+    asyncio.run(scenario())
+
+
+def test_a_window_that_reopens_after_the_deadline_moves_the_ladder_on_at_once(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """An hour's wait on the webhook is past every 30-minute deadline: failed with why, and the standard
+    ladder's SMS (due at + 3 min) goes now."""
+    handlers = kinds(webhook=Refusing("webhook", wait=3600, times=10**6))
+
+    async def scenario() -> None:
+        async with Harness(config, tmp_path, handlers, Budgets({})) as h:
+            await h.service.submit(json_message(identifier="late", sent=now_iso()))
+
+            async def moved_on() -> bool:
+                ns = await h.notifications("late")
+                water = [n for n in ns if n["obligation"]["action"]["department"] == "water"]
+                return [(n["channel"], n["state"]) for n in water] == [("webhook", "failed"), ("sms", "delivered")]
+
+            await h.until(moved_on)
+            water = [n for n in await h.notifications("late") if n["obligation"]["action"]["department"] == "water"]
+            why = water[0]["last_error"]
+            held = why.startswith("waiting for the provider's window: ")  # another office's refusal closed it
+            assert why.removeprefix("waiting for the provider's window: ").startswith(
+                "webhook: HTTP 429, over the provider's limit; it reopens at "
+            ), why
+            assert why.endswith(", after the deadline: on to the next channel"), why
+            assert water[0]["attempts"] == (0 if held else 1)  # an attempt only when the robot was called
+            text = h.metrics.registry.get_sample_value(
+                "warnroute_budget_waits_total", {"channel": "webhook", "why": "moved_on"}
+            )
+            assert text is not None and text >= 1
+
+    asyncio.run(scenario())
+
+
+def test_the_budget_keeps_one_robot_inside_its_limit_and_keeps_a_share_for_urgent_traffic(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """Every office shares one webhook (as one county robot): 4 a minute. A blue signal may use 3 of them
+    (a quarter is kept); the red upgrade's messages then take the fourth at once, and the rest wait."""
+    robot = RecordingHandler("webhook")
+    budgets = Budgets({"webhook": (Limit(4, 60),)})
+
+    async def scenario() -> None:
+        async with Harness(config, tmp_path, kinds(webhook=robot), budgets) as h:
+            await h.service.submit(json_message(identifier="blue", sent=now_iso()))
+
+            async def three_sent_rest_held() -> bool:
+                ns = [n for n in await h.notifications("blue") if n["channel"] == "webhook"]
+                return len(robot.sent) == 3 and all(n["state"] == "delivered" or n["last_error"] for n in ns)
+
+            await h.until(three_sent_rest_held)
+            held = [n for n in await h.notifications("blue") if n["channel"] == "webhook" and n["state"] == "pending"]
+            assert held and all(
+                n["last_error"] == "waiting for the destination's budget (webhook: 4 per minute)" for n in held
+            )
+            await h.service.submit(
+                json_message(identifier="red", severity="red", msg_type="update", references=["blue"], sent=now_iso())
+            )
+            await h.until(lambda: _true(len(robot.sent) == 4))
+            assert robot.sent[3].id.rsplit(".", 1)[0] in {o["id"] for o in await _obligations(h, "red")}
+            await asyncio.sleep(0.3)
+            assert len(robot.sent) == 4  # and never a fifth inside the minute
+
+    asyncio.run(scenario())
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _obligations(h: Harness, identifier: str) -> list[dict[str, Any]]:
+    doc = await h.store.get_warning(identifier)
+    assert doc is not None
+    return list(doc["obligations"])
