@@ -1,69 +1,57 @@
-"""The raw building block under the store: the rows warnroute writes, inserted directly.
+"""The raw building block under the store: what the machine's database does, whatever warnroute writes.
 
-``warnroute_records`` builds exactly what warnroute would write for some messages (parsed, routed and laid out
-by warnroute itself, before any timing); ``raw_rows`` then times only inserting those rows, in the
-store's batch shape and statements, on the store's own connection, bypassing everything else.
+DESIGN §11: the store's block is the message bytes plus 45 narrow rows per warning (integers and ids of at
+most 24 bytes, one index beside the primary key) in batches of 256 warnings per transaction. The schema is
+fixed here and never follows warnroute's own; only the connection is the store's (SQLite in WAL with
+synchronous=FULL, or PostgreSQL), so both sides of a ratio run on the same database settings.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-from router.ingest.service import ingest_record
-from router.parsers import parse_message
-from router.plan.config import RoutingConfig
-from router.routing.route import route
-from router.store import IngestRecord, SqlStore
-from router.store.sql import INSERT_NOTIFICATIONS, INSERT_OBLIGATIONS, INSERT_WARNINGS, ingest_rows
-from router.store.writer import INSERT_AUDIT
+from router.store import SqlStore
 
-
-def warnroute_records(config: RoutingConfig, messages: Sequence[bytes]) -> list[IngestRecord]:
-    """What warnroute writes for each message (each a new warning)."""
-    out = []
-    for data in messages:
-        warning = parse_message(data, config)
-        decision = route(warning, config, now=datetime.now(UTC))
-        out.append(ingest_record(config, warning, decision, warning.id, False, time.time()))
-    return out
+ROWS_PER_WARNING = 45
+SCHEMA = (
+    "CREATE TABLE raw_message (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+    "CREATE TABLE raw_row (seq INTEGER PRIMARY KEY, message INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, due INTEGER NOT NULL, id TEXT NOT NULL, ref TEXT NOT NULL)",
+    "CREATE INDEX raw_row_due ON raw_row (state, due)",
+)
+INSERT_MESSAGE = "INSERT INTO raw_message (seq, body) VALUES (?, ?)"
+INSERT_ROW = "INSERT INTO raw_row (seq, message, kind, state, due, id, ref) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
-async def raw_rows(store: SqlStore, rows_of: Sequence[IngestRecord], batch: int = 256) -> float:
-    """Warnings/s for inserting the rows of ``rows_of`` (warnings, obligations, notifications and the two
-    audit events each), ``batch`` warnings per transaction, on the store's own connection (SQLite: WAL,
-    synchronous=FULL; PostgreSQL: the write lock). ``store`` is not opened; its database must be empty."""
+async def raw_rows(
+    store: SqlStore, messages: Sequence[bytes], batch: int = 256, rows_per: int = ROWS_PER_WARNING
+) -> float:
+    """Warnings/s for writing each message's bytes and ``rows_per`` narrow rows, ``batch`` warnings per
+    transaction, on a connection opened as the store opens its own. ``store`` is not opened; its database
+    must be empty."""
     db = await store._connect()
-    await store._migrate(db)
-    counters = {table: itertools.count(1) for table in ("warnings", "obligations", "notifications", "audit")}
-
-    def ids(table: str, n: int) -> range:
-        first = next(counters[table])
-        for _ in range(n - 1):
-            next(counters[table])
-        return range(first, first + n)
-
-    now = time.time()
+    for statement in SCHEMA:
+        ddl = store._ddl(statement)
+        await db.execute(ddl.replace("BLOB", "BYTEA") if store.shared else ddl)  # PostgreSQL's word for bytes
+    now = int(time.time())
     batches = []
-    for start in range(0, len(rows_of), batch):
-        new = [(ids("warnings", 1)[0], r) for r in rows_of[start : start + batch]]
-        warnings, obligations, notifications, _ = ingest_rows(new, now, ids)
-        audit = [
-            (seq, now, kind, r.identifier, None, "{}", "0" * 64, "0" * 64)
-            for r in rows_of[start : start + batch]
-            for kind, seq in zip(("received", "routed"), ids("audit", 2), strict=True)
-        ]
-        batches.append((warnings, obligations, notifications, audit))
+    row = 0
+    for start in range(0, len(messages), batch):
+        bodies, rows = [], []
+        for seq in range(start + 1, min(start + batch, len(messages)) + 1):
+            bodies.append((seq, messages[seq - 1]))
+            ref = f"{seq:020d}"  # 20 bytes
+            for k in range(rows_per):
+                row += 1
+                rows.append((row, seq, k % 7, 0, now + 1800, f"{ref}.{k:03d}", ref))  # ids of 24 bytes
+        batches.append((bodies, rows))
     began = time.perf_counter()
-    for warnings, obligations, notifications, audit in batches:
-        await store._begin(db)
-        await db.executemany(INSERT_WARNINGS, warnings)
-        await db.executemany(INSERT_OBLIGATIONS, obligations)
-        await db.executemany(INSERT_NOTIFICATIONS, notifications)
-        await db.executemany(INSERT_AUDIT, audit)
+    for bodies, rows in batches:
+        await db.execute("BEGIN")
+        await db.executemany(INSERT_MESSAGE, bodies)
+        await db.executemany(INSERT_ROW, rows)
         await db.execute("COMMIT")
     elapsed = time.perf_counter() - began
     await db.close()
-    return len(rows_of) / elapsed
+    return len(messages) / elapsed

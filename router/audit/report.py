@@ -35,7 +35,7 @@ def _after(value: str | None, issued: float) -> str | None:
     return span(t - issued) if t is not None else None
 
 
-def _reason(o: dict[str, Any], done_at: float | None) -> str:
+def breach_reason(o: dict[str, Any], done_at: float | None) -> str:
     """Why an obligation was not done by its deadline, from what its notifications came to."""
     sends = [n for n in o["notifications"] if n.get("purpose", "action") == "action"]
     delivered = [n for n in sends if n["state"] == "delivered"]
@@ -51,7 +51,15 @@ def _reason(o: dict[str, Any], done_at: float | None) -> str:
         return "sent, but no delivery receipt came back"
     if not sends:
         return "no channel to push to (feed only)"
+    held = sorted({n["last_error"] for n in sends if n["state"] == "pending" and _held(n["last_error"])})
+    if held:
+        return "held by the providers' limits: " + "; ".join(held)
     return "not yet sent"
+
+
+def _held(error: str | None) -> bool:
+    """Whether a waiting notification waits for a provider's window (its limit, or warnroute's count of it)."""
+    return error is not None and ("over the" in error or error.startswith("waiting for"))
 
 
 def board_reason(o: dict[str, Any]) -> str:
@@ -116,7 +124,7 @@ def build(found: dict[str, Any], events: list[dict[str, Any]], config: RoutingCo
                     "who": who,
                     "kind": a["kind"],
                     "clause": a["clause"],
-                    "reason": _reason(o, done_at),
+                    "reason": breach_reason(o, done_at),
                 }
             )
         if a["kind"] in ("direct_report", "phone_report", "disseminate") and o["state"] not in CLOSED:

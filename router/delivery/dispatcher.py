@@ -31,6 +31,7 @@ from router.store import ClaimedNotification, NotificationOutcome, Store
 from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.dispatcher")
+DAY = 86400.0  # the longest window any provider keeps
 CST = timezone(timedelta(hours=8))
 
 
@@ -80,7 +81,29 @@ class Dispatcher(Runs):
     def _poll(self, _failures: int) -> float:
         return self.settings.poll_seconds
 
+    async def count_recent_sends(self) -> int:
+        """Count what was sent in the last day into the budgets (a restart must not forget a window the
+        providers still hold): each send's destination resolved from the contacts as when it was sent."""
+        channels = sorted(self.budgets.limits)
+        now = self.clock()
+        counted = 0
+        for channel, department, jurisdiction, at in await self.store.recent_sends(now - DAY, channels):
+            refs = self.config.contacts.get((jurisdiction, department, channel))
+            if refs is None:
+                continue
+            try:
+                contact = self.secrets.resolve_all(refs)
+            except Exception:  # a reference no longer set: nothing can be sent there either
+                continue
+            self.budgets.spend(channel, address_of(contact, department), at)
+            counted += 1
+        return counted
+
     async def run(self) -> None:
+        with contextlib.suppress(Exception):  # a store that is not there yet: the windows start empty
+            counted = await self.count_recent_sends()
+            if counted:
+                log.info("budgets_counted", sends=counted)
         flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
         try:
             await self.worker.run()
@@ -147,8 +170,11 @@ class Dispatcher(Runs):
             retryable = isinstance(exc, TimeoutError) or exc.retryable
             reason = self.secrets.redact(str(exc) or "timed out")
             attempts = c.attempts + 1
+            at = now + self.retry.delay(attempts)
+            if retryable and c.purpose == "action" and now < c.deadline <= at:  # no time left to try again
+                reason = f"{reason}; the next try would be after the deadline: on to the next channel"
+                retryable = False
             if retryable and not self.retry.gives_up(attempts):
-                at = now + self.retry.delay(attempts)
                 self._record(NotificationOutcome(c.id, "retry", now, error=reason, next_attempt_at=at))
                 self.metrics.attempts.labels(c.channel, "retry").inc()
                 if attempts == 1:
@@ -292,5 +318,8 @@ def urgent(c: ClaimedNotification) -> bool:
 
 def address(outbound: Outbound) -> str:
     """The destination a provider limits: the robot's URL or the phone number (or mailbox)."""
-    contact = outbound.contact
-    return str(contact.get("url") or contact.get("to") or contact.get("address") or outbound.department)
+    return address_of(outbound.contact, outbound.department)
+
+
+def address_of(contact: Mapping[str, str], department: str) -> str:
+    return str(contact.get("url") or contact.get("to") or contact.get("address") or department)

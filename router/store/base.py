@@ -191,6 +191,11 @@ class Store(Protocol):
         """Claim obligations whose next step is due and apply ``decide``'s result to each, atomically."""
         ...
 
+    async def recent_sends(self, since: float, channels: list[str]) -> list[tuple[str, str, str, float]]:
+        """(channel, department, jurisdiction, sent at) of every notification on ``channels`` sent since
+        ``since``, oldest first: what the providers have already counted."""
+        ...
+
     async def next_due(self) -> float | None:
         """When the nearest ladder step is due, or None."""
         ...

@@ -167,6 +167,18 @@ class SqlReads:
         out["warnings"] = {"total": int(row[0]) if row else 0}
         return out
 
+    async def recent_sends(self, since: float, channels: list[str]) -> list[tuple[str, str, str, float]]:
+        if not channels:
+            return []
+        marks = ", ".join("?" for _ in channels)
+        async with self._read.execute(
+            "SELECT n.channel, COALESCE(n.to_department, o.department), COALESCE(n.to_jurisdiction, o.jurisdiction),"
+            " n.sent_at FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
+            f" WHERE n.sent_at >= ? AND n.channel IN ({marks}) ORDER BY n.sent_at",
+            (since, *channels),
+        ) as cur:
+            return [(str(r[0]), str(r[1]), str(r[2]), float(r[3])) async for r in cur]
+
     async def next_due(self) -> float | None:
         """When the nearest ladder step is due (a read: an idle scheduler never takes the write lock)."""
         async with self._read.execute(

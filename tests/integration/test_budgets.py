@@ -26,7 +26,7 @@ from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
 from router.store import SqliteStore
-from tests.support.fakes import RecordingHandler
+from tests.support.fakes import FlakyHandler, RecordingHandler
 from tests.support.messages import json_message, now_iso
 
 FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
@@ -52,8 +52,15 @@ class Refusing(RecordingHandler):
 
 
 class Harness:
-    def __init__(self, config: RoutingConfig, tmp: Path, handlers: Mapping[str, ChannelHandler], budgets: Budgets):
-        self.config, self.tmp, self.handlers, self.budgets = config, tmp, handlers, budgets
+    def __init__(
+        self,
+        config: RoutingConfig,
+        tmp: Path,
+        handlers: Mapping[str, ChannelHandler],
+        budgets: Budgets,
+        retry: RetryPolicy = FAST,
+    ) -> None:
+        self.config, self.tmp, self.handlers, self.budgets, self.retry = config, tmp, handlers, budgets, retry
 
     async def __aenter__(self) -> Harness:
         self.store = SqliteStore(self.tmp / "db.sqlite")
@@ -66,7 +73,7 @@ class Harness:
             self.handlers,
             SecretResolver(one_address(self.config)),
             metrics,
-            FAST,
+            self.retry,
             DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
             budgets=self.budgets,
         )
@@ -215,3 +222,67 @@ async def _obligations(h: Harness, identifier: str) -> list[dict[str, Any]]:
     doc = await h.store.get_warning(identifier)
     assert doc is not None
     return list(doc["obligations"])
+
+
+def test_a_restart_remembers_what_the_providers_have_already_counted(config: RoutingConfig, tmp_path: Path) -> None:
+    """Three of the robot's four a minute went out before a restart; after it, ordinary traffic for that
+    robot still waits for the minute, and urgent traffic has the one left."""
+    limits = {"webhook": (Limit(4, 60),)}
+
+    async def scenario() -> None:
+        robot = RecordingHandler("webhook")
+        async with Harness(config, tmp_path, kinds(webhook=robot), Budgets(limits)) as h:
+            await h.service.submit(json_message(identifier="before", sent=now_iso()))
+            await h.until(lambda: _true(len(robot.sent) == 3))
+        again = RecordingHandler("webhook")
+        async with Harness(config, tmp_path, kinds(webhook=again), Budgets(limits)) as h:
+            budgets = h.dispatcher.budgets
+            # Counted as the dispatcher starts (bounded: fails if it never counts them).
+            await h.until(lambda: _true(budgets.wait("webhook", "shared-destination", False, time.time())[0] > 0))
+            now = time.time()
+            wait, limit = budgets.wait("webhook", "shared-destination", False, now)
+            assert 0 < wait <= 60 and limit == Limit(4, 60)
+            assert h.dispatcher.budgets.wait("webhook", "shared-destination", True, now) == (0.0, None)
+            await asyncio.sleep(0.3)
+            assert again.sent == []  # the held notifications of "before" wait for the minute, across the restart
+
+    asyncio.run(scenario())
+
+
+def test_a_retry_that_would_come_after_the_deadline_moves_the_ladder_on_now(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """The webhook is down (503) and the next try would be in an hour: past the 30-minute deadline, so
+    the ladder's SMS goes now instead of at + 3 min."""
+    down = FlakyHandler("webhook", fail_n=10**6)
+    hourly = RetryPolicy(base_seconds=7200, cap_seconds=7200, max_attempts=8, rand=lambda: 1.0)
+
+    async def scenario() -> None:
+        async with Harness(config, tmp_path, kinds(webhook=down), Budgets({}), retry=hourly) as h:
+            await h.service.submit(json_message(identifier="down", sent=now_iso()))
+
+            async def moved_on() -> bool:
+                water = [n for n in await h.notifications("down") if n["obligation"]["action"]["department"] == "water"]
+                return [(n["channel"], n["state"]) for n in water] == [("webhook", "failed"), ("sms", "delivered")]
+
+            await h.until(moved_on)
+            water = [n for n in await h.notifications("down") if n["obligation"]["action"]["department"] == "water"]
+            assert (
+                water[0]["last_error"] == "HTTP 503; the next try would be after the deadline: on to the next channel"
+            )
+            assert water[0]["attempts"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_the_report_says_a_breach_was_held_by_the_providers_limits() -> None:
+    from router.audit.report import breach_reason
+
+    held = "waiting for the destination's budget (sms: 10 per day)"
+
+    def obligation(error: str | None) -> dict[str, Any]:
+        sends = [{"purpose": "action", "state": "pending", "last_error": error}]
+        return {"delivered_at": None, "sent_at": None, "ack_mode": "required", "notifications": sends}
+
+    assert breach_reason(obligation(held), None) == f"held by the providers' limits: {held}"
+    assert breach_reason(obligation(None), None) == "not yet sent"
