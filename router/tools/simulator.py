@@ -155,8 +155,9 @@ def create_simulator(
         state.received[channel][key] += 1
         first = key not in state.ids
         provider_id = state.ids.setdefault(key, f"{channel}-{uuid.uuid4().hex[:16]}")
-        if first and len(state.bodies) < 10_000:
-            state.bodies.append({"channel": channel, "key": key, "body": body})
+        if first:  # every message gets its receipt; only the first 10,000 bodies are kept to look at
+            if len(state.bodies) < 10_000:
+                state.bodies.append({"channel": channel, "key": key, "body": body})
             later(request.app.state.client, body.get("callback_url"), {id_field: provider_id, **receipt})
         return JSONResponse({id_field: provider_id})
 

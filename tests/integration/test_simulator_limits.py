@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -114,3 +115,40 @@ def test_without_limits_anything_goes(monkeypatch: pytest.MonkeyPatch) -> None:
         assert {robot(c, "wecom", "county", n)["errcode"] for n in range(50)} == {0}
         assert all("message_id" in gateway(c, "sms", "+8613800000001", n) for n in range(5))
         assert c.get("/limits").json() == {"refused": {}}
+
+
+def test_every_message_gets_its_receipt_after_the_first_10000_bodies() -> None:
+    """The simulator keeps only 10,000 bodies to look at; receipts go on after that (a soak found them
+    stopping there, which left SMS and calls "sent" for ever)."""
+    import http.server
+    import threading
+
+    got: list[bytes] = []
+
+    class Receipts(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receipts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with client(limits=False) as c:
+            c.app.state.sim.bodies.extend({"filler": i} for i in range(10_000))
+            url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/receipts/sms"
+            answer = c.post(
+                "/sms/send", json={"to": "+8613800000001", "text": "t", "idempotency_key": "k", "callback_url": url}
+            )
+            sent = answer.json()["message_id"]
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                c.loop.run_until_complete(asyncio.sleep(0.05))
+        assert got and json.loads(got[0]) == {"message_id": sent, "status": "delivered"}
+    finally:
+        server.shutdown()
+        server.server_close()
