@@ -26,6 +26,10 @@ class Budgets:
         self.limits, self.reserve = dict(limits), reserve
         self._sent: dict[tuple[str, str], deque[float]] = {}
 
+    def span(self) -> float:
+        """The longest window of any channel kind: how far back sends still count."""
+        return max((limit.seconds for limits in self.limits.values() for limit in limits), default=0.0)
+
     def allowed(self, limit: Limit, urgent: bool) -> int:
         """How many of a window's messages traffic of this urgency may use."""
         if urgent or limit.count <= 1:

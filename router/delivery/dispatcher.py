@@ -31,7 +31,6 @@ from router.store import ClaimedNotification, NotificationOutcome, Store
 from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.dispatcher")
-DAY = 86400.0  # the longest window any provider keeps
 CST = timezone(timedelta(hours=8))
 
 
@@ -82,12 +81,12 @@ class Dispatcher(Runs):
         return self.settings.poll_seconds
 
     async def count_recent_sends(self) -> int:
-        """Count what was sent in the last day into the budgets (a restart must not forget a window the
+        """Count what was sent within the longest window into the budgets (a restart must not forget a window the
         providers still hold): each send's destination resolved from the contacts as when it was sent."""
         channels = sorted(self.budgets.limits)
         now = self.clock()
         counted = 0
-        for channel, department, jurisdiction, at in await self.store.recent_sends(now - DAY, channels):
+        for channel, department, jurisdiction, at in await self.store.recent_sends(now - self.budgets.span(), channels):
             refs = self.config.contacts.get((jurisdiction, department, channel))
             if refs is None:
                 continue
