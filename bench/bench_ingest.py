@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import httpx
 from bench.rawstore import raw_rows
 from router.store import SqliteStore
 from tests.support.messages import json_message, now_iso
-from tests.support.procs import free_port, start_stack
+from tests.support.procs import drained, free_port, start_stack
 
 COUNTIES = ("530302", "530303", "530304", "530322", "530323", "530324", "530325", "530326", "530381")
 BARE_APP = """
@@ -125,6 +126,18 @@ async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
         return done / (time.perf_counter() - start)
 
 
+def kib_per_warning(path: Path) -> float:
+    """The store's pages (tables and indexes, after a checkpoint) per warning it holds."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = db.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0]
+        warnings = db.execute("SELECT COUNT(*) FROM warnings").fetchone()[0]
+    finally:
+        db.close()
+    return float(pages) / 1024 / max(int(warnings), 1)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -195,6 +208,12 @@ def main() -> None:
         results["first_notification_missing"] = failures(first)
         results["first_notification_p50_ms"] = pct(first, 0.5) * 1e3
         results["first_notification_p99_ms"] = pct(first, 0.99) * 1e3
+        # Requests the receivers took for the paced warnings' first rungs, coalesced by destination (§12).
+        drained(stack.api, 240)
+        requests = httpx.get(f"{stack.sim.url}/messages", timeout=30).json()
+        carried = httpx.get(f"{stack.sim.url}/received", timeout=30).json()
+        results["requests_per_warning"] = sum(sum(k.values()) for k in requests.values()) / max(len(sent_at), 1)
+        results["notifications_per_warning"] = sum(sum(k.values()) for k in carried.values()) / max(len(sent_at), 1)
         results["sustained_per_s"] = asyncio.run(sustained(url, args.burst, args.concurrency, "burst"))
         summary = httpx.get(f"{stack.api}/api/v1/summary", timeout=30).json()
         obligations = sum(summary["obligations"].values())
@@ -213,6 +232,8 @@ def main() -> None:
         )
     finally:
         quiet.stop()
+    results["store_kib_per_warning_ingest_only"] = kib_per_warning(tmp / "ingest-only" / "data" / "warnroute.db")
+    results["store_kib_per_warning"] = kib_per_warning(tmp / "router" / "data" / "warnroute.db")
 
     same = [message(i, "raw") for i in range(args.burst)]  # the bytes and 45 narrow rows each (DESIGN §11)
     results["raw_sqlite_warnings_per_s"] = statistics.median(
@@ -238,6 +259,11 @@ def main() -> None:
     print(
         f"ingest only (dispatcher off): {r['sustained_ingest_only_per_s']:.0f} warnings/s,"
         f" ratio {r['ingest_only_vs_ceiling']:.2f}"
+    )
+    print(
+        f"receivers: {r['requests_per_warning']:.1f} requests per warning carrying"
+        f" {r['notifications_per_warning']:.1f} notifications; store {r['store_kib_per_warning']:.1f} KiB per"
+        f" warning ({r['store_kib_per_warning_ingest_only']:.1f} KiB with the dispatcher off)"
     )
 
 

@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     p_sim.add_argument(
         "--no-limits", action="store_true", help="accept any rate (default: each provider's limits per destination)"
     )
+    p_sim.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply every provider window (1/30: a minute lasts 2 s)"
+    )
     p_sim.set_defaults(run=_cmd_simulate)
 
     p_demo = sub.add_parser("demo", help="serve + simulator, replay a storm on a compressed clock, summarise")
@@ -418,6 +421,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         os.environ.get("WARNROUTE_SIM_ROBOT_SECRET"),
         args.receipt_delay,
         limits=not args.no_limits,
+        time_scale=args.time_scale,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

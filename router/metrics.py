@@ -34,6 +34,12 @@ class Metrics:
             ["channel", "why"],
             registry=registry,
         )
+        self.messages = Counter(
+            "warnroute_messages_total",
+            "Messages sent to destinations, by channel and how many notifications each carried (1, 2-9, 10+)",
+            ["channel", "carried"],
+            registry=registry,
+        )
         self.attempts = Counter(
             "warnroute_notification_attempts_total",
             "Notification attempts, by channel and outcome",

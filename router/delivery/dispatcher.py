@@ -1,8 +1,9 @@
-"""The dispatcher: works the notification outbox in the store, one attempt per claim.
+"""The dispatcher: works the notification outbox in the store, delivering by destination (DESIGN §12).
 
-Loop: claim due notifications (a lease, so a crash makes them due again), send each through its
-channel handler with a per-call timeout and a concurrency bound per channel, and record outcomes
-in batches. Retry delays come from the one ``RetryPolicy``; handlers never retry. ``wake()`` starts
+Loop: claim due notifications (a lease, so a crash makes them due again), group them by destination
+(one channel address), send each destination one message carrying what is due for it through its
+channel handler, with a per-call timeout and a concurrency bound per channel, and record an outcome per
+notification in batches. Retry delays come from the one ``RetryPolicy``; handlers never retry. ``wake()`` starts
 a pass at once (called after an ingest commits); otherwise it polls.
 """
 
@@ -11,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Literal
 from urllib.parse import quote
 
 import structlog
 
 from router.access.acklinks import AckSigner
-from router.delivery import render
+from router.delivery import coalesce, render
 from router.delivery.budget import Budgets
 from router.delivery.retry import RetryPolicy
+from router.domain.channels import COALESCED_KINDS
 from router.errors import DeliveryError, PermanentDeliveryError, RateLimited
 from router.handlers.base import ChannelHandler, Outbound
 from router.metrics import Metrics
@@ -63,6 +66,8 @@ class Dispatcher(Runs):
         self.store, self.config, self.handlers, self.ack = store, config, handlers, ack
         self.budgets = budgets or Budgets()
         self._closed: dict[tuple[str, str], tuple[float, str]] = {}  # destination → (reopens at, why)
+        self._busy: dict[Hashable, Busy] = {}  # destinations with sends in flight, and what waits for them
+        self._queued = 0
         settings = settings or DispatchSettings()
         self.secrets, self.metrics, self.settings, self.clock = secrets, metrics, settings, clock
         self.retry = retry or RetryPolicy()
@@ -86,6 +91,7 @@ class Dispatcher(Runs):
         channels = sorted(self.budgets.limits)
         now = self.clock()
         counted = 0
+        seen: set[tuple[str, str, float]] = set()  # a message carrying several: one send to its destination
         for channel, department, jurisdiction, at in await self.store.recent_sends(now - self.budgets.span(), channels):
             refs = self.config.contacts.get((jurisdiction, department, channel))
             if refs is None:
@@ -94,7 +100,11 @@ class Dispatcher(Runs):
                 contact = self.secrets.resolve_all(refs)
             except Exception:  # a reference no longer set: nothing can be sent there either
                 continue
-            self.budgets.spend(channel, address_of(contact, department), at)
+            where = (channel, address_of(contact, department), at)
+            if where in seen:
+                continue
+            seen.add(where)
+            self.budgets.spend(channel, where[1], at)
             counted += 1
         return counted
 
@@ -118,98 +128,164 @@ class Dispatcher(Runs):
                 await asyncio.wait_for(asyncio.shield(self._flush()), 5)
 
     async def _claim(self) -> bool:
-        """Claim what is due, as far as there is room in flight; True when it claimed any (claim again now)."""
+        """Claim a batch of what is due while there is room in flight (messages, each carrying what is due for
+        its destination); True when it claimed any (claim again now).
+
+        What is claimed is grouped by destination: an idle destination is sent to at once, one message
+        carrying everything due for it; what is due for a destination while a send to it is in flight
+        joins the next message to it, sent when that send ends (never a fixed wait). A §4.3 direct or
+        phone report never waits behind another send: it goes at once, in a message of its own.
+        """
         room = self.settings.max_in_flight - len(self._in_flight)
         claimed = (
-            await self.store.claim_notifications(
-                self.clock(), min(self.settings.batch, room), self.settings.lease_seconds
-            )
-            if room > 0
+            await self.store.claim_notifications(self.clock(), self.settings.batch, self.settings.lease_seconds)
+            if room > 0 and self._queued < QUEUED_MAX
             else []
         )
         self.metrics.outbox_depth.set(len(claimed))
         if not claimed:
             return False
-        self.metrics.dispatcher_lag.set(max(0.0, self.clock() - min(c.due for c in claimed)))
-        # Most urgent first: each task takes its destination's budget before its first await.
-        for notification in sorted(claimed, key=lambda c: not urgent(c)):
-            task = asyncio.create_task(self._deliver(notification))
-            self._in_flight.add(task)
-            task.add_done_callback(self._done)
+        now = self.clock()
+        self.metrics.dispatcher_lag.set(max(0.0, now - min(c.due for c in claimed)))
+        groups: dict[Hashable, list[Item]] = {}
+        for c in sorted(claimed, key=order):  # most urgent first, in every message too
+            try:
+                outbound = self._outbound(c)
+            except DeliveryError as exc:
+                self._failed([c], exc, now)
+                continue
+            except Exception as exc:  # a contact that cannot be resolved: its lease makes it due again
+                log.bind(notification=c.id).exception("delivery_crashed", error=type(exc).__name__)
+                continue
+            groups.setdefault(destination_key(outbound), []).append((c, outbound))
+        for key, items in groups.items():
+            busy = self._busy.get(key)
+            if busy is None:
+                self._busy[key] = busy = Busy()
+                self._launch(key, items)
+                continue
+            at_once = [i for i in items if never_waits(i[0])]
+            later = [i for i in items if not never_waits(i[0])]
+            busy.queue += later
+            self._queued += len(later)
+            if at_once:
+                self._launch(key, at_once)
         return True
+
+    def _launch(self, key: Hashable, items: list[Item]) -> None:
+        self._busy[key].flights += 1
+        task = asyncio.create_task(self._send_all(key, items))
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self.worker.wake()  # room for more: claim again now rather than at the next poll
 
-    async def _deliver(self, c: ClaimedNotification) -> None:
-        bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)
-        now = self.clock()
-        destination: tuple[str, str] | None = None
+    async def _send_all(self, key: Hashable, items: list[Item]) -> None:
+        """Send ``items`` to their destination, split at its size limit; then what queued meanwhile."""
         try:
-            handler = self.handlers.get(c.channel)
+            by_id = {o.id: c for c, o in items}
+            for part in coalesce.split(items[0][1].channel, [o for _, o in items]):
+                await self._deliver([(by_id[o.id], o) for o in part])
+        finally:
+            busy = self._busy[key]
+            busy.flights -= 1
+            if busy.queue:
+                queued, busy.queue = sorted(busy.queue, key=lambda i: order(i[0])), []
+                self._queued -= len(queued)
+                self._launch(key, queued)
+            elif not busy.flights:
+                del self._busy[key]
+
+    async def _deliver(self, items: list[Item]) -> None:
+        """One message to one destination carrying ``items``; an outcome per notification it carries."""
+        claims = [c for c, _ in items]
+        outbound = coalesce.combine([o for _, o in items])
+        channel = outbound.channel
+        bound = log.bind(
+            notification=outbound.id,
+            carried=len(claims),
+            department=outbound.department,
+            jurisdiction=outbound.jurisdiction,
+            channel=channel,
+        )
+        now = self.clock()
+        destination = (channel, address(outbound))
+        if self._held(claims, destination, now):
+            return
+        handler = self.handlers.get(channel)
+        try:
             if handler is None:
-                raise PermanentDeliveryError(f"channel {c.channel} has no provider configured")
-            outbound = self._outbound(c)
-            destination = (c.channel, address(outbound))
-            if self._held(c, destination, now):
-                return
-            self.budgets.spend(c.channel, destination[1], now)
-            async with self._per_channel[c.channel]:
+                raise PermanentDeliveryError(f"channel {channel} has no provider configured")
+            self.budgets.spend(channel, destination[1], now)
+            async with self._per_channel[channel]:
                 async with asyncio.timeout(self.settings.call_timeout):
                     result = await handler.send(outbound)
         except RateLimited as exc:  # the provider's window is closed: wait for it, never count it as failed
             reason = self.secrets.redact(str(exc))
-            if destination is not None:
-                self._closed[destination] = (now + exc.wait, reason)
-            self._hold(c, now, exc.wait, reason, "provider", attempted=True)
+            self._closed[destination] = (now + exc.wait, reason)
+            for c in claims:
+                self._hold(c, now, exc.wait, reason, "provider", attempted=True)
             bound.warning("delivery_over_limit", reason=reason, wait=round(exc.wait, 1))
             return
         except (DeliveryError, TimeoutError) as exc:
-            retryable = isinstance(exc, TimeoutError) or exc.retryable
-            reason = self.secrets.redact(str(exc) or "timed out")
-            attempts = c.attempts + 1
-            at = now + self.retry.delay(attempts)
-            if retryable and c.purpose == "action" and now < c.deadline <= at:  # no time left to try again
-                reason = f"{reason}; the next try would be after the deadline: on to the next channel"
-                retryable = False
-            if retryable and not self.retry.gives_up(attempts):
-                self._record(NotificationOutcome(c.id, "retry", now, error=reason, next_attempt_at=at))
-                self.metrics.attempts.labels(c.channel, "retry").inc()
-                if attempts == 1:
-                    bound.warning("delivery_retrying", reason=reason)
-            else:
-                self._record(NotificationOutcome(c.id, "failed", now, error=reason, owner=_owner(c)))
-                self.metrics.attempts.labels(c.channel, "failed").inc()
-                bound.error("delivery_failed", reason=reason, attempts=attempts)
+            self._failed(claims, exc, now)
             return
         except Exception as exc:  # a handler bug must not kill the dispatcher; the lease makes it due again
             bound.exception("delivery_crashed", error=type(exc).__name__)
             return
         done = self.clock()
-        outcome = NotificationOutcome(
-            c.id, "delivered" if result.delivered else "sent", done, result.provider_id, owner=_owner(c)
-        )
-        state = outcome.state
-        self._record(outcome)
-        self.metrics.attempts.labels(c.channel, state).inc()
-        issued = datetime.fromisoformat(c.warning["issued_at"]).timestamp()
-        self.metrics.issue_to_sent.labels(c.channel).observe(max(done - issued, 0))
-        if result.delivered:
-            self.metrics.issue_to_delivered.labels(c.channel).observe(max(done - issued, 0))
+        state: Literal["sent", "delivered"] = "delivered" if result.delivered else "sent"
+        carried = "1" if len(claims) == 1 else "2-9" if len(claims) < 10 else "10+"
+        self.metrics.messages.labels(channel, carried).inc()
+        for c in claims:
+            self._record(NotificationOutcome(c.id, state, done, result.provider_id, owner=_owner(c)))
+            self.metrics.attempts.labels(channel, state).inc()
+            issued = datetime.fromisoformat(c.warning["issued_at"]).timestamp()
+            self.metrics.issue_to_sent.labels(channel).observe(max(done - issued, 0))
+            if result.delivered:
+                self.metrics.issue_to_delivered.labels(channel).observe(max(done - issued, 0))
         bound.info("delivery_" + state, provider_id=result.provider_id)
 
-    def _held(self, c: ClaimedNotification, destination: tuple[str, str], now: float) -> bool:
+    def _failed(self, claims: list[ClaimedNotification], exc: DeliveryError | TimeoutError, now: float) -> None:
+        """A message that failed: each notification it carried is tried again together, at one time (so
+        they are claimed and carried together again), or has failed when no try is left before its deadline."""
+        retryable = isinstance(exc, TimeoutError) or exc.retryable
+        reason = self.secrets.redact(str(exc) or "timed out")
+        attempts = max(c.attempts for c in claims) + 1
+        at = now + self.retry.delay(attempts)
+        for c in claims:
+            bound = log.bind(notification=c.id, department=c.department, jurisdiction=c.jurisdiction, channel=c.channel)
+            again, why = retryable, reason
+            if again and c.purpose == "action" and now < c.deadline <= at:  # no time left to try again
+                why = f"{reason}; the next try would be after the deadline: on to the next channel"
+                again = False
+            if again and not self.retry.gives_up(c.attempts + 1):
+                self._record(NotificationOutcome(c.id, "retry", now, error=why, next_attempt_at=at))
+                self.metrics.attempts.labels(c.channel, "retry").inc()
+                if c.attempts == 0:
+                    bound.warning("delivery_retrying", reason=why)
+            else:
+                self._record(NotificationOutcome(c.id, "failed", now, error=why, owner=_owner(c)))
+                self.metrics.attempts.labels(c.channel, "failed").inc()
+                bound.error("delivery_failed", reason=why, attempts=c.attempts + 1)
+
+    def _held(self, claims: list[ClaimedNotification], destination: tuple[str, str], now: float) -> bool:
         """Whether the destination's window is closed (the provider said so, or the budget is spent for
-        this urgency); if so the notification waits for it (or its ladder moves on)."""
+        this message's urgency: its most urgent notification's); if so its notifications wait for it (or
+        their ladders move on)."""
+        channel = destination[0]
         closed, why = self._closed.get(destination, (0.0, ""))
         if closed > now:
-            self._hold(c, now, closed - now, f"waiting for the provider's window: {why}", "provider")
+            for c in claims:
+                self._hold(c, now, closed - now, f"waiting for the provider's window: {why}", "provider")
             return True
-        wait, limit = self.budgets.wait(c.channel, destination[1], urgent(c), now)
+        wait, limit = self.budgets.wait(channel, destination[1], any(urgent(c) for c in claims), now)
         if wait <= 0:
             return False
-        self._hold(c, now, wait, f"waiting for the destination's budget ({c.channel}: {limit})", "budget")
+        for c in claims:
+            self._hold(c, now, wait, f"waiting for the destination's budget ({channel}: {limit})", "budget")
         return True
 
     def _hold(
@@ -296,6 +372,36 @@ class Dispatcher(Runs):
 
 def _owner(c: ClaimedNotification) -> tuple[str, str, str, str]:
     return (str(c.warning.get("id", "")), c.obligation_id, c.channel, c.purpose)
+
+
+QUEUED_MAX = 5000  # notifications waiting behind sends in flight: claim no more while this many wait
+Item = tuple[ClaimedNotification, Outbound]
+
+
+@dataclass
+class Busy:
+    """A destination with sends in flight, and what came due for it meanwhile (its next message)."""
+
+    flights: int = 0
+    queue: list[Item] = field(default_factory=list)
+
+
+def destination_key(outbound: Outbound) -> Hashable:
+    """What makes notifications one message: one channel, one resolved contact (URL and secret, number,
+    mailbox). A voice call is never shared: each is its own."""
+    if outbound.channel not in COALESCED_KINDS:
+        return (outbound.channel, outbound.id)
+    return (outbound.channel, tuple(sorted(outbound.contact.items())))
+
+
+def never_waits(c: ClaimedNotification) -> bool:
+    """A §4.3 direct or phone report: nothing of warnroute's own may delay it (DESIGN §4 rule 1)."""
+    return c.purpose == "action" and c.action.get("kind") in URGENT_KINDS
+
+
+def order(c: ClaimedNotification) -> tuple[bool, bool, float, float]:
+    """Most urgent first: §4.3 reports, then urgent traffic, then by deadline and by when it came due."""
+    return (not never_waits(c), not urgent(c), c.deadline, c.due)
 
 
 URGENT_COLOURS = frozenset({"orange", "red"})

@@ -52,3 +52,20 @@ DEFAULT_LIMITS: Mapping[str, tuple[Limit, ...]] = {
 DingTalk 20/min per robot (then a 10-minute block); Feishu 5/s and 100/min per bot; SMS one per 30 s and
 10 a day per number (Tencent's defaults, the strictest documented); voice 1/min, 5/h, 20/day per callee
 (Alibaba's). ``provider_limits`` in departments.yaml replaces a kind's list."""
+
+
+COALESCED_KINDS = frozenset({"webhook", "sms", "email", "wecom", "dingtalk", "feishu"})
+"""Channels on which one message may carry several obligations for one destination (DESIGN §12). Never
+voice: a call is one phone report, done by its own keypress."""
+
+SIZE_LIMITS: Mapping[str, tuple[int, str]] = {
+    "wecom": (4096, "bytes"),
+    "dingtalk": (20000, "bytes"),
+    "feishu": (20000, "bytes"),
+    "sms": (500, "chars"),
+    "webhook": (262144, "bytes"),
+    "email": (262144, "bytes"),
+}
+"""The most one message may hold, per channel: WeCom markdown content 4,096 bytes, a DingTalk body 20,000
+bytes, a Feishu body 20 KB, an SMS 500 characters with its signature (research/channels.md); webhooks and
+mail have no provider limit, 256 KiB keeps a message readable."""

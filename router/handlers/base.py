@@ -27,6 +27,7 @@ class Outbound:
 
     ``id`` is the idempotency key: the same across every attempt, sent to the provider.
     ``contact`` holds the resolved contact fields of the channel (URL, secret, phone number …).
+    ``carries``: the notification ids a coalesced message carries, most urgent first (empty: only ``id``).
     """
 
     id: str
@@ -39,6 +40,30 @@ class Outbound:
     drill: bool
     contact: Mapping[str, str] = field(repr=False)
     callback_url: str | None = None
+    carries: tuple[str, ...] = ()
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        return self.carries or (self.id,)
+
+
+CARRIES_HEADER = "x-warnroute-carries"
+
+
+def carries_header(notification: Outbound) -> dict[str, str]:
+    """The notification ids a coalesced message carries, for receivers that count per notification."""
+    return {CARRIES_HEADER: ",".join(notification.carries)} if notification.carries else {}
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-8 bytes, cut after its last whole line that fits (inside a line only
+    when its first line alone is longer)."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    head = data[:limit].decode(errors="ignore")
+    line_end = head.rfind("\n")
+    return head[:line_end] if line_end > 0 else head
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class EmailHandler:
         message["Subject"] = notification.title
         message["Message-ID"] = f"<{notification.id}@warnroute>"
         message["X-Warnroute-Idempotency-Key"] = notification.id
+        if notification.carries:
+            message["X-Warnroute-Carries"] = ",".join(notification.carries)
         message.set_content(notification.text)
         # Errors are raised outside the except blocks: the server's text may name the recipient.
         failure: DeliveryError | None = None

@@ -21,7 +21,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from router.errors import PermanentDeliveryError, RateLimited
-from router.handlers.base import HttpReply, HttpTransport, Outbound, SendResult, check_status, json_body, post
+from router.handlers.base import (
+    HttpReply,
+    HttpTransport,
+    Outbound,
+    SendResult,
+    carries_header,
+    check_status,
+    json_body,
+    post,
+)
 
 CST = timezone(timedelta(hours=8))
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -81,7 +90,7 @@ class GatewayHandler:
                 "callback_url": notification.callback_url,
                 **self.extra,
             },
-            headers={"authorization": f"Bearer {self.api_key}"},
+            headers={"authorization": f"Bearer {self.api_key}", **carries_header(notification)},
             check=False,
         )
         self._refused_for_limits(reply, what)

@@ -21,7 +21,9 @@ import urllib.parse
 from collections.abc import Callable
 
 from router.errors import PermanentDeliveryError, RateLimited, RetryableDeliveryError
-from router.handlers.base import HttpTransport, Outbound, SendResult, json_body, post
+from router.handlers.base import HttpTransport, Outbound, SendResult, carries_header, cut, json_body, post
+
+WECOM_MARKDOWN_BYTES = 4096  # markdown.content; over it WeCom answers errcode 40058
 
 # Each robot's over-limit code: how long its window keeps it closed, and what the window is
 # (research/channels.md §1.4, §2.3, §3.3).
@@ -61,12 +63,13 @@ class WecomHandler:
         self.transport = transport
 
     async def send(self, notification: Outbound) -> SendResult:
-        content = f"### {notification.title}\n{notification.text}"[:4000]
+        content = cut(f"### {notification.title}\n{notification.text}", WECOM_MARKDOWN_BYTES)
         response = await post(
             self.transport,
             "wecom robot",
             notification.contact["url"],
             json={"msgtype": "markdown", "markdown": {"content": content}},
+            headers=carries_header(notification),
         )
         _verdict("wecom robot", json_body(response, "wecom robot").get("errcode"), frozenset({-1}))
         return SendResult(provider_id=notification.id)
@@ -94,6 +97,7 @@ class DingtalkHandler:
                 "markdown": {"title": notification.title, "text": f"### {notification.title}\n{notification.text}"},
                 "msgUuid": notification.id,
             },
+            headers=carries_header(notification),
         )
         _verdict("dingtalk robot", json_body(response, "dingtalk robot").get("errcode"), frozenset())
         return SendResult(provider_id=notification.id)
@@ -115,6 +119,8 @@ class FeishuHandler:
         if secret:
             timestamp = int(self.clock())
             body |= {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp)}
-        response = await post(self.transport, "feishu robot", notification.contact["url"], json=body)
+        response = await post(
+            self.transport, "feishu robot", notification.contact["url"], json=body, headers=carries_header(notification)
+        )
         _verdict("feishu robot", json_body(response, "feishu robot").get("code"), frozenset())
         return SendResult(provider_id=notification.id)

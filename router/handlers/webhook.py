@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 import orjson
 
-from router.handlers.base import HttpTransport, Outbound, SendResult, post
+from router.handlers.base import HttpTransport, Outbound, SendResult, carries_header, post
+
+EVENT_TYPES = {False: "warnroute.action", True: "warnroute.actions"}  # one action; several (data.items)
 
 
 def signing_key(secret: str) -> bytes:
@@ -53,7 +55,11 @@ class WebhookHandler:
 
     async def send(self, notification: Outbound) -> SendResult:
         body = orjson.dumps(
-            {"type": "warnroute.action", "timestamp": int(self.clock()), "data": dict(notification.payload)}
+            {
+                "type": EVENT_TYPES[bool(notification.carries)],
+                "timestamp": int(self.clock()),
+                "data": dict(notification.payload),
+            }
         )
         timestamp = int(self.clock())
         headers = {
@@ -62,6 +68,7 @@ class WebhookHandler:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(notification.contact["secret"], notification.id, timestamp, body),
             "idempotency-key": notification.id,
+            **carries_header(notification),
         }
         await post(self.transport, "webhook", notification.contact["url"], content=body, headers=headers)
         return SendResult(provider_id=notification.id, delivered=True)

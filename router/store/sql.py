@@ -295,13 +295,16 @@ class SqlStore(Writer):
                     kind = {"sent": "sent", "delivered": "delivered", "failed": "send_failed"}[o.state]
                     events.append((o.at, kind, warning_id, obligation_id, detail))
             await self._audit(db, events)
-            sent = {o.provider_id: o.id for o in done if o.state == "sent" and o.provider_id is not None}
+            sent: dict[str, list[str]] = {}  # provider id → the notifications its message carried
+            for o in done:
+                if o.state == "sent" and o.provider_id is not None:
+                    sent.setdefault(o.provider_id, []).append(o.id)
             if sent:
                 async with db.execute("SELECT COUNT(*) FROM early_receipts") as cur:
                     row = await cur.fetchone()
                 if row is not None and row[0]:
-                    for provider_id, notification_id in sent.items():
-                        await self._apply_early_receipt(db, notification_id, provider_id)
+                    for provider_id, notification_ids in sent.items():
+                        await self._apply_early_receipt(db, notification_ids, provider_id)
 
         await self._submit("job", job)
 
@@ -331,29 +334,32 @@ class SqlStore(Writer):
             rows = [(at, at, nid) if event is Event.DELIVERED else (at, nid) for nid, _, at in run]
             await db.executemany(ADVANCE[event], rows)
 
-    async def _apply_early_receipt(self, db: Db, notification_id: str, provider_id: str) -> None:
+    async def _apply_early_receipt(self, db: Db, notification_ids: list[str], provider_id: str) -> None:
+        """A receipt that came before the outcome of the message it names: for every notification carried."""
         async with db.execute(
             "DELETE FROM early_receipts WHERE provider_id = ? AND channel ="
             " (SELECT channel FROM notifications WHERE id = ?) RETURNING delivered, at, confirmed",
-            (provider_id, notification_id),
+            (provider_id, notification_ids[0]),
         ) as cur:
             row = await cur.fetchone()
         if row is not None:
-            await self._receipt(db, notification_id, bool(row[0]), float(row[1]), bool(row[2]))
+            for notification_id in notification_ids:
+                await self._receipt(db, notification_id, bool(row[0]), float(row[1]), bool(row[2]))
 
     async def record_receipt(
         self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
     ) -> str | None:
-        """Apply a provider's receipt; one that beats the send outcome is kept until that outcome lands."""
+        """Apply a provider's receipt to every notification its message carried; one that beats the send
+        outcome is kept until that outcome lands."""
 
         async def job(db: Db) -> str | None:
             async with db.execute(
                 "SELECT n.id, w.sent FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
-                " JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?",
+                " JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ? ORDER BY n.seq",
                 (channel, provider_id),
             ) as cur:
-                row = await cur.fetchone()
-            if row is None:
+                rows = await cur.fetchall()
+            if not rows:
                 await db.execute(
                     "INSERT INTO early_receipts (channel, provider_id, delivered, at, confirmed) VALUES (?, ?, ?, ?, ?)"
                     " ON CONFLICT (channel, provider_id) DO UPDATE SET delivered = excluded.delivered,"
@@ -361,8 +367,9 @@ class SqlStore(Writer):
                     (channel, provider_id, int(delivered), at, int(confirmed)),
                 )
                 return None
-            await self._receipt(db, row[0], delivered, at, confirmed)
-            return str(row[1])
+            for row in rows:
+                await self._receipt(db, row[0], delivered, at, confirmed)
+            return str(rows[0][1])
 
         issued: str | None = await self._submit("job", job)
         return issued

@@ -9,7 +9,10 @@
 - ``POST /webhook/{name}``: a department's receiver; verifies the Standard Webhooks signature.
 - ``POST /control``: ``{"mode": "ok"|"fail"|"hang", "status": 503, "channels": [...]}`` (an outage: every
   request of those channels answered ``status``, or left hanging).
-- ``GET /received``: per channel, how many times each idempotency key arrived.
+- ``GET /received``: per channel, how many times each notification arrived: a coalesced message counts for
+  each notification it carries (the ``X-Warnroute-Carries`` header), any other by its idempotency key.
+- ``GET /messages``: per channel, how many times each message (idempotency key) arrived: the requests.
+- ``GET /bodies``: what arrived, one entry per notification (a coalesced message's own part of it).
 - ``GET /limits``: the over-limit answers given, per channel.
 
 Unless started with ``--no-limits``, each destination is held to its provider's limits (written out here
@@ -18,6 +21,7 @@ they are passed: a WeCom robot 20 a minute (``errcode`` 45009); a DingTalk robot
 for 10 minutes (130101); a Feishu bot 5 a second and 100 a minute (``code`` 11232); an SMS number one per
 30 s and 10 a day (Alibaba's ``isv.BUSINESS_LIMIT_CONTROL``, 触发分钟级 / 天级流控); a voice callee 1 a
 minute, 5 an hour, 20 a day (carrier code ``200119``). A refused request is not received.
+``--time-scale F`` multiplies every window by F (a storm replayed on a compressed clock).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from router.handlers.base import CARRIES_HEADER as CARRIES
 from router.tools.receivers import check_vectors, dingtalk_signature_ok, feishu_expected, webhook_signature_ok
 
 
@@ -57,6 +62,20 @@ class SimulatorState:
     sends: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (channel, destination) → times
     blocked: dict[tuple[str, str], float] = field(default_factory=dict)  # DingTalk's 10-minute block, until
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    time_scale: float = 1.0  # every provider window multiplied by it (a storm on a compressed clock)
+    messages: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+    def arrived(self, channel: str, key: str, carries: str | None, parts: list[dict[str, Any]]) -> list[str]:
+        """Count a message and each notification it carries; keep its parts (one per notification) on its
+        first arrival. ``parts``: the message's own part for each carried notification, in order."""
+        self.messages[channel][key] += 1
+        ids = carries.split(",") if carries else [key]
+        for notification_id in ids:
+            self.received[channel][notification_id] += 1
+        if self.messages[channel][key] == 1 and len(self.bodies) < 10_000:
+            for notification_id, part in zip(ids, parts if len(parts) == len(ids) else parts * len(ids), strict=False):
+                self.bodies.append({"channel": channel, "key": notification_id, "message": key, "body": part})
+        return ids
 
     def affected(self, channel: str) -> bool:
         return self.mode != "ok" and (not self.channels or channel in self.channels)
@@ -72,10 +91,10 @@ class SimulatorState:
             return "blocked"
         times = [t for t in self.sends.get(key, []) if t > now - 86400]
         for window, seconds, count in PROVIDER_WINDOWS.get(channel, ()):
-            if sum(1 for t in times if t > now - seconds) >= count:
+            if sum(1 for t in times if t > now - seconds * self.time_scale) >= count:
                 self.refused[channel] += 1
                 if channel == "dingtalk":
-                    self.blocked[key] = now + 600
+                    self.blocked[key] = now + 600 * self.time_scale
                 return window
         times.append(now)
         self.sends[key] = times
@@ -99,9 +118,10 @@ def create_simulator(
     robot_secret: str | None,
     receipt_delay: float = 0.2,
     limits: bool = True,
+    time_scale: float = 1.0,
 ) -> FastAPI:
     check_vectors()  # a receiver that would accept a wrongly signed message must not start
-    state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay, limits=limits)
+    state = SimulatorState(api_key, webhook_secret, robot_secret, receipt_delay, limits=limits, time_scale=time_scale)
     tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
@@ -152,12 +172,12 @@ def create_simulator(
             message = SMS_LIMIT_MESSAGE.get(window, "触发分钟级流控Permits:1")
             return JSONResponse({"code": "isv.BUSINESS_LIMIT_CONTROL", "message": message})
         key = str(body.get("idempotency_key") or uuid.uuid4())
-        state.received[channel][key] += 1
+        carries = request.headers.get(CARRIES)
+        lines = str(body.get("text", "")).split("\n") if carries else []  # one line per notification carried
+        state.arrived(channel, key, carries, [{**body, "text": line} for line in lines] or [body])
         first = key not in state.ids
         provider_id = state.ids.setdefault(key, f"{channel}-{uuid.uuid4().hex[:16]}")
-        if first:  # every message gets its receipt; only the first 10,000 bodies are kept to look at
-            if len(state.bodies) < 10_000:
-                state.bodies.append({"channel": channel, "key": key, "body": body})
+        if first:  # every message gets its receipt (one for all it carries)
             later(request.app.state.client, body.get("callback_url"), {id_field: provider_id, **receipt})
         return JSONResponse({id_field: provider_id})
 
@@ -181,16 +201,17 @@ def create_simulator(
         ):
             return JSONResponse({"error": "bad signature"}, status_code=401)
         key = headers.get("webhook-id", "")
-        state.received["webhook"][key] += 1
         event = json.loads(raw)
-        state.first_arrival.setdefault(str(event.get("data", {}).get("warning", {}).get("id")), time.time())
-        if state.received["webhook"][key] == 1 and len(state.bodies) < 10_000:
-            state.bodies.append({"channel": "webhook", "name": name, "key": key, "body": event})
+        data = event.get("data", {})
+        items = data.get("items") if isinstance(data.get("items"), list) else [data]
+        for item in items:
+            state.first_arrival.setdefault(str(item.get("warning", {}).get("id")), time.time())
+        parts = [{**event, "data": item, "name": name} for item in items]
+        state.arrived("webhook", key, headers.get(CARRIES), parts)
         return JSONResponse({"ok": True})
 
-    def robot(channel: str, ok_field: str, body: dict[str, Any], key: str) -> Response:
-        state.received[channel][key] += 1
-        state.bodies.append({"channel": channel, "key": key, "body": body})
+    def robot(channel: str, ok_field: str, body: dict[str, Any], key: str, request: Request) -> Response:
+        state.arrived(channel, key, request.headers.get(CARRIES), [body])
         return JSONResponse({ok_field: 0, "errmsg" if ok_field == "errcode" else "msg": "ok"})
 
     @app.post("/wecom/send")
@@ -203,7 +224,7 @@ def create_simulator(
         if state.over("wecom", key, time.time()) is not None:
             return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
         body = await request.json()
-        return robot("wecom", "errcode", body, body["markdown"]["content"][:40])
+        return robot("wecom", "errcode", body, body["markdown"]["content"][:40], request)
 
     @app.post("/dingtalk/send")
     async def dingtalk(request: Request, access_token: str = "", timestamp: int = 0, sign: str = "") -> Response:
@@ -220,7 +241,7 @@ def create_simulator(
         if state.over("dingtalk", access_token, time.time()) is not None:
             return JSONResponse({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"})
         body = await request.json()
-        return robot("dingtalk", "errcode", body, str(body.get("msgUuid", "")))
+        return robot("dingtalk", "errcode", body, str(body.get("msgUuid", "")), request)
 
     @app.post("/feishu/hook/{hook}")
     async def feishu(request: Request, hook: str) -> Response:
@@ -238,7 +259,7 @@ def create_simulator(
             return failure
         if state.over("feishu", hook, time.time()) is not None:
             return JSONResponse({"code": 11232, "msg": "frequency limited"})
-        return robot("feishu", "code", body, body["content"]["text"][:40])
+        return robot("feishu", "code", body, body["content"]["text"][:40], request)
 
     @app.post("/control")
     async def control(request: Request) -> dict[str, Any]:
@@ -251,6 +272,10 @@ def create_simulator(
     @app.get("/received")
     async def received() -> dict[str, dict[str, int]]:
         return {channel: dict(keys) for channel, keys in state.received.items()}
+
+    @app.get("/messages")
+    async def messages() -> dict[str, dict[str, int]]:
+        return {channel: dict(keys) for channel, keys in state.messages.items()}
 
     @app.get("/limits")
     async def refused() -> dict[str, dict[str, int]]:

@@ -25,7 +25,7 @@ from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
 from router.store import SqliteStore
-from tests.support.fakes import FlakyHandler, RecordingHandler
+from tests.support.fakes import FlakyHandler, RecordingHandler, parts
 from tests.support.messages import issue_clock, json_message
 
 FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
@@ -120,7 +120,7 @@ def test_every_notification_is_handed_to_its_channel_once(config: RoutingConfig,
         return counts
 
     counts = asyncio.run(scenario())
-    sent = [n.id for h in handlers.values() for n in h.sent]
+    sent = [i for h in handlers.values() for n in h.sent for i in n.carried]  # each notification, once
     assert len(sent) == len(set(sent)) == sum(counts.values())
     assert counts == {"delivered": len(sent)}
     voice = handlers["voice"].sent
@@ -234,8 +234,11 @@ def test_drills_are_marked_on_every_notification(config: RoutingConfig, tmp_path
     asyncio.run(scenario())
     sent = [n for h in handlers.values() for n in h.sent]
     assert sent and all(n.drill and "演练" in n.title and "演练" in n.text for n in sent)
-    assert not any(n.payload["action"]["kind"] in ("disseminate", "phone_report") for n in sent)
-    assert not any(n.department == "principal_leaders" for n in sent)
+    carried = [p for n in sent for p in parts(n)]
+    assert len(carried) > len(sent)  # offices with several actions got them in one message each
+    assert all(p["drill"] for p in carried)
+    assert not any(p["action"]["kind"] in ("disseminate", "phone_report") for p in carried)
+    assert not any(p["action"]["department"] == "principal_leaders" for p in carried)
 
 
 def test_retry_policy_caps_and_jitters() -> None:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from router.errors import PermanentDeliveryError, RetryableDeliveryError
 from router.handlers.base import Outbound, SendResult
+
+
+def parts(notification: Outbound) -> list[dict[str, Any]]:
+    """The notifications a message carries, as their payloads (one for a message of its own)."""
+    payload = dict(notification.payload)
+    return list(payload["items"]) if "items" in payload else [payload]
 
 
 class RecordingHandler:

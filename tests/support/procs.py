@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,7 @@ def start_stack(
     extra_env: dict[str, str] | None = None,
     shrink: float | None = None,
     limits: bool = False,
+    configure: Callable[[Path, str], dict[str, str]] | None = None,
 ) -> Stack:
     """Simulator + router; ``shrink`` scales every deadline and ladder step (1/60: minutes become seconds).
     The demo's contacts give every office one number and one robot of each kind, so the providers' limits
@@ -183,6 +185,8 @@ def start_stack(
     if shrink is not None:
         shrink_deadlines(config, shrink)
     env, serve_env = environments(sim_url, config, tmp / "data")
+    if configure is not None:  # the caller's own contacts, channels or limits; and their environment
+        serve_env.update(configure(config, sim_url))
     if not dispatch:
         serve_env["WARNROUTE_DISPATCH"] = "0"
     # The fixtures carry fixed 2026 dates (json_message, cap_message): accept them whenever the tests run.
@@ -198,6 +202,7 @@ def start_stack(
             "--receipt-delay",
             str(receipt_delay),
             *([] if limits else ["--no-limits"]),
+            *(["--time-scale", str(shrink)] if limits and shrink is not None else []),
         ],
         env,
         sim_url,

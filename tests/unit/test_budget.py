@@ -1,4 +1,6 @@
-"""Per-destination budgets, pure, on times written out by hand."""
+"""Per-destination budgets, pure, on times written out by hand. Each window is counted one guard longer
+than the provider's (1 s for windows of a minute and more, 2 % below that), since the provider counts a
+message when it arrives."""
 
 from __future__ import annotations
 
@@ -14,25 +16,28 @@ def test_a_wecom_robot_takes_20_a_minute_and_ordinary_traffic_15_of_them() -> No
     for t in range(15):  # blue and yellow traffic, one a second
         assert b.wait("wecom", ROBOT, False, float(t)) == (0.0, None)
         b.spend("wecom", ROBOT, float(t))
-    # The sixteenth ordinary message waits until the first of the fifteen leaves the minute (t = 60).
-    assert b.wait("wecom", ROBOT, False, 15.0) == (45.0, Limit(20, 60))
+    # The sixteenth ordinary message waits until the first of the fifteen leaves the minute (t = 60, + 1).
+    assert b.wait("wecom", ROBOT, False, 15.0) == (46.0, Limit(20, 60))
     # Urgent traffic has the five kept for it, at once.
     for t in range(15, 20):
         assert b.wait("wecom", ROBOT, True, float(t)) == (0.0, None)
         b.spend("wecom", ROBOT, float(t))
-    assert b.wait("wecom", ROBOT, True, 20.0) == (40.0, Limit(20, 60))  # 20 in the minute: none more
+    assert b.wait("wecom", ROBOT, True, 20.0) == (41.0, Limit(20, 60))  # 20 in the minute: none more
     assert b.wait("wecom", "another robot", False, 20.0) == (0.0, None)  # per destination
 
 
 def test_a_callee_takes_one_call_a_minute_five_an_hour_twenty_a_day() -> None:
     b = Budgets(DEFAULT_LIMITS)
-    for t in (0.0, 60.0, 120.0):  # three ordinary calls, a minute apart: 3 of the hour's 5 are theirs
+    assert b.wait("voice", PHONE, False, 0.0)[0] == 0.0
+    b.spend("voice", PHONE, 0.0)
+    assert b.wait("voice", PHONE, False, 60.0) == (1.0, Limit(1, 60))  # a minute and the guard
+    for t in (61.0, 122.0):  # three ordinary calls, a minute (and a second) apart: 3 of the hour's 5
         assert b.wait("voice", PHONE, False, t)[0] == 0.0
         b.spend("voice", PHONE, t)
-    assert b.wait("voice", PHONE, False, 180.0) == (3420.0, Limit(5, 3600))  # until the first leaves the hour
-    assert b.wait("voice", PHONE, True, 180.0) == (0.0, None)  # a red §4.3 phone report: at once
-    b.spend("voice", PHONE, 180.0)
-    assert b.wait("voice", PHONE, True, 200.0) == (40.0, Limit(1, 60))  # one a minute is one a minute
+    assert b.wait("voice", PHONE, False, 183.0) == (3418.0, Limit(5, 3600))  # until the first leaves the hour
+    assert b.wait("voice", PHONE, True, 183.0) == (0.0, None)  # a red §4.3 phone report: at once
+    b.spend("voice", PHONE, 183.0)
+    assert b.wait("voice", PHONE, True, 203.0) == (41.0, Limit(1, 60))  # one a minute is one a minute
 
 
 def test_channels_without_limits_are_never_held() -> None:

@@ -1,0 +1,225 @@
+"""Delivery by destination (DESIGN §12) against a real local receiver (the provider simulator over HTTP):
+an idle destination is sent to at once; what comes due while its window is closed goes as one message
+listing each obligation, most urgent first, each with its own acknowledgement link; acknowledgement stays
+per obligation; a crash between the send and its recorded outcome repeats the message with the same key."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from router.access.acklinks import AckSigner
+from router.delivery.budget import Budgets
+from router.delivery.dispatcher import Dispatcher, DispatchSettings
+from router.delivery.feed import FeedHub
+from router.delivery.retry import RetryPolicy
+from router.domain.channels import Limit
+from router.handlers import build_handlers
+from router.handlers.http import AiohttpTransport
+from router.ingest.service import IngestService, SentWindow
+from router.metrics import Metrics
+from router.plan.config import load_config
+from router.plan.secrets import SecretResolver
+from router.store import NotificationOutcome, SqliteStore
+from router.tools.demo import demo_config, environments
+from tests.support.messages import json_message, now_iso
+from tests.support.procs import Proc, free_port, start
+
+WINDOW = 3.0  # the receiver's window in these tests: one message per destination in 3 s
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[tuple[Proc, dict[str, str]]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env, serve_env = environments(url, demo_config(tmp_path / "config"), tmp_path / "data")
+    sim = start(["simulate", "--port", str(port), "--no-limits"], env, url, tmp_path / "sim.log", "/received")
+    try:
+        yield sim, serve_env
+    finally:
+        sim.stop()
+
+
+class Dropping(SqliteStore):
+    """A store that loses the outcomes of sends while ``dropping`` (the process dying between a send and
+    its recorded outcome)."""
+
+    dropping = False
+
+    async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None:
+        if self.dropping and any(o.state in ("sent", "delivered") for o in outcomes):
+            raise ConnectionError("the process died before the outcome was written")
+        await super().record_outcomes(outcomes)
+
+
+class Router:
+    """The store, ingest and a dispatcher (webhooks over real HTTP, one message per destination per window)."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], dispatch: bool = True) -> None:
+        self.tmp, self.env, self.dispatch = tmp, env, dispatch
+        self.config = load_config(tmp / "config")
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Router:
+        self.store = Dropping(self.tmp / "db.sqlite")
+        await self.store.open()
+        self.session = aiohttp.ClientSession()
+        metrics = Metrics(CollectorRegistry())
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.config,
+            build_handlers(AiohttpTransport(self.session)),
+            SecretResolver(self.env),
+            metrics,
+            RetryPolicy(base_seconds=0.05, cap_seconds=0.1),
+            DispatchSettings(poll_seconds=0.02),
+            ack=AckSigner(b"k" * 32, "http://127.0.0.1:1"),
+            budgets=Budgets({"webhook": (Limit(1, WINDOW),)}),
+        )
+        self.service = IngestService(
+            self.config, self.store, metrics, FeedHub(), self.dispatcher.wake, sent_window=SentWindow()
+        )
+        if self.dispatch:
+            self.start_dispatch()
+        return self
+
+    def start_dispatch(self) -> None:
+        self.task = asyncio.create_task(self.dispatcher.run())
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.dispatcher.stop()
+        if self.task is not None:
+            await self.task
+        await self.session.close()
+        await self.store.close()
+
+    async def webhooks(self, identifier: str) -> list[dict[str, Any]]:
+        doc = await self.store.get_warning(identifier)
+        assert doc is not None
+        return [
+            n | {"obligation": o} for o in doc["obligations"] for n in o["notifications"] if n["channel"] == "webhook"
+        ]
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not reached in {timeout} s")
+
+
+def messages(sim: Proc) -> dict[str, int]:
+    got: dict[str, dict[str, int]] = httpx.get(f"{sim.url}/messages").json()
+    return got.get("webhook", {})
+
+
+def parts(sim: Proc, key: str) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = httpx.get(f"{sim.url}/bodies").json()
+    return [b for b in bodies if b["channel"] == "webhook" and b["message"] == key]
+
+
+def test_what_comes_due_while_the_window_is_closed_goes_as_one_message_most_urgent_first(
+    tmp_path: Path, receiver: tuple[Proc, dict[str, str]]
+) -> None:
+    sim, env = receiver
+
+    async def scenario() -> None:
+        async with Router(tmp_path, env) as r:
+            # The leading edge: the first warning's webhooks go at once, as one message (every office of
+            # the demo shares one webhook endpoint: one destination).
+            await r.service.submit(json_message(identifier="blue", hazard="gale", sent=now_iso()))
+            await until(lambda: _true(len(messages(sim)) == 1))
+            (first,) = messages(sim)
+            blue = await r.webhooks("blue")
+            assert {p["key"] for p in parts(sim, first)} == {n["id"] for n in blue}
+            # Inside the destination's window two more warnings come due: a blue one and an orange one.
+            await r.service.submit(
+                json_message(identifier="later", hazard="lightning", severity="yellow", sent=now_iso())
+            )
+            await r.service.submit(json_message(identifier="orange", severity="orange", sent=now_iso()))
+
+            async def both_held() -> bool:
+                ns = [*(await r.webhooks("later")), *(await r.webhooks("orange"))]
+                return bool(ns) and all(n["last_error"] for n in ns)
+
+            await until(both_held)
+            assert len(messages(sim)) == 1  # nothing more inside the window
+            await until(lambda: _true(len(messages(sim)) == 2))
+            second = next(k for k in messages(sim) if k != first)
+            carried = parts(sim, second)
+            later, orange = await r.webhooks("later"), await r.webhooks("orange")
+            # One message listing both warnings' obligations: each once, the orange (urgent) ones first.
+            assert [p["key"] for p in carried] == [
+                p["key"] for p in carried if p["key"] in {n["id"] for n in orange}
+            ] + [p["key"] for p in carried if p["key"] in {n["id"] for n in later}]
+            assert {p["key"] for p in carried} == {n["id"] for n in later} | {n["id"] for n in orange}
+            assert messages(sim) == {first: 1, second: 1}
+            body = carried[0]["body"]
+            assert body["type"] == "warnroute.actions"
+            links = {p["body"]["data"]["ack_url"] for p in carried}
+            assert len(links) == len(carried)  # each obligation its own acknowledgement link
+            assert {p["body"]["data"]["warning"]["id"] for p in carried} == {"later", "orange"}
+
+            # Delivered per obligation; acknowledged per obligation.
+            async def recorded() -> bool:
+                ns = [*(await r.webhooks("later")), *(await r.webhooks("orange"))]
+                return all(n["state"] == "delivered" for n in ns)
+
+            await until(recorded)
+            later, orange = await r.webhooks("later"), await r.webhooks("orange")
+            for n in [*later, *orange]:
+                assert n["state"] == "delivered" and n["provider_id"] == second, n
+            one = orange[0]["obligation"]["id"]
+            assert (await r.store.acknowledge(one, "api", "值班员", time.time())).status == "acknowledged"
+            states = {n["obligation"]["id"]: n["obligation"]["state"] for n in await r.webhooks("orange")}
+            assert states[one] == "acknowledged"
+            assert {s for oid, s in states.items() if oid != one} <= {"delivered", "escalated"}
+
+    asyncio.run(scenario())
+
+
+def test_a_crash_between_send_and_outcome_repeats_the_message_with_the_same_key(
+    tmp_path: Path, receiver: tuple[Proc, dict[str, str]]
+) -> None:
+    sim, env = receiver
+
+    async def scenario() -> None:
+        async with Router(tmp_path, env, dispatch=False) as r:
+            r.store.dropping = True
+            await r.service.submit(json_message(identifier="a", hazard="gale", sent=now_iso()))
+            await r.service.submit(json_message(identifier="b", hazard="lightning", severity="yellow", sent=now_iso()))
+            r.start_dispatch()  # both due at once for the one webhook endpoint: one message carrying both
+            await until(lambda: _true(len(messages(sim)) >= 1))
+            await asyncio.sleep(0.3)
+        sent_once = messages(sim)
+        assert len(sent_once) == 1 and len(parts(sim, next(iter(sent_once)))) > 40
+        async with Router(tmp_path, env) as r:  # the restart: what was leased is due again
+            await until(lambda: _true(sum(messages(sim).values()) == 2 * sum(sent_once.values())))
+            ns = [*(await r.webhooks("a")), *(await r.webhooks("b"))]
+            await until(lambda: _all_delivered(r))
+            again = messages(sim)
+            # The same message again, recognised by its key: no new message, nothing carried twice over.
+            assert set(again) == set(sent_once) and all(n == 2 for n in again.values()), again
+            carried = [p["key"] for key in again for p in parts(sim, key)]
+            assert sorted(carried) == sorted(n["id"] for n in ns)
+
+    asyncio.run(scenario())
+
+
+async def _all_delivered(r: Router) -> bool:
+    ns = [*(await r.webhooks("a")), *(await r.webhooks("b"))]
+    return bool(ns) and all(n["state"] == "delivered" for n in ns)
+
+
+async def _true(value: bool) -> bool:
+    return value
