@@ -76,31 +76,26 @@ def build(path: Path, n: int) -> None:
                 for i in range(1, warnings + 1)
             ),
         )
+        db.executemany(  # what the obligations of one department share, stored once
+            "INSERT INTO shapes (seq, sha, department, jurisdiction, kind, task, clause, mandatory, channels, ladder,"
+            " ack_mode, head) VALUES (?, ?, ?, '530324', 'respond', NULL, '5.3.1', 0, 'feed,webhook,sms,voice',"
+            " 'standard', 'required', '{\"due_at\":')",
+            [(k + 1, f"s{k}", d) for k, d in enumerate(DEPARTMENTS)],
+        )
         rows = []
         for i in range(1, n + 1):
             start = T0 + rng.random() * SPREAD
-            dept = DEPARTMENTS[i % len(DEPARTMENTS)]
             rows.append(
                 (
                     i,
                     f"o{i}",
                     i // PER_WARNING + 1,
-                    f"w{i // PER_WARNING + 1}",
-                    dept,
-                    "530324",
-                    "respond",
-                    None,
-                    "5.3.1",
-                    0,
+                    i % len(DEPARTMENTS) + 1,  # its department's shape
                     "",
-                    "{}",
                     "pending",
                     start,
                     start,
                     start + SPREAD,
-                    "feed,webhook,sms,voice",
-                    "standard",
-                    "required",
                     1,
                     start + 180,
                 )
@@ -114,9 +109,8 @@ def build(path: Path, n: int) -> None:
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
-        "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-        " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
-        " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
+        " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
 
@@ -144,8 +138,8 @@ def raw_select(path: Path, now: float, limit: int, reps: int) -> list[float]:
     for _ in range(reps):
         started = time.perf_counter()
         db.execute(
-            "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
-            " o.start_at, o.deadline, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+            "SELECT o.seq, o.id, o.shape_seq, o.next_step, o.start_at, o.deadline, w.identifier FROM obligations o"
+            " JOIN warnings w ON w.seq = o.warning_seq"
             " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
             (now, limit),
         ).fetchall()

@@ -58,8 +58,8 @@ def canary_record(config: RoutingConfig, channels: Iterable[str], now: float, ti
             "clause": "self-test",
             "text": f"通道自检：{channel}",
             "mandatory": False,
-            "due_at": due,
             "channels": [channel],
+            "due_at": due,  # last: the store keeps the rest once, as for every action (the deadline follows it)
         }
         obligations.append(
             ObligationRow(

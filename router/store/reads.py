@@ -44,7 +44,7 @@ class SqlReads:
         told = str(row[2])
         if not told:  # what the lineage was told is this warning's own obligations, in order
             async with self._read.execute(
-                "SELECT action_json FROM obligations WHERE warning_seq = ? ORDER BY seq", (row[3],)
+                "SELECT action_json FROM obligations_full WHERE warning_seq = ? ORDER BY seq", (row[3],)
             ) as cur:
                 told = "[" + ",".join([str(r[0]) async for r in cur]) + "]"
         return (row[0], row[1], told)
@@ -61,7 +61,7 @@ class SqlReads:
         async with self._read.execute(
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
             " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
-            " o.breached_at, o.ack_method, o.ack_reason FROM obligations o WHERE o.warning_seq = ? ORDER BY o.seq",
+            " o.breached_at, o.ack_method, o.ack_reason FROM obligations_full o WHERE o.warning_seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
             obligations = [dict(r) async for r in cur]
@@ -123,7 +123,7 @@ class SqlReads:
 
     async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]:
         async with self._read.execute(
-            "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status FROM obligations o"
+            "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status FROM obligations_full o"
             " JOIN warnings w ON w.seq = o.warning_seq WHERE o.jurisdiction = ? AND o.department = ? AND o.seq > ?"
             " ORDER BY o.seq LIMIT ?",
             (jurisdiction, department, after, limit),
@@ -138,7 +138,7 @@ class SqlReads:
         entry)."""
         async with self._read.execute(
             "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status, o.jurisdiction,"
-            " o.department, w.lineage FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE o.seq > ?"
+            " o.department, w.lineage FROM obligations_full o JOIN warnings w ON w.seq = o.warning_seq WHERE o.seq > ?"
             " ORDER BY o.seq LIMIT ?",
             (after, limit),
         ) as cur:
@@ -173,7 +173,7 @@ class SqlReads:
         marks = ", ".join("?" for _ in channels)
         async with self._read.execute(
             "SELECT n.channel, COALESCE(n.to_department, o.department), COALESCE(n.to_jurisdiction, o.jurisdiction),"
-            " n.sent_at FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
+            " n.sent_at FROM notifications n JOIN obligations_full o ON o.seq = n.obligation_seq"
             f" WHERE n.sent_at >= ? AND n.channel IN ({marks}) ORDER BY n.sent_at",
             (since, *channels),
         ) as cur:
@@ -211,7 +211,7 @@ class SqlReads:
         async with self._read.execute(
             "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.state, o.action_json, o.deadline,"
             " o.acknowledged_at, o.acknowledged_by, o.ack_method, o.ack_mode, w.identifier, w.warning_json"
-            f" FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE {where} LIMIT ?",
+            f" FROM obligations_full o JOIN warnings w ON w.seq = o.warning_seq WHERE {where} LIMIT ?",
             (*args, limit),
         ) as cur:
             rows = await cur.fetchall()
@@ -238,7 +238,7 @@ class SqlReads:
     async def canaries(self, jurisdiction: str, department: str) -> list[tuple[str, float, float | None, float | None]]:
         """The self-test recipient's latest obligations, newest first: (channel, created, sent, delivered)."""
         async with self._read.execute(
-            "SELECT channels, created_at, sent_at, delivered_at FROM obligations WHERE jurisdiction = ?"
+            "SELECT channels, created_at, sent_at, delivered_at FROM obligations_full WHERE jurisdiction = ?"
             " AND department = ? ORDER BY seq DESC LIMIT 500",
             (jurisdiction, department),
         ) as cur:
@@ -297,7 +297,7 @@ class SqlReads:
         async with self._read.execute(
             "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
             " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
-            f" breached_at, start_at, task FROM obligations WHERE warning_seq IN ({marks}) ORDER BY seq",
+            f" breached_at, start_at, task FROM obligations_full WHERE warning_seq IN ({marks}) ORDER BY seq",
             seqs,
         ) as cur:
             async for r in cur:
@@ -363,7 +363,7 @@ class SqlReads:
         """Seconds from issue to acknowledgement per department, over the latest acknowledged obligations."""
         out: dict[str, list[float]] = {}
         async with self._read.execute(
-            "SELECT department, acknowledged_at - start_at FROM obligations WHERE acknowledged_at IS NOT NULL"
+            "SELECT department, acknowledged_at - start_at FROM obligations_full WHERE acknowledged_at IS NOT NULL"
             " AND start_at IS NOT NULL AND department != 'canary' ORDER BY seq DESC LIMIT ?",
             (limit,),
         ) as cur:

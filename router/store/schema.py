@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
+SHAPE_COLUMNS = (
+    "department",
+    "jurisdiction",
+    "kind",
+    "task",
+    "clause",
+    "mandatory",
+    "channels",
+    "ladder",
+    "ack_mode",
+    "head",
+)
+"""What obligations of one classification share, stored once in ``shapes`` (migration 8)."""
+
+
+def shape_digest(values: tuple[Any, ...]) -> str:
+    """The content key of a shape: SHA-256 over its values in ``SHAPE_COLUMNS`` order (128 bits, hex)."""
+    text = "\x1f".join("" if v is None else str(int(v)) if isinstance(v, bool) else str(v) for v in values)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: warnings, obligations, notification outbox.
     """
@@ -136,5 +160,58 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX notifications_provider;
     CREATE INDEX notifications_provider ON notifications (channel, provider_id) WHERE provider_id IS NOT NULL;
+    """,
+    # 8: what obligations of one classification share is stored once, keyed by content (a "shape": the
+    # department, the place, the action's text and clause, its channels, ladder and acknowledgement mode);
+    # an obligation row keeps its ids, times and state. ``obligations_full`` reads as the wide row did.
+    # The digests are written by the store after the migration (``Writer._fill_digests``). An action's
+    # stored JSON was its shape's head followed by its deadline: head = action_json less '"' due_at '"}'.
+    """
+    CREATE TABLE shapes (
+        seq INTEGER PRIMARY KEY,
+        sha TEXT UNIQUE,
+        department TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        task TEXT,
+        clause TEXT NOT NULL,
+        mandatory INTEGER NOT NULL,
+        channels TEXT NOT NULL,
+        ladder TEXT,
+        ack_mode TEXT NOT NULL,
+        head TEXT NOT NULL
+    );
+    INSERT INTO shapes (seq, department, jurisdiction, kind, task, clause, mandatory, channels, ladder, ack_mode, head)
+        SELECT ROW_NUMBER() OVER (ORDER BY d.department, d.jurisdiction, d.kind, d.head), d.department,
+            d.jurisdiction, d.kind, d.task, d.clause, d.mandatory, d.channels, d.ladder, d.ack_mode, d.head
+        FROM (SELECT DISTINCT department, jurisdiction, kind, task, clause, mandatory, channels, ladder, ack_mode,
+            substr(action_json, 1, length(action_json) - length(due_at) - 3) AS head FROM obligations) d;
+    CREATE INDEX shapes_who ON shapes (jurisdiction, department);
+    ALTER TABLE obligations ADD COLUMN shape_seq INTEGER;
+    UPDATE obligations SET shape_seq = (SELECT s.seq FROM shapes s WHERE s.jurisdiction = obligations.jurisdiction
+        AND s.department = obligations.department AND s.kind = obligations.kind
+        AND COALESCE(s.task, '') = COALESCE(obligations.task, '') AND s.clause = obligations.clause
+        AND s.mandatory = obligations.mandatory AND s.channels = obligations.channels
+        AND COALESCE(s.ladder, '') = COALESCE(obligations.ladder, '') AND s.ack_mode = obligations.ack_mode
+        AND s.head = substr(obligations.action_json, 1,
+            length(obligations.action_json) - length(obligations.due_at) - 3));
+    DROP INDEX obligations_feed;
+    DROP INDEX obligations_lineage;
+    ALTER TABLE obligations DROP COLUMN lineage;
+    ALTER TABLE obligations DROP COLUMN department;
+    ALTER TABLE obligations DROP COLUMN jurisdiction;
+    ALTER TABLE obligations DROP COLUMN kind;
+    ALTER TABLE obligations DROP COLUMN task;
+    ALTER TABLE obligations DROP COLUMN clause;
+    ALTER TABLE obligations DROP COLUMN mandatory;
+    ALTER TABLE obligations DROP COLUMN action_json;
+    ALTER TABLE obligations DROP COLUMN channels;
+    ALTER TABLE obligations DROP COLUMN ladder;
+    ALTER TABLE obligations DROP COLUMN ack_mode;
+    CREATE INDEX obligations_shape ON obligations (shape_seq, seq);
+    CREATE INDEX obligations_warning ON obligations (warning_seq);
+    CREATE VIEW obligations_full AS SELECT o.*, s.department, s.jurisdiction, s.kind, s.task, s.clause,
+        s.mandatory, s.channels, s.ladder, s.ack_mode, s.head || '"' || o.due_at || '"}' AS action_json, w.lineage
+        FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
     """,
 )

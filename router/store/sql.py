@@ -28,6 +28,7 @@ from router.store.base import (
     StepResult,
 )
 from router.store.reads import Db
+from router.store.schema import SHAPE_COLUMNS, shape_digest
 from router.store.writer import AuditEvent, Writer
 
 _CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
@@ -38,7 +39,8 @@ def _compile_advance(event: Event) -> str:
     (the domain's table written out as SQL ``CASE``s, so the store decides nothing of its own)."""
     states = " ".join(f"WHEN '{s}' THEN '{transition(s, event).state}'" for s in OPEN_STATES)
     stopping = ",".join(f"'{m}'" for m in ACK_MODES if transition("pending", event, m).stops_ladder)
-    stops = f"CASE WHEN ack_mode IN ({stopping}) THEN NULL ELSE next_step_at END" if stopping else "next_step_at"
+    mode = "(SELECT ack_mode FROM shapes WHERE shapes.seq = obligations.shape_seq)"
+    stops = f"CASE WHEN {mode} IN ({stopping}) THEN NULL ELSE next_step_at END" if stopping else "next_step_at"
     recorded = ",".join(f"'{s}'" for s in OPEN_STATES if transition(s, event).recorded)
     delivered = ", delivered_at = COALESCE(delivered_at, ?)" if event is Event.DELIVERED else ""
     return (
@@ -57,10 +59,13 @@ INSERT_WARNINGS = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_OBLIGATIONS = (
-    "INSERT INTO obligations (seq, id, warning_seq, lineage, department, jurisdiction, kind, task, clause,"
-    " mandatory, due_at, action_json, state, created_at, start_at, deadline, channels, ladder, ack_mode,"
-    " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
+    " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
+INSERT_SHAPES = (
+    f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
+)
+LINEAGE = "warning_seq IN (SELECT seq FROM warnings WHERE lineage = ?)"
 INSERT_NOTIFICATIONS = (
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
     " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -108,7 +113,8 @@ class SqlStore(Writer):
             existing[key] = (seq, record.sent, record.content_hash)
             new.append((seq, record))
             outcomes.append(None)
-        warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids)
+        shapes = await self._shapes(db, [o for _, r in new for o in r.obligations])
+        warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
         await db.executemany(INSERT_WARNINGS, warning_rows)
         await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
         await db.executemany(INSERT_NOTIFICATIONS, notification_rows)
@@ -152,17 +158,41 @@ class SqlStore(Writer):
             )
         return result
 
+    async def _shapes(self, db: Db, obligations: list[ObligationRow]) -> list[int]:
+        """Each obligation's shape (what obligations of one classification share), in order: found by its
+        content digest, or written now. A changed text is another digest: old obligations keep theirs."""
+        values = [shape_values(o) for o in obligations]
+        digests = [shape_digest(v) for v in values]
+        unique = dict(zip(digests, values, strict=True))
+        known: dict[str, int] = {}
+        keys = list(unique)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            async with db.execute(
+                f"SELECT sha, seq FROM shapes WHERE sha IN ({','.join('?' * len(chunk))})", chunk
+            ) as cur:
+                async for sha, seq in cur:
+                    known[str(sha)] = int(seq)
+        missing = [d for d in keys if d not in known]
+        if missing:
+            rows = []
+            for seq, digest in zip(self._ids("shapes", len(missing)), missing, strict=True):
+                known[digest] = seq
+                rows.append((seq, digest, *unique[digest]))
+            await db.executemany(INSERT_SHAPES, rows)
+        return [known[d] for d in digests]
+
     async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
         cur = await db.execute(
-            "UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
+            f"UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE {LINEAGE}"
             f" AND warning_seq < ? AND state IN ({_CLOSABLE})",
             (now, lineage, lift_seq),
         )
         count = int(cur.rowcount)
         await db.execute(
             "UPDATE notifications SET state = 'cancelled' WHERE state IN ('pending', 'sending') AND obligation_seq IN"
-            " (SELECT seq FROM obligations WHERE lineage = ? AND state = 'cancelled')",
+            f" (SELECT seq FROM obligations WHERE {LINEAGE} AND state = 'cancelled')",
             (lineage,),
         )
         return count
@@ -173,9 +203,9 @@ class SqlStore(Writer):
         keys = [f"{o.department}|{o.jurisdiction}|{o.kind}|{o.task or ''}" for o in r.obligations]
         marks = ",".join("?" * len(keys))
         async with db.execute(
-            "UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE lineage = ?"
-            f" AND warning_seq < ? AND state IN ({_CLOSABLE})"
-            f" AND (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks})"
+            f"UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE {LINEAGE}"
+            f" AND warning_seq < ? AND state IN ({_CLOSABLE}) AND shape_seq IN (SELECT seq FROM shapes WHERE"
+            f" (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks}))"
             " RETURNING seq, id",
             (now, r.updates_lineage, seq, *keys),
         ) as cur:
@@ -188,8 +218,8 @@ class SqlStore(Writer):
 
     async def _obligations_of(self, db: Db, warning_seq: int) -> tuple[ObligationRow, ...]:
         async with db.execute(
-            "SELECT id, department, jurisdiction, kind, task, clause, mandatory, due_at, action_json FROM obligations"
-            " WHERE warning_seq = ? ORDER BY seq",
+            "SELECT id, department, jurisdiction, kind, task, clause, mandatory, due_at, action_json"
+            " FROM obligations_full WHERE warning_seq = ? ORDER BY seq",
             (warning_seq,),
         ) as cur:
             return tuple([ObligationRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) async for r in cur])
@@ -208,7 +238,7 @@ class SqlStore(Writer):
                 "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
                 " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
                 " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
-                " JOIN obligations o ON o.seq = n.obligation_seq"
+                " JOIN obligations_full o ON o.seq = n.obligation_seq"
                 " JOIN warnings w ON w.seq = o.warning_seq"
                 " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
                 " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
@@ -434,8 +464,9 @@ class SqlStore(Writer):
         principal: str | None = None,
     ) -> AckResult:
         async with db.execute(
-            "SELECT o.state, o.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
-            " FROM obligations o JOIN warnings w ON w.seq = o.warning_seq WHERE o.id = ?",
+            "SELECT o.state, s.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
+            " FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE o.id = ?",
             (obligation_id,),
         ) as cur:
             row = await cur.fetchone()
@@ -475,7 +506,7 @@ class SqlStore(Writer):
         async def job(db: Db) -> list[StepResult]:
             async with db.execute(
                 "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
-                " o.start_at, o.deadline, w.identifier, o.state FROM obligations o"
+                " o.start_at, o.deadline, w.identifier, o.state FROM obligations_full o"
                 " JOIN warnings w ON w.seq = o.warning_seq"
                 " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
                 (now, limit),
@@ -585,10 +616,12 @@ def _step_params(r: StepResult, state: str, deadline: float, now: float) -> tupl
 
 
 def ingest_rows(
-    new: list[tuple[int, IngestRecord]], now: float, ids: Callable[[str, int], range]
+    new: list[tuple[int, IngestRecord]], now: float, ids: Callable[[str, int], range], shapes: list[int]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, tuple[int, ...]]]:
     """The rows of the warnings, obligations and notifications that ``new`` (warning seq, record) writes,
-    with ids from ``ids(table, n)``, and each warning's obligation seqs (its feed cursors)."""
+    with ids from ``ids(table, n)`` and each obligation's shape from ``shapes`` (in order), and each
+    warning's obligation seqs (its feed cursors)."""
+    shape = iter(shapes)
     warning_rows: list[tuple[Any, ...]] = []
     obligation_rows: list[tuple[Any, ...]] = []
     notification_rows: list[tuple[Any, ...]] = []
@@ -623,22 +656,12 @@ def ingest_rows(
                     obligation_seq[o.id],
                     o.id,
                     seq,
-                    r.lineage,
-                    o.department,
-                    o.jurisdiction,
-                    o.kind,
-                    o.task,
-                    o.clause,
-                    int(o.mandatory),
+                    next(shape),
                     o.due_at,
-                    o.action_json,
                     "pending",
                     now,
                     o.start_at,
                     o.deadline,
-                    ",".join(o.channels),
-                    o.ladder,
-                    o.ack_mode,
                     o.next_step,
                     o.next_step_at,
                 )
@@ -662,4 +685,25 @@ def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: flo
         n.purpose,
         n.to_department,
         n.to_jurisdiction,
+    )
+
+
+def shape_values(o: ObligationRow) -> tuple[Any, ...]:
+    """An obligation's shape, in ``SHAPE_COLUMNS`` order; its head is its action's JSON before the deadline."""
+    tail = f'"{o.due_at}"}}'
+    if not o.action_json.endswith(tail):
+        raise ValueError(f"obligation {o.id}: its action does not end with its deadline")
+    head = o.action_json[: len(o.action_json) - len(tail)]
+    channels = ",".join(o.channels)
+    return (
+        o.department,
+        o.jurisdiction,
+        o.kind,
+        o.task,
+        o.clause,
+        int(o.mandatory),
+        channels,
+        o.ladder,
+        o.ack_mode,
+        head,
     )

@@ -28,7 +28,7 @@ import structlog
 from router.audit.chain import GENESIS, link
 from router.errors import StoreUnavailable
 from router.store.reads import Db, SqlReads
-from router.store.schema import MIGRATIONS
+from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 
 log = structlog.get_logger("warnroute.store")
 AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
@@ -67,6 +67,7 @@ class Writer(SqlReads):
         shared database an expired lease is what makes a notification due again)."""
         self._writer = await self._connect()
         await self._migrate(self._writer)
+        await self._fill_digests(self._writer)
         await self._ends(self._writer)
         if owner and not self.shared:
             await self._writer.execute(
@@ -95,12 +96,17 @@ class Writer(SqlReads):
         transaction of a shared database (other processes write too)."""
         async with db.execute(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM warnings), (SELECT COALESCE(MAX(seq), 0) FROM obligations),"
-            " (SELECT COALESCE(MAX(seq), 0) FROM notifications)"
+            " (SELECT COALESCE(MAX(seq), 0) FROM notifications), (SELECT COALESCE(MAX(seq), 0) FROM shapes)"
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
         self._next.update(
-            {"warnings": int(row[0]) + 1, "obligations": int(row[1]) + 1, "notifications": int(row[2]) + 1}
+            {
+                "warnings": int(row[0]) + 1,
+                "obligations": int(row[1]) + 1,
+                "notifications": int(row[2]) + 1,
+                "shapes": int(row[3]) + 1,
+            }
         )
         await self._audit_tail(db)
 
@@ -135,6 +141,20 @@ class Writer(SqlReads):
     def _ddl(self, statement: str) -> str:
         """A migration statement in this database's words (SQLite's are the source)."""
         return statement
+
+    async def _fill_digests(self, db: Db) -> None:
+        """Shapes carried over by a migration get the content digest new ones are written with (the digest
+        is computed here: SQLite has no SHA-256 of its own)."""
+        async with db.execute(f"SELECT seq, {', '.join(SHAPE_COLUMNS)} FROM shapes WHERE sha IS NULL") as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        await self._begin(db)
+        await db.executemany(
+            "UPDATE shapes SET sha = ? WHERE seq = ? AND sha IS NULL",
+            [(shape_digest(tuple(r[1:])), r[0]) for r in rows],
+        )
+        await db.execute("COMMIT")
 
     # -- the writer ----------------------------------------------------------------------------
 

@@ -244,18 +244,25 @@ def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Bac
         async def failing(db: Any, records: Any) -> Any:
             return await real(FailingAtNotifications(db), records)
 
-        store._ingest_batch = failing  # type: ignore[method-assign]
-        with pytest.raises(OSError, match="disk I/O error"):
-            await service.submit(json_message())
-        assert ran == ["INSERT INTO warnings", "INSERT INTO obligations"]  # failed mid-batch, not before it
-        store._ingest_batch = real  # type: ignore[method-assign]
-        accepted = await service.submit(json_message(identifier="53032441600000_20260715080500"))
-        assert accepted.outcome.status == "created"
-        await store.close()
+        try:
+            store._ingest_batch = failing  # type: ignore[method-assign]
+            with pytest.raises(OSError, match="disk I/O error"):
+                await service.submit(json_message())
+            # Failed mid-batch, not before it: the shared texts, the warning and its obligations were written.
+            assert ran == ["INSERT INTO shapes", "INSERT INTO warnings", "INSERT INTO obligations"]
+            store._ingest_batch = real  # type: ignore[method-assign]
+            accepted = await service.submit(json_message(identifier="53032441600000_20260715080500"))
+            assert accepted.outcome.status == "created"
+        finally:
+            await store.close()
 
     run(scenario)
     assert backend.rows("SELECT identifier FROM warnings") == [("53032441600000_20260715080500",)]
     assert backend.rows("SELECT COUNT(DISTINCT warning_seq) FROM obligations")[0][0] == 1
+    # Nothing of the undone transaction's shapes is left: each shape is one the stored warning uses.
+    assert backend.rows("SELECT COUNT(*) FROM shapes") == backend.rows(
+        "SELECT COUNT(DISTINCT shape_seq) FROM obligations"
+    )
 
 
 def test_a_receipt_that_overtakes_the_send_outcome_is_applied_when_it_lands(

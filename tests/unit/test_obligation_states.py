@@ -35,13 +35,15 @@ def test_transitions_by_hand() -> None:
 def test_the_stores_compiled_update_is_the_domains_transition(event: Event) -> None:
     db = sqlite3.connect(":memory:")
     db.execute(
-        "CREATE TABLE obligations (seq INTEGER PRIMARY KEY, state TEXT, ack_mode TEXT, sent_at REAL,"
+        "CREATE TABLE obligations (seq INTEGER PRIMARY KEY, state TEXT, shape_seq INTEGER, sent_at REAL,"
         " delivered_at REAL, next_step_at REAL)"
     )
+    db.execute("CREATE TABLE shapes (seq INTEGER PRIMARY KEY, ack_mode TEXT)")  # its acknowledgement mode
     db.execute("CREATE TABLE notifications (id TEXT PRIMARY KEY, obligation_seq INTEGER, purpose TEXT)")
     cases = [(state, mode) for state in STATES for mode in ACK_MODES]
     for seq, (state, mode) in enumerate(cases, start=1):
-        db.execute("INSERT INTO obligations VALUES (?, ?, ?, NULL, NULL, 99.0)", (seq, state, mode))
+        db.execute("INSERT INTO shapes VALUES (?, ?)", (seq, mode))
+        db.execute("INSERT INTO obligations VALUES (?, ?, ?, NULL, NULL, 99.0)", (seq, state, seq))
         db.execute("INSERT INTO notifications VALUES (?, ?, 'action')", (f"n{seq}", seq))
     params = [(5.0, f"n{seq}") if event is Event.SENT else (5.0, 5.0, f"n{seq}") for seq in range(1, len(cases) + 1)]
     db.executemany(ADVANCE[event], params)

@@ -1,0 +1,148 @@
+"""Migrations carry a database written by the release before them (tests/data/release_db: a store written
+by warnroute at commit 2c11729, schema 7, by ``write.py`` there, with the answers that release gave about
+it). Opened by the current store, on SQLite and on PostgreSQL, the same questions get the same answers:
+every warning as the API gives it, its compliance report, the feeds, the counts, one obligation, a
+department's obligations, the audit chain's check. What obligations share is then stored once, and the
+migrated store goes on taking warnings and acknowledgements."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from router.plan.config import RoutingConfig
+from router.store import PostgresStore, SqliteStore, SqlStore
+from router.store.schema import MIGRATIONS
+from tests.data.release_db.write import answers_of
+from tests.support.pgserver import Postgres
+
+RELEASE = Path(__file__).resolve().parents[1] / "data" / "release_db"
+TABLES = ("warnings", "obligations", "notifications", "early_receipts", "audit", "principals", "cursors")
+
+
+def release_db(tmp: Path) -> Path:
+    path = tmp / "warnroute.db"
+    path.write_bytes(gzip.decompress((RELEASE / "warnroute.db.gz").read_bytes()))
+    return path
+
+
+def expected() -> tuple[str, dict[str, Any]]:
+    given = json.loads(gzip.decompress((RELEASE / "answers.json.gz").read_bytes()))
+    return str(given["obligation_id"]), given["answers"]
+
+
+def plain(value: Any) -> Any:
+    """As the release wrote its answers down (JSON, anything else as its text)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def check(store: SqlStore, config: RoutingConfig) -> None:
+    obligation_id, answers = expected()
+
+    async def scenario() -> None:
+        await store.open()
+        try:
+            got = plain(await answers_of(store, config, obligation_id))
+            for key in answers:
+                assert got[key] == answers[key], key
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_sqlite_store_written_by_the_release_gives_the_same_answers(config: RoutingConfig, tmp_path: Path) -> None:
+    path = release_db(tmp_path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (7,)
+        wide = db.execute("SELECT COUNT(*), COUNT(DISTINCT action_json) FROM obligations").fetchone()
+    check(SqliteStore(path), config)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        shapes = db.execute("SELECT COUNT(*), COUNT(DISTINCT sha), COUNT(sha) FROM shapes").fetchone()
+        columns = {r[1] for r in db.execute("PRAGMA table_info(obligations)")}
+    assert wide[0] == 204 and shapes[0] == shapes[1] == shapes[2]  # every shape keyed by its digest
+    assert shapes[0] <= wide[1]  # no more shapes than distinct actions (the release's obligations share none)
+    assert not columns & {"action_json", "department", "clause", "channels", "ladder", "lineage"}
+
+
+def test_a_migrated_store_goes_on_taking_warnings(config: RoutingConfig, tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from router.delivery.feed import FeedHub
+    from router.ingest.service import IngestService, SentWindow
+    from router.metrics import Metrics
+    from tests.support.messages import json_message
+
+    path = release_db(tmp_path)
+
+    async def scenario() -> None:
+        store = SqliteStore(path)
+        await store.open()
+        try:
+            service = IngestService(
+                config,
+                store,
+                Metrics(CollectorRegistry()),
+                FeedHub(),
+                lambda: None,
+                sent_window=SentWindow(10**10, 10**10),
+            )
+            # The release's blue rainstorm shapes are found again by their digests: no new ones for it.
+            before = (await store.counts())["obligations"]
+            accepted = await service.submit(
+                json_message(identifier="53032441600000_after", sent="2026-07-15T09:00:00+08:00")
+            )
+            assert accepted.outcome.status == "created"
+            first = accepted.outcome.obligations[0].id
+            assert (await store.acknowledge(first, "api", "水务局", 1784077300.0)).status == "acknowledged"
+            after = (await store.counts())["obligations"]
+            assert sum(after.values()) == sum(before.values()) + len(accepted.outcome.obligations)
+        finally:
+            await store.close()
+        with sqlite3.connect(path) as db:
+            reused = db.execute(
+                "SELECT COUNT(*) FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
+                " WHERE w.identifier = '53032441600000_after' AND o.shape_seq IN"
+                " (SELECT o2.shape_seq FROM obligations o2 JOIN warnings w2 ON w2.seq = o2.warning_seq"
+                " WHERE w2.identifier = '53032441600000_rel_0')"
+            ).fetchone()[0]
+        assert reused > 0  # the same classification's texts, stored once for both warnings
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("postgres_server")
+def test_a_postgresql_store_written_by_the_release_gives_the_same_answers(
+    config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
+) -> None:
+    url = postgres_server.create_database()
+    ddl = PostgresStore(url)._ddl
+    source = sqlite3.connect(release_db(tmp_path))
+    with psycopg.connect(url, autocommit=False) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, script in enumerate(MIGRATIONS[:7], start=1):  # the release's schema
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    conn.execute(ddl(statement))
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        for table in TABLES:  # the release's rows, as they are
+            cur = source.execute(f"SELECT * FROM {table}")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            if rows:
+                marks = ",".join(["%s"] * len(names))
+                with conn.cursor() as c:
+                    c.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({marks})", rows)
+        conn.commit()
+    check(PostgresStore(url), config)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        assert conn.execute("SELECT COUNT(*) FROM shapes WHERE sha IS NULL").fetchone() == (0,)
