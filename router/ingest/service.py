@@ -236,9 +236,10 @@ def ingest_record(
                 ladders.ack_mode(kind),
                 next_step,
                 next_step_at,
+                spec.heads[0],
             )
         )
-    # Each action is stored once, in its obligation row: the decision keeps everything else (its
+    # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
     # actions are the obligations). What the lineage has been told: a new warning's is its own
     # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
     # messages told, without their texts.

@@ -34,6 +34,7 @@ class ObligationRow(NamedTuple):
     ack_mode: str = "required"  # required | confirm (a person by voice keypress or the duty office) | delivery
     next_step: int | None = None
     next_step_at: float | None = None  # None: nothing more is scheduled
+    head: str = ""  # ``action_json`` before its deadline (what the store keeps once); "": the store cuts it off
 
 
 class NotificationRow(NamedTuple):

@@ -162,10 +162,14 @@ class SqlStore(Writer):
         """Each obligation's shape (what obligations of one classification share), in order: found by its
         content digest, or written now. A changed text is another digest: old obligations keep theirs."""
         values = [shape_values(o) for o in obligations]
-        digests = [shape_digest(v) for v in values]
+        memo = self._digests
+        if len(memo) > 100_000:
+            memo.clear()
+        digests = [memo.get(v) or memo.setdefault(v, shape_digest(v)) for v in values]
         unique = dict(zip(digests, values, strict=True))
-        known: dict[str, int] = {}
-        keys = list(unique)
+        committed = self._shape_seqs
+        known: dict[str, int] = {d: committed[d] for d in unique if d in committed}
+        keys = [d for d in unique if d not in known]
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             async with db.execute(
@@ -180,6 +184,7 @@ class SqlStore(Writer):
                 known[digest] = seq
                 rows.append((seq, digest, *unique[digest]))
             await db.executemany(INSERT_SHAPES, rows)
+        self._shapes_seen.update(known)  # remembered once this transaction commits (a shape is never removed)
         return [known[d] for d in digests]
 
     async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
@@ -691,9 +696,9 @@ def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: flo
 def shape_values(o: ObligationRow) -> tuple[Any, ...]:
     """An obligation's shape, in ``SHAPE_COLUMNS`` order; its head is its action's JSON before the deadline."""
     tail = f'"{o.due_at}"}}'
-    if not o.action_json.endswith(tail):
+    if not o.action_json.endswith(tail) or (o.head and len(o.head) + len(tail) != len(o.action_json)):
         raise ValueError(f"obligation {o.id}: its action does not end with its deadline")
-    head = o.action_json[: len(o.action_json) - len(tail)]
+    head = o.head or o.action_json[: len(o.action_json) - len(tail)]
     channels = ",".join(o.channels)
     return (
         o.department,

@@ -58,6 +58,9 @@ class Writer(SqlReads):
         self._next: dict[str, int] = {}
         self._head = GENESIS
         self.last_write_at = 0.0
+        self._digests: dict[tuple[Any, ...], str] = {}  # a shape's values → its content digest
+        self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
+        self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -217,6 +220,7 @@ class Writer(SqlReads):
             await db.execute("COMMIT")
         except Exception as caught:  # the whole transaction failed: every waiter hears why
             self._next, self._head = saved, head
+            self._shapes_seen.clear()
             with contextlib.suppress(Exception):
                 await db.execute("ROLLBACK")
             exc = self._told(caught)
@@ -225,6 +229,11 @@ class Writer(SqlReads):
                     future.set_exception(exc)
             return
         self.last_write_at = self.clock()
+        if self._shapes_seen:
+            if len(self._shape_seqs) > 100_000:
+                self._shape_seqs.clear()
+            self._shape_seqs.update(self._shapes_seen)
+            self._shapes_seen.clear()
         for future, value in zip(futures, result, strict=True):
             if future.done():
                 continue
