@@ -278,11 +278,12 @@ def _wait_drained(client: httpx.Client, api: str, timeout: float) -> bool:
 def _summary(client: httpx.Client, api: str, sim: str, drained: bool) -> None:
     counts = client.get(f"{api}/api/v1/summary").json()
     received = client.get(f"{sim}/received").json()
+    messages = client.get(f"{sim}/messages").json()
     print("\nObligations by state:  " + ", ".join(f"{k} {v}" for k, v in sorted(counts["obligations"].items())))
     print("Notifications by state: " + ", ".join(f"{k} {v}" for k, v in sorted(counts["notifications"].items())))
-    print("Received by the simulator (distinct idempotency keys / requests):")
+    print("Received by the simulator (notifications / requests, one message per destination carrying them):")
     for channel, keys in sorted(received.items()):
-        print(f"  {channel:<8} {len(keys):>4} / {sum(keys.values())}")
+        print(f"  {channel:<8} {len(keys):>4} / {sum(messages.get(channel, {}).values())}")
     if not drained:
         print("  (the outbox had not drained within 30 s)")
     print("\nWhere to look:")
