@@ -62,6 +62,11 @@ def _held(error: str | None) -> bool:
     return error is not None and ("over the" in error or error.startswith("waiting for"))
 
 
+def held_reason(error: str) -> str:
+    """A notification waiting for a provider's window, in the duty office's words (zh / en)."""
+    return f"等待通道限额 / held by the providers' limits: {error}"
+
+
 def board_reason(o: dict[str, Any]) -> str:
     """Why an obligation is late, in the duty office's words, from its timestamps (zh / en)."""
     if o.get("delivered_at"):

@@ -297,33 +297,36 @@ class SqlReads:
         async with self._read.execute(
             "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
             " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
-            f" breached_at, start_at, task FROM obligations_full WHERE warning_seq IN ({marks}) ORDER BY seq",
+            f" breached_at, start_at, task, seq FROM obligations_full WHERE warning_seq IN ({marks}) ORDER BY seq",
             seqs,
         ) as cur:
-            async for r in cur:
-                by_warning.setdefault(r[0], []).append(
-                    {
-                        "id": r[1],
-                        "department": r[2],
-                        "jurisdiction": r[3],
-                        "kind": r[4],
-                        "clause": r[5],
-                        "mandatory": bool(r[6]),
-                        "state": r[7],
-                        "deadline": r[8],
-                        "sent_at": r[9],
-                        "delivered_at": r[10],
-                        "acknowledged_at": r[11],
-                        "acknowledged_by": r[12],
-                        "ack_method": r[13],
-                        "ack_reason": r[14],
-                        "ack_mode": r[15],
-                        "escalated_at": r[16],
-                        "breached_at": r[17],
-                        "start_at": r[18],
-                        "task": r[19],
-                    }
-                )
+            rows = await cur.fetchall()
+        held = await self._held([r[20] for r in rows])
+        for r in rows:
+            by_warning.setdefault(r[0], []).append(
+                {
+                    "id": r[1],
+                    "department": r[2],
+                    "jurisdiction": r[3],
+                    "kind": r[4],
+                    "clause": r[5],
+                    "mandatory": bool(r[6]),
+                    "state": r[7],
+                    "deadline": r[8],
+                    "sent_at": r[9],
+                    "delivered_at": r[10],
+                    "acknowledged_at": r[11],
+                    "acknowledged_by": r[12],
+                    "ack_method": r[13],
+                    "ack_reason": r[14],
+                    "ack_mode": r[15],
+                    "escalated_at": r[16],
+                    "breached_at": r[17],
+                    "start_at": r[18],
+                    "task": r[19],
+                    "held": held.get(r[20]),
+                }
+            )
         return [
             {
                 "identifier": w[1],
@@ -334,6 +337,23 @@ class SqlReads:
             }
             for w in warnings
         ]
+
+    async def _held(self, obligation_seqs: list[int]) -> dict[int, str]:
+        """Where one of these obligations' notifications waits for a provider's window (its limit, or
+        warnroute's count of it), or moved on because the window reopens after the deadline: obligation seq
+        → the reason recorded (the latest)."""
+        out: dict[int, str] = {}
+        for i in range(0, len(obligation_seqs), 500):
+            chunk = obligation_seqs[i : i + 500]
+            async with self._read.execute(
+                "SELECT obligation_seq, last_error FROM notifications WHERE state IN ('pending', 'failed')"
+                " AND (last_error LIKE 'waiting for%' OR last_error LIKE '%over the%')"
+                f" AND obligation_seq IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
+            ) as cur:
+                async for seq, error in cur:
+                    out[int(seq)] = str(error)
+        return out
 
     async def history(self, query: str, limit: int = 100) -> list[dict[str, Any]]:
         """Warnings whose identifier, sender or headline contains ``query``, newest first."""

@@ -27,11 +27,23 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 @pytest.fixture
 def ui(tmp_path: Path) -> Iterator[tuple[Secure, str]]:
     """The router, its tokens, and the department the department token belongs to."""
+    yield from secured(tmp_path, limits=False)
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[tuple[Secure, str]]:
+    """As ``ui``, with the providers' limits on (the simulator's and warnroute's own count): every office
+    of the demo shares one number, one SMS per 30 seconds."""
+    yield from secured(tmp_path, limits=True)
+
+
+def secured(tmp_path: Path, limits: bool) -> Iterator[tuple[Secure, str]]:
     key = secrets.token_hex(32)
     stack = start_stack(
         tmp_path,
         shrink=1 / 60,
         extra_env={"WARNROUTE_AUTH": "on", "WARNROUTE_BUREAU_KEY": key, "WARNROUTE_SCHEDULER_POLL": "0.2"},
+        limits=limits,
     )
     config = load_config(tmp_path / "config")
     # A county department without a voice channel: the simulator answers calls and presses 1, so a
@@ -140,6 +152,21 @@ def test_an_overdue_obligation_turns_red_with_its_reason_and_confirming_for_it_n
     expect(dialog).to_be_hidden()
     expect(row).to_have_class(re.compile(r"\bstate-acknowledged\b"), timeout=2000)
     expect(row).to_contain_text("已电话联系")
+
+
+def test_the_duty_office_sees_why_a_notification_is_held_by_a_providers_limit(
+    limited: tuple[Secure, str], browser: Browser
+) -> None:
+    """The SMS rung (3 s here) goes to the one shared number: one message, then the number's 30 seconds
+    are spent; what is left for it reopens only after the 30-second deadline, so those obligations move
+    on to their next channel, and their rows say why."""
+    secure, _ = limited
+    board = login(browser, secure, "duty_office")
+    publish(secure, "lp_held_ui")
+    held = board.locator("tr[data-obligation] .reason", has_text="等待通道限额")
+    expect(held.first).to_be_visible(timeout=30_000)
+    expect(held.first).to_contain_text("waiting for the destination's budget (sms: 1 per 30 seconds)")
+    shot(board, "dashboard-held-by-limits")
 
 
 def test_a_department_sees_only_its_own(ui: tuple[Secure, str], browser: Browser) -> None:

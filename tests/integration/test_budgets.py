@@ -208,6 +208,13 @@ def test_the_budget_keeps_one_robot_inside_its_limit_and_keeps_a_share_for_urgen
             for x in await h.notifications("blue4"):
                 if x["channel"] == "webhook":
                     assert x["last_error"] == "waiting for the destination's budget (webhook: 4 per minute)", x
+            # The duty office's board says why, for each obligation held, and for no other.
+            (card,) = [w for w in await h.store.board(0) if w["identifier"] == "blue4"]
+            waiting = {x["obligation"]["id"] for x in await h.notifications("blue4") if x["channel"] == "webhook"}
+            assert {o["id"] for o in card["obligations"] if o["held"]} == waiting
+            assert {o["held"] for o in card["obligations"] if o["held"]} == {
+                "waiting for the destination's budget (webhook: 4 per minute)"
+            }
             await h.service.submit(json_message(identifier="red", severity="red", sent=now_iso()))
             await h.until(lambda: _true(len(robot.sent) == 4))
             red = {o["id"] for o in await _obligations(h, "red")}

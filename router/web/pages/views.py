@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from router.access.gate import SESSION_COOKIE
 from router.access.roles import DEV, Principal
 from router.app import Runtime
-from router.audit.report import board_reason
+from router.audit.report import board_reason, held_reason
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -117,6 +117,9 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
             for o in w["obligations"]:
                 if o["breached_at"] or (o["deadline"] and o["deadline"] < now and o["state"] not in DONE):
                     o["reason"] = board_reason(o)
+                if o.get("held") and o["state"] not in DONE:  # why it has not gone yet, before any deadline
+                    why = held_reason(o["held"])
+                    o["reason"] = f"{o['reason']}; {why}" if o.get("reason") else why
         latencies = await runtime.store.ack_latencies()
         return JSONResponse(
             {
