@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from router.parsers.normalise import BEIJING
 from router.plan.config import default_config_dir
@@ -33,10 +34,10 @@ DEMO_CONTACTS = {
         "feed": {},
         "kafka": {},
         "webhook": {"url": {"env": "WARNROUTE_DEMO_WEBHOOK_URL"}, "secret": {"env": "WARNROUTE_DEMO_WEBHOOK_SECRET"}},
-        "sms": {"to": {"env": "WARNROUTE_DEMO_PHONE"}},
-        "voice": {"to": {"env": "WARNROUTE_DEMO_PHONE"}},
+        "sms": {"to": {"env": "WARNROUTE_DEMO_{jurisdiction}_{department}_PHONE"}},
+        "voice": {"to": {"env": "WARNROUTE_DEMO_{jurisdiction}_{department}_PHONE"}},
         "email": {"to": {"env": "WARNROUTE_DEMO_EMAIL"}},
-        "wecom": {"url": {"env": "WARNROUTE_DEMO_WECOM_URL"}},
+        "wecom": {"url": {"env": "WARNROUTE_DEMO_{jurisdiction}_WECOM_URL"}},
         "dingtalk": {"url": {"env": "WARNROUTE_DEMO_DINGTALK_URL"}, "secret": {"env": "WARNROUTE_DEMO_ROBOT_SECRET"}},
         "feishu": {"url": {"env": "WARNROUTE_DEMO_FEISHU_URL"}, "secret": {"env": "WARNROUTE_DEMO_ROBOT_SECRET"}},
     }
@@ -162,9 +163,9 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         "WARNROUTE_DATA_DIR": str(data_dir),
         "WARNROUTE_AUTH": "dev",  # the demo on loopback: no tokens (never so in production)
         "WARNROUTE_SENT_MAX_AHEAD": "21600",  # the demo's storm is issued hours ahead, compressed into minutes
-        # Every office of the demo shares one number and one robot of each kind, so the providers' budgets
-        # per destination (departments.yaml provider_limits) would hold most of the storm: off here.
-        "WARNROUTE_PROVIDER_BUDGETS": "0",
+        # Each office of the demo has its own duty phone and each county its WeCom robot (offices()), so the
+        # providers' budgets per destination (departments.yaml provider_limits) are on, as in production.
+        "WARNROUTE_PROVIDER_BUDGETS": "1",
         "WARNROUTE_RECEIPT_TOKEN": keys["receipts"],
         "WARNROUTE_SMS_URL": sim,
         "WARNROUTE_SMS_API_KEY": keys["api"],
@@ -172,14 +173,27 @@ def environments(sim: str, config: Path, data_dir: Path) -> tuple[dict[str, str]
         "WARNROUTE_VOICE_API_KEY": keys["api"],
         "WARNROUTE_DEMO_WEBHOOK_URL": f"{sim}/webhook/departments",
         "WARNROUTE_DEMO_WEBHOOK_SECRET": keys["webhook"],
-        "WARNROUTE_DEMO_PHONE": "+8613800000000",
         "WARNROUTE_DEMO_EMAIL": "duty@example.invalid",
-        "WARNROUTE_DEMO_WECOM_URL": f"{sim}/wecom/send?key=demo",
         "WARNROUTE_DEMO_DINGTALK_URL": f"{sim}/dingtalk/send?access_token=demo",
         "WARNROUTE_DEMO_FEISHU_URL": f"{sim}/feishu/hook/demo",
         "WARNROUTE_DEMO_ROBOT_SECRET": keys["robot"],
     }
-    return env, serve_env
+    return env, serve_env | offices(sim, config)
+
+
+def offices(sim: str, config: Path) -> dict[str, str]:
+    """One duty phone per office (jurisdiction and department) and one WeCom robot per jurisdiction, as
+    the environment references of the demo's contacts name them."""
+    data = yaml.safe_load((config / "departments.yaml").read_text(encoding="utf-8"))
+    env = {f"WARNROUTE_DEMO_{j}_WECOM_URL": f"{sim}/wecom/send?key=robot-{j}" for j in data["jurisdictions"]}
+    for n, (j, d) in enumerate(((j, d) for j in data["jurisdictions"] for d in data["departments"]), start=1):
+        env[f"WARNROUTE_DEMO_{j}_{d.upper()}_PHONE"] = f"+86138{n:08d}"
+    return env
+
+
+def phone_of(env: dict[str, str], jurisdiction: str, department: str) -> str:
+    """The demo's duty phone of one office."""
+    return env[f"WARNROUTE_DEMO_{jurisdiction}_{department.upper()}_PHONE"]
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -193,8 +207,8 @@ def run_demo(args: argparse.Namespace) -> int:
     log = (data_dir / "serve.log").open("ab")
     procs = [
         subprocess.Popen(
-            # One number and one robot of each kind for every office (above): the providers' limits off.
-            [sys.executable, "-m", "router", "simulate", "--port", str(args.sim_port), "--no-limits"],
+            # The providers' limits per destination, as the providers answer them (budgets on, above).
+            [sys.executable, "-m", "router", "simulate", "--port", str(args.sim_port)],
             env=env,
             stdout=log,
             stderr=log,
@@ -275,6 +289,17 @@ def _wait_drained(client: httpx.Client, api: str, timeout: float) -> bool:
     return False
 
 
+def budget_waits(metrics: str) -> dict[tuple[str, str], int]:
+    """(channel, why) → notifications held for a window, from the router's metrics text."""
+    out: dict[tuple[str, str], int] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "warnroute_budget_waits":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.value:
+                    out[(sample.labels["channel"], sample.labels["why"])] = int(sample.value)
+    return out
+
+
 def _summary(client: httpx.Client, api: str, sim: str, drained: bool) -> None:
     counts = client.get(f"{api}/api/v1/summary").json()
     received = client.get(f"{sim}/received").json()
@@ -284,8 +309,13 @@ def _summary(client: httpx.Client, api: str, sim: str, drained: bool) -> None:
     print("Received by the simulator (notifications / requests, one message per destination carrying them):")
     for channel, keys in sorted(received.items()):
         print(f"  {channel:<8} {len(keys):>4} / {sum(messages.get(channel, {}).values())}")
+    waits = budget_waits(client.get(f"{api}/metrics").text)
+    if waits:
+        print("Held for the providers' limits per destination (warnroute_budget_waits_total):")
+        for (channel, why), n in sorted(waits.items()):
+            print(f"  {channel:<8} {why:<9} {n:>4}")
     if not drained:
-        print("  (the outbox had not drained within 30 s)")
+        print("  (the outbox had not drained within 30 s: what is left waits for its destination's window)")
     print("\nWhere to look:")
     print(f"  the duty office's dashboard (live):      {api}/ui/")
     page = f"{api}/ui/department?jurisdiction=530324&department=flood_drought_hq"

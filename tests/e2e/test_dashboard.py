@@ -32,8 +32,8 @@ def ui(tmp_path: Path) -> Iterator[tuple[Secure, str]]:
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[tuple[Secure, str]]:
-    """As ``ui``, with the providers' limits on (the simulator's and warnroute's own count): every office
-    of the demo shares one number, one SMS per 30 seconds."""
+    """As ``ui``, with the providers' limits on (the simulator's and warnroute's own count): each office of
+    the demo has one duty phone, which takes one SMS per 30 seconds."""
     yield from secured(tmp_path, limits=True)
 
 
@@ -157,12 +157,14 @@ def test_an_overdue_obligation_turns_red_with_its_reason_and_confirming_for_it_n
 def test_the_duty_office_sees_why_a_notification_is_held_by_a_providers_limit(
     limited: tuple[Secure, str], browser: Browser
 ) -> None:
-    """The SMS rung (3 s here) goes to the one shared number: one message, then the number's 30 seconds
-    are spent; what is left for it reopens only after the 30-second deadline, so those obligations move
-    on to their next channel, and their rows say why."""
+    """Two warnings a second apart: each office's SMS rung (3 s here) for the first spends its phone's 30
+    seconds; the second's reopens only after its 30-second deadline, so those obligations move on to their
+    next channel, and their rows say why."""
     secure, _ = limited
     board = login(browser, secure, "duty_office")
     publish(secure, "lp_held_ui")
+    time.sleep(1)
+    publish(secure, "lp_held_ui_gale", hazard="gale")
     held = board.locator("tr[data-obligation] .reason", has_text="等待通道限额")
     expect(held.first).to_be_visible(timeout=30_000)
     expect(held.first).to_contain_text("waiting for the destination's budget (sms: 1 per 30 seconds)")

@@ -177,8 +177,8 @@ def start_stack(
     configure: Callable[[Path, str], dict[str, str]] | None = None,
 ) -> Stack:
     """Simulator + router; ``shrink`` scales every deadline and ladder step (1/60: minutes become seconds).
-    The demo's contacts give every office one number and one robot of each kind, so the providers' limits
-    are off unless ``limits`` (in the simulator, and warnroute's own budgets)."""
+    The providers' limits are off unless ``limits`` (in the simulator, scaled by ``shrink``, and warnroute's
+    own budgets): on a shrunk clock the real windows would outlast every deadline."""
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = demo_config(tmp / "config")
@@ -191,8 +191,7 @@ def start_stack(
         serve_env["WARNROUTE_DISPATCH"] = "0"
     # The fixtures carry fixed 2026 dates (json_message, cap_message): accept them whenever the tests run.
     serve_env["WARNROUTE_SENT_MAX_AGE"] = str(50 * 365 * 86400)
-    if limits:
-        serve_env["WARNROUTE_PROVIDER_BUDGETS"] = "1"
+    serve_env["WARNROUTE_PROVIDER_BUDGETS"] = "1" if limits else "0"
     serve_env.update(extra_env or {})
     sim = start(
         [
