@@ -4,8 +4,9 @@
 
 Router: ``warnroute serve`` (SQLite, WAL, synchronous=FULL) with the provider simulator as every
 channel's receiver, all on 127.0.0.1.
-1. Paced load: ``--rate`` warnings/s for ``--seconds``: latency of POST → 202 (decision, obligations and
-   notifications durable) and of POST → first notification of that warning arriving at its receiver.
+1. Paced load: ``--rate`` warnings/s for ``--seconds`` (yellow gale signals, one in ten an orange rainstorm
+   signal): latency of POST → 202 (decision and obligations durable), of POST → first notification of that
+   warning arriving at its receiver, and of POST → each §4.3 direct report accepted by its receiver.
 2. Sustained: ``--burst`` warnings from ``--concurrency`` concurrent clients: accepted warnings/s.
 3. RSS of the router process after the run.
 Raw building blocks, measured the same way in the same run:
@@ -27,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +54,19 @@ async def ready() -> dict[str, str]:
 """
 
 
-def message(i: int, tag: str) -> bytes:
+def message(i: int, tag: str, direct_every: int = 0) -> bytes:
+    """The ``i``-th message: a yellow gale signal; with ``direct_every``, every such one an orange rainstorm
+    signal instead, whose §4.3 direct reports (flood-control and geological-disaster HQs) go at once."""
     county = COUNTIES[i % len(COUNTIES)]
+    if direct_every and i % direct_every == 0:
+        return json_message(
+            identifier=f"{county}41600000_{tag}_{i:06d}",
+            sender_code=f"{county}41600000",
+            areas=[county],
+            hazard="rainstorm",
+            severity="orange",
+            sent=now_iso(),
+        )
     # A yellow gale signal: the plan gives it 44 actions in a county (§4.2, §4.4, §4.5, §5.2, §5.3.4).
     return json_message(
         identifier=f"{county}41600000_{tag}_{i:06d}",
@@ -65,6 +78,7 @@ def message(i: int, tag: str) -> bytes:
     )
 
 
+DIRECT_EVERY = 10  # in the paced load, one warning in ten is an orange rainstorm signal (§4.3 direct reports)
 FAILED = float("inf")  # a request not answered 2xx, or a notification that never arrived
 
 
@@ -77,13 +91,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def paced(url: str, rate: float, seconds: float, tag: str) -> tuple[list[float], dict[str, float]]:
+async def paced(
+    url: str, rate: float, seconds: float, tag: str, direct_every: int = 0
+) -> tuple[list[float], dict[str, float]]:
     latencies: list[float] = []
     sent_at: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as client:
 
         async def one(i: int) -> None:
-            body = message(i, tag)
+            body = message(i, tag, direct_every)
             ident = json.loads(body)["identifier"]
             start = time.perf_counter()
             sent_at[ident] = time.time()
@@ -124,6 +140,20 @@ async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return done / (time.perf_counter() - start)
+
+
+def direct_reports(api: str, sent_at: dict[str, float]) -> list[float]:
+    """POST → each §4.3 direct report accepted by its receiver (the router's record of the provider's 2xx,
+    on this machine's clock), for the warnings ``sent_at`` names; one never sent is a failure."""
+    out: list[float] = []
+    for ident, posted in sent_at.items():
+        warning = httpx.get(f"{api}/api/v1/warnings/{ident}", timeout=30).json()
+        for o in warning["obligations"]:
+            if o["action"]["kind"] != "direct_report":
+                continue
+            sent = o["sent_at"]
+            out.append(datetime.fromisoformat(sent).timestamp() - posted if sent else FAILED)
+    return out
 
 
 def kib_per_warning(path: Path) -> float:
@@ -194,7 +224,7 @@ def main() -> None:
     stack = start_stack(tmp / "router")
     try:
         url = f"{stack.api}/api/v1/warnings"
-        lat, sent_at = asyncio.run(paced(url, args.rate, args.seconds, "paced"))
+        lat, sent_at = asyncio.run(paced(url, args.rate, args.seconds, "paced", DIRECT_EVERY))
         results["paced_p50_ms"], results["paced_p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
         results["paced_failed"] = failures(lat)
         deadline = time.monotonic() + 60
@@ -210,6 +240,13 @@ def main() -> None:
         results["first_notification_p99_ms"] = pct(first, 0.99) * 1e3
         # Requests the receivers took for the paced warnings' first rungs, coalesced by destination (§12).
         drained(stack.api, 240)
+        direct = direct_reports(
+            stack.api, {k: t for k, t in sent_at.items() if int(k.rsplit("_", 1)[1]) % DIRECT_EVERY == 0}
+        )
+        results["direct_report_missing"] = failures(direct)
+        results["direct_report_count"] = len(direct)
+        results["direct_report_p50_ms"] = pct(direct, 0.5) * 1e3
+        results["direct_report_p99_ms"] = pct(direct, 0.99) * 1e3
         requests = httpx.get(f"{stack.sim.url}/messages", timeout=30).json()
         carried = httpx.get(f"{stack.sim.url}/received", timeout=30).json()
         results["requests_per_warning"] = sum(sum(k.values()) for k in requests.values()) / max(len(sent_at), 1)
@@ -249,7 +286,10 @@ def main() -> None:
         f" ({r['paced_failed']} failed; bare endpoint p50 {r['bare_paced_p50_ms']:.1f}, p99"
         f" {r['bare_paced_p99_ms']:.1f}, {r['bare_paced_failed']} failed);"
         f" POST→first notification at its receiver p50 {r['first_notification_p50_ms']:.1f} ms,"
-        f" p99 {r['first_notification_p99_ms']:.1f} ms ({r['first_notification_missing']} never arrived)"
+        f" p99 {r['first_notification_p99_ms']:.1f} ms ({r['first_notification_missing']} never arrived);"
+        f" POST→§4.3 direct report accepted by its receiver p50 {r['direct_report_p50_ms']:.1f} ms,"
+        f" p99 {r['direct_report_p99_ms']:.1f} ms ({r['direct_report_count']} reports,"
+        f" {r['direct_report_missing']} never sent)"
     )
     print(
         f"sustained: {r['sustained_per_s']:.0f} warnings/s with {r['obligations_per_warning']:.1f} obligations each;"

@@ -135,6 +135,7 @@ class Runtime:
             self.hub,
             self._committed,
             signatures=signatures,
+            on_due=self.scheduler.wake,
             sent_window=SentWindow(s.sent_max_age, s.sent_max_ahead),
         )
         await self.store.record_event(
@@ -220,8 +221,8 @@ class Runtime:
         return digest
 
     def _committed(self) -> None:
-        # The dispatcher and the action relay: a new warning's ladder steps lie ahead (a late one's are
-        # found within a scheduler poll), and waking the scheduler per commit would only cost the writer.
+        # The dispatcher and the action relay: a new warning's ladder steps lie ahead (a late one wakes the
+        # scheduler itself, through the service), and waking the scheduler per commit would only cost the writer.
         self.dispatcher.wake()
         if self.relay is not None:
             self.relay.wake()

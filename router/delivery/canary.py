@@ -102,6 +102,7 @@ def canary_record(config: RoutingConfig, channels: Iterable[str], now: float, ti
         told_json="[]",
         obligations=tuple(obligations),
         notifications=tuple(notifications),
+        opened=len(notifications),
     )
 
 

@@ -78,8 +78,10 @@ class IngestService:
         clock: Callable[[], float] = time.time,
         signatures: XmlSignatures | None = None,
         sent_window: SentWindow | None = None,
+        on_due: Callable[[], None] | None = None,
     ) -> None:
         self.config, self.store, self.metrics, self.hub = config, store, metrics, hub
+        self.on_due = on_due  # a warning arrived with a ladder step already due (late): the scheduler, at once
         self.signatures = signatures
         self.on_commit, self.clock = on_commit, clock
         self.sent_window = sent_window or SentWindow()
@@ -131,10 +133,14 @@ class IngestService:
                 }
                 self.hub.publish(obligation.jurisdiction, obligation.department, event)
         self.on_commit()
+        if self.on_due is not None and any(
+            o.next_step_at is not None and o.next_step_at <= self.clock() for o in record.obligations
+        ):
+            self.on_due()
         bound.info(
             "warning_routed",
             obligations=len(record.obligations),
-            notifications=len(record.notifications),
+            notifications=record.opened,
             reference_unknown=decision.reference_unknown,
             drill=warning.drill,
             cancelled=outcome.cancelled,
@@ -164,6 +170,28 @@ class IngestService:
         return ingest_record(self.config, w, decision, lineage, linked, self.clock())
 
 
+_OPENINGS: dict[tuple[Send, ...], str] = {}
+
+
+def opening_json(sends: tuple[Send, ...]) -> str:
+    """What a ladder's opening sends, as its shape stores it (``router.store.schema``); "": nothing."""
+    found = _OPENINGS.get(sends)
+    if found is None:
+        found = (
+            orjson.dumps(
+                [
+                    [s.id, s.channel, s.purpose, *((s.department, s.jurisdiction) if s.purpose != "action" else ())]
+                    for s in sends
+                ]
+            ).decode()
+            if sends
+            else ""
+        )
+        if len(_OPENINGS) < 10_000:
+            _OPENINGS[sends] = found
+    return found
+
+
 def ingest_record(
     config: RoutingConfig, w: WeatherWarning, decision: Decision, lineage: str, linked: bool, now: float
 ) -> IngestRecord:
@@ -178,6 +206,7 @@ def ingest_record(
     start = w.issued_at.timestamp()
     rank = w.severity.rank if w.severity is not None else 0
     obligations, notifications = [], []
+    opened = 0
     deadlines: dict[datetime, tuple[float, str]] = {}
     for i, action in enumerate(decision.actions):
         oid = f"{key}.{i:03d}"
@@ -193,9 +222,12 @@ def ingest_record(
         next_step: int | None
         next_step_at: float | None
         quick = on_time(ladders, rungs, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
-        if quick is not None:  # the usual case: the ladder's opening rungs, memoised
-            sends, next_step, next_step_at = quick[0].sends, quick[0].next_step, quick[1]
-        else:
+        opening = ""
+        if quick is not None:  # the usual case: the ladder's opening rungs, memoised, sent when claimed
+            sends, next_step, next_step_at = (), quick[0].next_step, quick[1]
+            opening = opening_json(quick[0].sends)
+            opened += len(quick[0].sends)
+        else:  # late: what is due now is written now
             where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
             first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
             # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
@@ -237,6 +269,8 @@ def ingest_record(
                 next_step,
                 next_step_at,
                 spec.heads[0],
+                opening,
+                opening != "",
             )
         )
     # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
@@ -274,4 +308,5 @@ def ingest_record(
         notifications=tuple(notifications),
         lifts_lineage=lineage if w.ends and linked else None,
         updates_lineage=lineage if linked and not w.ends else None,
+        opened=opened + len(notifications),
     )

@@ -35,6 +35,8 @@ class ObligationRow(NamedTuple):
     next_step: int | None = None
     next_step_at: float | None = None  # None: nothing more is scheduled
     head: str = ""  # ``action_json`` before its deadline (what the store keeps once); "": the store cuts it off
+    opening: str = ""  # what the ladder sends when it opens on time (JSON, see ``router.store.schema``); shared
+    opens: bool = False  # the opening is due: the dispatcher writes its notifications when it claims them
 
 
 class NotificationRow(NamedTuple):
@@ -71,9 +73,10 @@ class IngestRecord:
     decision_json: str
     told_json: str  # "": what the lineage was told is exactly this warning's obligations (most warnings)
     obligations: tuple[ObligationRow, ...]
-    notifications: tuple[NotificationRow, ...]
+    notifications: tuple[NotificationRow, ...]  # written now: only what a late warning's ladder has due at once
     lifts_lineage: str | None = None  # a lift closes the open obligations of this lineage
     updates_lineage: str | None = None  # an Update supersedes the open obligations it gives again
+    opened: int = 0  # the notifications its ladders open with (written when claimed) and ``notifications``
 
 
 @dataclass(frozen=True, slots=True)

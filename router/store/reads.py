@@ -61,7 +61,8 @@ class SqlReads:
         async with self._read.execute(
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
             " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
-            " o.breached_at, o.ack_method, o.ack_reason FROM obligations_full o WHERE o.warning_seq = ? ORDER BY o.seq",
+            " o.breached_at, o.ack_method, o.ack_reason, o.opens, o.opening FROM obligations_full o"
+            " WHERE o.warning_seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
             obligations = [dict(r) async for r in cur]
@@ -75,6 +76,12 @@ class SqlReads:
             async for r in cur:
                 notifications.setdefault(r["obligation_seq"], []).append(
                     {k: r[k] for k in r.keys() if k != "obligation_seq"}  # noqa: SIM118 - a Row iterates values
+                )
+        for o in obligations:  # an opening not claimed yet: its notifications are pending, as its shape says
+            if o["opens"]:  # below 0: its obligation closed (a lift, an Update) before any was sent
+                state = "pending" if o["opens"] > 0 else "cancelled"
+                notifications[o["seq"]] = unclaimed(o["id"], o["opening"], o["created_at"], state) + notifications.get(
+                    o["seq"], []
                 )
         return {
             "identifier": w["identifier"],
@@ -162,6 +169,15 @@ class SqlReads:
         for table in ("obligations", "notifications"):
             async with self._read.execute(f"SELECT state, COUNT(*) FROM {table} GROUP BY state") as cur:
                 out[table] = {state: count async for state, count in cur}
+        async with self._read.execute(  # openings not claimed: pending notifications (cancelled: closed before)
+            "SELECT s.opening, o.opens > 0, COUNT(*) FROM obligations o JOIN shapes s ON s.seq = o.shape_seq"
+            " WHERE o.opens <> 0 GROUP BY s.opening, o.opens > 0"
+        ) as cur:
+            async for opening, waiting, count in cur:
+                n = len(orjson.loads(opening)) * int(count) if opening else 0
+                state = "pending" if waiting else "cancelled"
+                if n:
+                    out["notifications"][state] = out["notifications"].get(state, 0) + n
         async with self._read.execute("SELECT COUNT(*) FROM warnings") as cur:
             row = await cur.fetchone()
         out["warnings"] = {"total": int(row[0]) if row else 0}
@@ -412,3 +428,24 @@ class SqlReads:
 def iso_time(epoch: float | None) -> str | None:
     """Epoch seconds as ISO 8601 in UTC (None stays None)."""
     return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch is not None else None
+
+
+def unclaimed(obligation_id: str, opening: str, created_at: float, state: str) -> list[dict[str, Any]]:
+    """The notifications of an obligation's opening not claimed (so not written), read as their rows would be."""
+    return [
+        {
+            "id": obligation_id + s[0],
+            "channel": s[1],
+            "state": state,
+            "attempts": 0,
+            "provider_id": None,
+            "last_error": None,
+            "created_at": created_at,
+            "sent_at": None,
+            "delivered_at": None,
+            "purpose": s[2],
+            "to_department": s[3] if len(s) > 3 else None,
+            "to_jurisdiction": s[4] if len(s) > 4 else None,
+        }
+        for s in (orjson.loads(opening) if opening else [])
+    ]

@@ -16,8 +16,11 @@ SHAPE_COLUMNS = (
     "ladder",
     "ack_mode",
     "head",
+    "opening",
 )
-"""What obligations of one classification share, stored once in ``shapes`` (migration 8)."""
+"""What obligations of one classification share, stored once in ``shapes`` (migration 8; ``opening``,
+migration 9: what the ladder sends when an obligation of this shape opens on time, as JSON
+``[[id suffix, channel, purpose, department, jurisdiction], ...]``, the last two only for an alert)."""
 
 
 def shape_digest(values: tuple[Any, ...]) -> str:
@@ -212,6 +215,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX obligations_warning ON obligations (warning_seq);
     CREATE VIEW obligations_full AS SELECT o.*, s.department, s.jurisdiction, s.kind, s.task, s.clause,
         s.mandatory, s.channels, s.ladder, s.ack_mode, s.head || '"' || o.due_at || '"}' AS action_json, w.lineage
+        FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
+    """,
+    # 9: the obligation is its own outbox. Ingest writes no notification rows: an obligation whose ladder
+    # opens on time is marked ``opens`` (1 mandatory, 2 not: the order it is claimed in) and what its
+    # opening sends is its shape's; the dispatcher writes the notification when it claims it. An index on
+    # a notification's obligation (a warning's notifications are read through it).
+    """
+    ALTER TABLE shapes ADD COLUMN opening TEXT NOT NULL DEFAULT '';
+    ALTER TABLE obligations ADD COLUMN opens INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX obligations_opens ON obligations (opens, seq) WHERE opens > 0;
+    CREATE INDEX notifications_obligation ON notifications (obligation_seq);
+    DROP VIEW obligations_full;
+    CREATE VIEW obligations_full AS SELECT o.*, s.department, s.jurisdiction, s.kind, s.task, s.clause,
+        s.mandatory, s.channels, s.ladder, s.ack_mode, s.head || '"' || o.due_at || '"}' AS action_json, w.lineage,
+        s.opening
         FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
     """,
 )

@@ -60,11 +60,12 @@ INSERT_WARNINGS = (
 )
 INSERT_OBLIGATIONS = (
     "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
-    " next_step, next_step_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " next_step, next_step_at, opens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
 )
+UNOPENED = "opens = CASE WHEN opens > 0 THEN -1 ELSE opens END"  # closed before its opening was claimed
 LINEAGE = "warning_seq IN (SELECT seq FROM warnings WHERE lineage = ?)"
 INSERT_NOTIFICATIONS = (
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
@@ -126,7 +127,7 @@ class SqlStore(Writer):
                 "status": r.status,
                 "msg_type": r.msg_type,
                 "obligations": len(r.obligations),
-                "notifications": len(r.notifications),
+                "notifications": r.opened,
                 "reference_unknown": r.reference_unknown,
             }
             received = {"sender": r.sender, "sent": r.sent, "content_sha256": r.content_hash}
@@ -190,7 +191,8 @@ class SqlStore(Writer):
     async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
         cur = await db.execute(
-            f"UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL WHERE {LINEAGE}"
+            f"UPDATE obligations SET state = 'cancelled', closed_at = ?, next_step_at = NULL, {UNOPENED}"
+            f" WHERE {LINEAGE}"
             f" AND warning_seq < ? AND state IN ({_CLOSABLE})",
             (now, lineage, lift_seq),
         )
@@ -208,7 +210,8 @@ class SqlStore(Writer):
         keys = [f"{o.department}|{o.jurisdiction}|{o.kind}|{o.task or ''}" for o in r.obligations]
         marks = ",".join("?" * len(keys))
         async with db.execute(
-            f"UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL WHERE {LINEAGE}"
+            f"UPDATE obligations SET state = 'superseded', closed_at = ?, next_step_at = NULL, {UNOPENED}"
+            f" WHERE {LINEAGE}"
             f" AND warning_seq < ? AND state IN ({_CLOSABLE}) AND shape_seq IN (SELECT seq FROM shapes WHERE"
             f" (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks}))"
             " RETURNING seq, id",
@@ -239,6 +242,7 @@ class SqlStore(Writer):
                     " WHERE state = 'sending' AND lease_until < ?",
                     (now,),
                 )
+            await self._open(db, limit)
             async with db.execute(
                 "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
                 " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
@@ -276,6 +280,55 @@ class SqlStore(Writer):
 
         claimed: list[ClaimedNotification] = await self._submit("job", job)
         return claimed
+
+    async def _open(self, db: Db, limit: int) -> None:
+        """Write the notifications of up to ``limit`` obligations whose ladders opened (mandatory ones first, then
+        in the order they came): each its shape's opening, due since the obligation was created. The claim
+        that follows in the same transaction takes them in its order, so nothing is claimed twice or lost."""
+        async with db.execute(
+            "SELECT seq, id, shape_seq, created_at, opens FROM obligations WHERE opens > 0 ORDER BY opens, seq LIMIT ?",
+            (limit,),
+        ) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        openings = await self._openings(db, {int(r[2]) for r in rows})
+        sends = [
+            (int(r[0]), str(r[1]) + suffix, channel, float(r[3]), int(r[4]) - 1, purpose, department, jurisdiction)
+            for r in rows
+            for suffix, channel, purpose, department, jurisdiction in openings[int(r[2])]
+        ]
+        ids = self._ids("notifications", len(sends))
+        await db.executemany(
+            INSERT_NOTIFICATIONS + " ON CONFLICT DO NOTHING",
+            [
+                (seq, nid, o, channel, "pending", at, at, priority, purpose, department, jurisdiction)
+                for seq, (o, nid, channel, at, priority, purpose, department, jurisdiction) in zip(
+                    ids, sends, strict=True
+                )
+            ],
+        )
+        await db.executemany("UPDATE obligations SET opens = 0 WHERE seq = ?", [(r[0],) for r in rows])
+
+    async def _openings(
+        self, db: Db, shapes: set[int]
+    ) -> dict[int, list[tuple[str, str, str, str | None, str | None]]]:
+        """What obligations of these shapes open with: (id suffix, channel, purpose, department, jurisdiction)."""
+        memo = self._opening_of
+        missing = [s for s in shapes if s not in memo]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            async with db.execute(
+                f"SELECT seq, opening FROM shapes WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+            ) as cur:
+                async for seq, opening in cur:
+                    memo[int(seq)] = [
+                        (s[0], s[1], s[2], s[3] if len(s) > 3 else None, s[4] if len(s) > 4 else None)
+                        for s in (orjson.loads(opening) if opening else [])
+                    ]
+        if len(memo) > 100_000:
+            memo.clear()  # a shape never changes: forgetting costs a read
+        return {s: memo.get(s, []) for s in shapes}
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None:
         """Apply a batch of attempt outcomes in one transaction, a few ``executemany`` calls in all."""
@@ -669,6 +722,7 @@ def ingest_rows(
                     o.deadline,
                     o.next_step,
                     o.next_step_at,
+                    (1 if o.mandatory else 2) if o.opens else 0,
                 )
             )
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
@@ -711,4 +765,5 @@ def shape_values(o: ObligationRow) -> tuple[Any, ...]:
         o.ladder,
         o.ack_mode,
         head,
+        o.opening,
     )

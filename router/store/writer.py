@@ -61,6 +61,7 @@ class Writer(SqlReads):
         self._digests: dict[tuple[Any, ...], str] = {}  # a shape's values → its content digest
         self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
         self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
+        self._opening_of: dict[int, list[tuple[str, str, str, str | None, str | None]]] = {}  # shape seq → opening
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class Writer(SqlReads):
         except Exception as caught:  # the whole transaction failed: every waiter hears why
             self._next, self._head = saved, head
             self._shapes_seen.clear()
+            self._opening_of.clear()  # a shape written in this transaction is not there: its seq may be reused
             with contextlib.suppress(Exception):
                 await db.execute("ROLLBACK")
             exc = self._told(caught)
