@@ -367,3 +367,36 @@ def test_an_obligations_first_sent_and_delivered_times_keep_their_order(
 
     obligation = run(scenario)
     assert obligation["sent_at"] == obligation["delivered_at"] == datetime.fromtimestamp(100.0, UTC).isoformat()
+
+
+def test_ingest_writes_no_notification_rows_and_a_claim_writes_each_opening_once(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """The obligation is its own outbox (DESIGN §9): a routed warning writes no notification rows; its
+    pending sends read as before; the claim writes and takes them once; a lift before any claim sends none."""
+
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        blue = await service.submit(json_message(identifier="blue"))
+        assert backend.rows("SELECT COUNT(*) FROM notifications")[0][0] == 0
+        stored = await store.get_warning(blue.warning.id)
+        assert stored is not None
+        waiting = [n for o in stored["obligations"] for n in o["notifications"]]
+        assert waiting and {n["state"] for n in waiting} == {"pending"}
+        assert all(n["id"].startswith(o["id"] + ".") for o in stored["obligations"] for n in o["notifications"])
+        assert (await store.counts())["notifications"] == {"pending": len(waiting)}
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        assert sorted(c.id for c in claimed) == sorted(n["id"] for n in waiting)  # the same keys, each once
+        assert backend.rows("SELECT COUNT(*) FROM notifications")[0][0] == len(waiting)
+        assert await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60) == []
+        # A warning lifted before the dispatcher claimed anything of it: nothing of it is sent.
+        other = await service.submit(json_message(identifier="other", severity="yellow"))
+        await service.submit(json_message(identifier="other-lift", msg_type="cancel", references=["other"]))
+        lifted = await store.get_warning(other.warning.id)
+        assert lifted is not None
+        assert {n["state"] for o in lifted["obligations"] for n in o["notifications"]} == {"cancelled"}
+        left = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        assert left and {c.action["kind"] for c in left} == {"lift"}  # the lift's own notices, nothing else
+        await store.close()
+
+    run(scenario)
