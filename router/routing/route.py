@@ -142,7 +142,7 @@ def _combine(
         jurisdiction=juris,
         kind=first.kind,
         task=task,
-        clause=first.clause,
+        clause=most_specific(c for c, _ in texts),
         clauses=tuple(dict.fromkeys(a.clause for a, _ in group)),
         text=text,
         mandatory=any(a.mandatory for a, _ in group),
@@ -152,6 +152,16 @@ def _combine(
         areas=areas,
         public=any(a.public for a, _ in group),
     )
+
+
+def most_specific(clauses: Iterable[str]) -> str:
+    """The most specific of the clauses an action quotes: the one numbered deepest (§5.3.1 before §4.5), the
+    first of those on a tie. A merged action cites it as ``clause``; ``clauses`` keeps them all."""
+    best = ""
+    for clause in clauses:
+        if not best or clause.count(".") > best.count("."):
+            best = clause
+    return best
 
 
 def _scope(scope: str, w: WeatherWarning, config: RoutingConfig) -> Iterable[str]:

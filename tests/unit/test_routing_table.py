@@ -179,3 +179,20 @@ def test_matrix_follows_the_plan(
         assert set(a.clauses) <= set(config.plan.clauses) and a.clause in a.clauses
         assert a.due_at > decision.warning.issued_at
         assert a.channels
+
+
+def test_a_merged_action_cites_the_most_specific_clause_it_quotes(config: RoutingConfig) -> None:
+    """A county education bureau's rainstorm duty merges §4.5 (every unit responds to a signal) with §5.3.1
+    (教育部门指导督促学校、幼儿园等做好暴雨防范准备): it cites §5.3.1, and keeps both in ``clauses``."""
+    warning = parse_message(json_message(), config)  # a 罗平县 blue rainstorm signal
+    duty = next(
+        a for a in route(warning, config).actions if a.department == "education_sports" and a.kind.value == "respond"
+    )
+    assert "教育部门指导督促学校、幼儿园等做好暴雨防范准备" in duty.text
+    assert duty.clause == "5.3.1"
+    assert duty.clauses == ("4.5", "5.3.1")
+    # The party committee's report merges §4.2 and §4.2.3: the deeper one.
+    report = next(
+        a for a in route(warning, config).actions if a.department == "party_committee" and a.kind.value == "report"
+    )
+    assert (report.clause, report.clauses) == ("4.2.3", ("4.2", "4.2.3"))
