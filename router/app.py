@@ -35,6 +35,7 @@ from router.obligations.scheduler import Scheduler
 from router.parsers.xmlsig import XmlSignatures
 from router.plan.config import RoutingConfig, config_digest, load_config
 from router.plan.secrets import SecretResolver
+from router.reports.service import Reports
 from router.settings import Settings
 from router.store import SqlStore, make_store
 from router.stream.acks import AckConsumer
@@ -127,6 +128,7 @@ class Runtime:
             log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
         self.gate = Gate(self.store, self.metrics, self.secrets, s.auth == "dev", Sessions(key))
         self.acks = Acknowledgements(self.store, self.config, self.secrets, self.metrics)
+        self.reports = Reports(self.config, self.store)
         signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
         self.service = IngestService(
             self.config,
@@ -214,7 +216,7 @@ class Runtime:
         """Load the configuration again and switch every part to it; raises ConfigError, keeping the old one."""
         config = load_config(self.settings.config_dir)
         digest = config_digest(config)
-        for part in (self, self.service, self.dispatcher, self.scheduler, self.acks):
+        for part in (self, self.service, self.dispatcher, self.scheduler, self.acks, self.reports):
             part.config = config
         await self.store.record_event("config_reloaded", {"by": by, "sha256": digest}, time.time())
         log.info("config_reloaded", sha256=digest, by=by)

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from router.audit.chain import Verdict
 from router.domain.models import Decision
+from router.domain.reports import report_schema
 from router.errors import ConfigError, InvalidMessage
 from router.parsers import parse_message
 from router.parsers.jsonfmt import json_schema
@@ -153,8 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     p_tr.add_argument("--data-dir", type=Path, default=None)
     p_tr.set_defaults(run=_cmd_token_revoke)
 
-    p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format")
-    p_schema.set_defaults(run=lambda _args: _print_json(json_schema()))
+    p_schema = sub.add_parser("schema", help="print the JSON Schema of the JSON warning format (or of a report)")
+    p_schema.add_argument("--report", action="store_true", help="the situation report's schema instead")
+    p_schema.set_defaults(run=lambda args: _print_json(report_schema() if args.report else json_schema()))
     return parser
 
 

@@ -34,6 +34,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "ack": frozenset({"department", "duty_office", "admin"}),
     "tokens": frozenset({"admin"}),
     "reload": frozenset({"admin"}),
+    "file_report": frozenset({"department", "duty_office"}),
+    "read_reports": frozenset({"department", "duty_office", "admin"}),
 }
 """Action → roles that may perform it; scoping (own department, on behalf) is checked by ``scope``."""
 DOING = {
@@ -46,6 +48,8 @@ DOING = {
     "ack": "acknowledge obligations",
     "tokens": "manage API tokens",
     "reload": "reload the configuration",
+    "file_report": "file situation reports",
+    "read_reports": "read situation reports",
 }
 """Each action as the refusal's sentence names it ("a publisher may not manage API tokens")."""
 ARTICLE = {
@@ -149,3 +153,39 @@ def signature_problem(key: bytes, timestamp: str | None, given: str | None, body
     if not hmac.compare_digest(signature(key, timestamp, body).encode(), given.strip().encode()):
         return "signature does not match the body"
     return None
+
+
+GOVERNMENT = "government"  # a county government collects its county's reports (§5.6)
+
+
+def report_denied(principal: Principal, jurisdiction: str, department: str, on_behalf: bool) -> tuple[str, str] | None:
+    """(field, problem) when ``principal`` may not file a situation report for this office, else None.
+
+    A department files for its own office; a government for any office of its jurisdiction (§5.6: it
+    collects them); the duty office for any office, saying so (``on_behalf``, with a reason the model
+    requires); no one else files.
+    """
+    if principal is DEV:
+        return None
+    refused = denied(principal, "file_report")
+    if refused is not None:
+        return "authorization", refused
+    if principal.role == "duty_office":
+        own = (principal.jurisdiction, principal.department) == (jurisdiction, department)
+        if not own and not on_behalf:
+            return "on_behalf", "the duty office files for another office on its behalf: set on_behalf and a reason"
+        return None
+    if on_behalf:
+        return "on_behalf", "only the duty office files on an office's behalf"
+    if principal.jurisdiction != jurisdiction:
+        return "jurisdiction", f"a department files only for its own jurisdiction ({principal.jurisdiction})"
+    if principal.department not in (department, GOVERNMENT):
+        return "department", f"a department files only for its own office ({principal.department})"
+    return None
+
+
+def reports_scope(principal: Principal) -> list[str] | None:
+    """The jurisdictions whose reports ``principal`` reads (None: all)."""
+    if principal is DEV or principal.role in ("duty_office", "admin"):
+        return None
+    return [principal.jurisdiction] if principal.jurisdiction else []

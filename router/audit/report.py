@@ -82,6 +82,7 @@ def build(found: dict[str, Any], events: list[dict[str, Any]], config: RoutingCo
     w = found["warning"]
     issued = datetime.fromisoformat(w["issued_at"]).timestamp()
     rows, breaches, checks = [], [], []
+    tasks: list[dict[str, Any]] = []
     for o in found["obligations"]:
         a = o["action"]
         dept = config.departments.get(a["department"])
@@ -134,6 +135,8 @@ def build(found: dict[str, Any], events: list[dict[str, Any]], config: RoutingCo
             )
         if a["kind"] in ("direct_report", "phone_report", "disseminate") and o["state"] not in CLOSED:
             checks.append(_check(a, who, issued, deadline, reached, done_at, o))
+        if a["kind"] == "task" and o["state"] not in CLOSED:
+            tasks.append(_task(o, a, who, deadline, now))
     return {
         "warning_id": found["identifier"],
         "headline": found["decision"]["warning"].get("headline"),
@@ -149,9 +152,41 @@ def build(found: dict[str, Any], events: list[dict[str, Any]], config: RoutingCo
             "closed": sum(r["verdict"] in CLOSED for r in rows),
         },
         "checks": checks,
+        "tasks": tasks,
+        "tasks_summary": {status: sum(t["status"] == status for t in tasks) for status in TASK_STATUSES},
         "breaches": breaches,
         "obligations": rows,
         "events": events,
+    }
+
+
+TASK_STATUSES = ("done", "done late", "not done", "in progress")
+TASK_WORDS = {"done": "已落实", "done late": "逾期落实", "not done": "未落实", "in progress": "落实中"}
+
+
+def _task(o: dict[str, Any], a: dict[str, Any], who: str, deadline: float, now: float) -> dict[str, Any]:
+    """A §4.5 task as the report lists it: done (in time or late, with its figures), or not done and how late."""
+    done_at = _t(o.get("done_at"))
+    if done_at is not None:
+        status = "done" if done_at <= deadline else "done late"
+        late = span(done_at - deadline) if done_at > deadline else None
+    elif now > deadline:
+        status, late = "not done", span(now - deadline)
+    else:
+        status, late = "in progress", None
+    words = TASK_WORDS[status] + (f"，逾期 {late}" if late else "")
+    return {
+        "obligation_id": o["id"],
+        "who": who,
+        "task": a.get("task"),
+        "clause": a["clause"],
+        "status": status,
+        "words": words,
+        "deadline": o["deadline"] or a["due_at"],
+        "done_at": o.get("done_at"),
+        "done_by": o.get("done_by"),
+        "figures": o.get("done_figures") or {},
+        "late_by": late,
     }
 
 
@@ -199,6 +234,12 @@ def to_html(report: dict[str, Any]) -> str:
         f"<tr><td>{e(b['who'])}</td><td>{e(b['kind'])}</td><td>§{e(b['clause'])}</td><td>{e(b['reason'])}</td></tr>"
         for b in report["breaches"]
     )
+    tasks = "".join(
+        f"<tr class={'bad' if t['status'] in ('not done', 'done late') else 'ok'}><td>{e(t['who'])}</td>"
+        f"<td>{e(t['task'] or '')}</td><td>{e(t['words'])}</td><td>{e(t['done_by'] or '—')}</td>"
+        f"<td>{e(', '.join(f'{k} {v:g}' for k, v in t['figures'].items()) or '—')}</td></tr>"
+        for t in report.get("tasks", [])
+    )
     table = "".join(
         "<tr class='{cls}'><td>{who}</td><td>{kind}</td><td>§{clause}</td><td>{verdict}</td><td>{sent}</td>"
         "<td>{deliv}</td><td>{ack}</td><td>{by}</td><td>{late}</td><td>{ch}</td></tr>".format(
@@ -229,6 +270,8 @@ li.bad{{color:#a00;background:none}} .legend span{{display:inline-block;width:12
 <p>{s["obligations"]} obligations: {s["in_time"]} done in time, {s["late"]} late, {s["breached"]} breached,
 {s["open"]} open, {s["closed"]} closed.</p>
 <h2>§4.3 / §4.4 checks</h2><ul>{checks}</ul>
+<h2>§4.5 任务落实 Tasks ({len(report["tasks"])})</h2>
+<table><tr><th>who</th><th>task</th><th>status</th><th>done by</th><th>figures</th></tr>{tasks}</table>
 <h2>Breaches ({len(report["breaches"])})</h2>
 <table><tr><th>who</th><th>kind</th><th>clause</th><th>reason</th></tr>{breaches}</table>
 <h2>Timeline</h2>{timeline_svg(report)}

@@ -7,6 +7,7 @@ States (README "Obligations"):
        └──── a ladder rung alerts the duty office ────▶ escalated
     any open state ──deadline passed──▶ breached (it can still be acknowledged, late)
     any open state ──acknowledged──▶ acknowledged            (done)
+    a task, open or acknowledged ──reported done──▶ done      (done, with its figures: §4.5 "1262")
     pending/sent/delivered/escalated ──lift──▶ cancelled     (closed)
     pending/sent/delivered/escalated ──asked again by an Update──▶ superseded (closed)
 
@@ -29,6 +30,10 @@ CLOSABLE_STATES = ("pending", "sent", "delivered", "escalated")
 CONFIRM_METHODS = frozenset({"voice_keypress", "duty_office"})
 """The only ways a phone report (§4.3, ``ack_mode`` confirm) is done."""
 
+DOABLE_KINDS = frozenset({"task", "respond"})
+"""Obligations whose action asks for something to be done (§4.5 tasks, §5.3 measures): they can be reported
+done, beside acknowledged; a notice or a report is done when it is received."""
+
 AckMode = Literal["required", "confirm", "delivery"]
 ACK_MODES: tuple[AckMode, ...] = ("required", "confirm", "delivery")
 
@@ -42,6 +47,7 @@ class Event(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     LIFTED = "lifted"  # the warning was lifted (Cancel or all-clear)
     SUPERSEDED = "superseded"  # an Update asks the same again
+    DONE = "done"  # what it asks for was done (people moved, forces pre-positioned), reported with figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,12 @@ def transition(state: str, event: Event, ack_mode: str = "required", method: str
     """The obligation in ``state`` meets ``event``; ``method`` says how an acknowledgement came."""
     if event is Event.ACKNOWLEDGED:
         return _acknowledge(state, ack_mode, method)
+    if event is Event.DONE:
+        if state == "done":
+            return Transition(state, refused="already")
+        if state not in (*OPEN_STATES, "acknowledged"):
+            return Transition(state, refused="closed", problem=f"the obligation is {state}; nothing is to be done")
+        return Transition("done", stops_ladder=True)
     if state not in OPEN_STATES:  # done or closed: nothing moves it any more
         return Transition(state, recorded=False)
     if event is Event.SENT:
@@ -83,7 +95,7 @@ def transition(state: str, event: Event, ack_mode: str = "required", method: str
 
 
 def _acknowledge(state: str, ack_mode: str, method: str) -> Transition:
-    if state == "acknowledged":
+    if state in ("acknowledged", "done"):  # done: it was received, and more
         return Transition(state, refused="already")
     if state not in OPEN_STATES:
         return Transition(state, refused="closed", problem=f"the obligation is {state}; nothing to acknowledge")

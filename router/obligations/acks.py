@@ -18,6 +18,7 @@ from datetime import datetime
 from router.access.acklinks import reply_code
 from router.access.roles import Principal, ack_denied
 from router.domain.channels import CONFIRM_KEY
+from router.domain.obligation import DOABLE_KINDS
 from router.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
@@ -53,6 +54,34 @@ class Acknowledgements:
             raise Forbidden("obligation", problem)
         method = "duty_office" if on_behalf else "api"
         return _settled(await self.apply(obligation_id, method, by, reason=reason, principal=principal.id))
+
+    async def done_by_principal(
+        self,
+        principal: Principal,
+        obligation_id: str,
+        by: str,
+        figures: dict[str, float],
+        on_behalf: bool,
+        reason: str | None,
+    ) -> AckResult:
+        """A task reported done with its figures: by its department, or by the duty office on its behalf with a
+        reason. Only what asks for something to be done (``DOABLE_KINDS``) can be done; repeating it changes
+        nothing."""
+        if on_behalf and not (reason or "").strip():
+            raise InvalidRequest("reason", "the duty office must give a reason when reporting for someone")
+        found = await self.store.get_obligation(obligation_id)
+        if found is None:
+            raise NotFound("obligation", f"no obligation {obligation_id!r}")
+        problem = ack_denied(principal, found["jurisdiction"], found["department"], on_behalf)
+        if problem is not None:
+            raise Forbidden("obligation", problem.replace("acknowledges", "reports done"))
+        kind = found["action"]["kind"]
+        if kind not in DOABLE_KINDS:
+            raise InvalidRequest("obligation", f"a {kind} obligation asks nothing to be done: acknowledge it")
+        result = await self.store.report_done(obligation_id, by, figures, self.clock(), reason, principal.id)
+        if result.status == "acknowledged":
+            self.metrics.acknowledgements.labels("done").inc()
+        return _settled(result)
 
     async def by_link(self, obligation_id: str, by: str) -> AckResult:
         """A signed one-click link (its signature is checked at the edge, which has the request)."""

@@ -20,6 +20,8 @@ from router.store.base import (
     NotificationOutcome,
     NotificationRow,
     ObligationRow,
+    ReportOutcome,
+    ReportRecord,
     StepResult,
     Store,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "NotificationRow",
     "ObligationRow",
     "PostgresStore",
+    "ReportOutcome",
+    "ReportRecord",
     "SqlStore",
     "SqliteStore",
     "StepResult",

@@ -138,6 +138,34 @@ class StepResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A situation report to file: its normalised JSON and what the store indexes of it."""
+
+    id: str
+    kind: str
+    jurisdiction: str
+    department: str
+    observed_at: float
+    filed_by: str  # the principal's id
+    content_hash: str  # SHA-256 of ``report_json``: a repeat of the same report is recognised
+    replaces: str | None
+    report_json: str
+    audit: dict[str, Any]  # what the audit chain records of it
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOutcome:
+    """``created``; ``duplicate`` (the same report again: nothing new); ``conflict`` or ``not_found``, with the
+    field and problem (an id used for another report; a replaced report unknown, of another office, or
+    replaced already)."""
+
+    status: Literal["created", "duplicate", "conflict", "not_found"]
+    report_id: str
+    field: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AckResult:
     """``status``: acknowledged, already (idempotent repeat), closed, refused or not_found."""
 

@@ -61,7 +61,8 @@ class SqlReads:
         async with self._read.execute(
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
             " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
-            " o.breached_at, o.ack_method, o.ack_reason, o.opens, o.opening FROM obligations_full o"
+            " o.breached_at, o.ack_method, o.ack_reason, o.opens, o.opening, o.done_at, o.done_by, o.done_json"
+            " FROM obligations_full o"
             " WHERE o.warning_seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
@@ -114,6 +115,9 @@ class SqlReads:
                     "escalated_at": iso_time(o["escalated_at"]),
                     "breached_at": iso_time(o["breached_at"]),
                     "closed_at": iso_time(o["closed_at"]),
+                    "done_at": iso_time(o["done_at"]),
+                    "done_by": o["done_by"],
+                    "done_figures": orjson.loads(o["done_json"]) if o["done_json"] else None,
                     "notifications": [
                         {
                             **n,
@@ -259,6 +263,26 @@ class SqlReads:
             (jurisdiction, department),
         ) as cur:
             return [(r[0], r[1], r[2], r[3]) async for r in cur]
+
+    async def reports(self, since: float, until: float, jurisdictions: list[str] | None = None) -> list[dict[str, Any]]:
+        """Situation reports observed in [since, until), oldest first (``jurisdictions``: only theirs), each as
+        filed with ``received_at``, ``filed_by`` and ``replaced_by`` (None: it stands)."""
+        where = "observed_at >= ? AND observed_at < ?"
+        params: list[Any] = [since, until]
+        if jurisdictions is not None:
+            if not jurisdictions:
+                return []
+            where += f" AND jurisdiction IN ({','.join('?' * len(jurisdictions))})"
+            params += jurisdictions
+        async with self._read.execute(
+            f"SELECT report_json, received_at, filed_by, replaced_by FROM reports WHERE {where}"
+            " ORDER BY observed_at, seq",
+            params,
+        ) as cur:
+            return [
+                {**orjson.loads(r[0]), "received_at": iso_time(r[1]), "filed_by": r[2], "replaced_by": r[3]}
+                async for r in cur
+            ]
 
     async def principal(self, principal_id: str) -> tuple[Principal, str] | None:
         """An active principal and its secret's digest."""

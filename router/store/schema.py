@@ -232,4 +232,35 @@ MIGRATIONS: tuple[str, ...] = (
         s.opening
         FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
     """,
+    # 10: situation reports (DESIGN §13): each as filed (its normalised JSON), who filed it, and the later
+    # report that replaced it (an update or a correction), if any.
+    """
+    CREATE TABLE reports (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        jurisdiction TEXT NOT NULL,
+        department TEXT NOT NULL,
+        observed_at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        filed_by TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        replaces TEXT,
+        replaced_by TEXT,
+        report_json TEXT NOT NULL
+    );
+    CREATE INDEX reports_observed ON reports (observed_at);
+    """,
+    # 11: a task reported done (§4.5 "1262"): when, by whom, and its figures (people moved, forces
+    # pre-positioned), beside its acknowledgement.
+    """
+    ALTER TABLE obligations ADD COLUMN done_at REAL;
+    ALTER TABLE obligations ADD COLUMN done_by TEXT;
+    ALTER TABLE obligations ADD COLUMN done_json TEXT;
+    DROP VIEW obligations_full;
+    CREATE VIEW obligations_full AS SELECT o.*, s.department, s.jurisdiction, s.kind, s.task, s.clause,
+        s.mandatory, s.channels, s.ladder, s.ack_mode, s.head || '"' || o.due_at || '"}' AS action_json, w.lineage,
+        s.opening
+        FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
+    """,
 )

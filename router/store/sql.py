@@ -25,6 +25,8 @@ from router.store.base import (
     NotificationOutcome,
     NotificationRow,
     ObligationRow,
+    ReportOutcome,
+    ReportRecord,
     StepResult,
 )
 from router.store.reads import Db
@@ -549,6 +551,52 @@ class SqlStore(Writer):
         await self._audit(db, [(at, "acknowledged", warning_id, obligation_id, detail)])
         return AckResult("acknowledged", obligation_id, move.state, at, by, method)
 
+    async def report_done(
+        self,
+        obligation_id: str,
+        by: str,
+        figures: dict[str, float],
+        at: float,
+        reason: str | None = None,
+        principal: str | None = None,
+    ) -> AckResult:
+        """Record that what an obligation asks was done, with its figures (it is acknowledged too, if it was
+        not); repeating it changes nothing and says so."""
+
+        async def job(db: Db) -> AckResult:
+            async with db.execute(
+                "SELECT o.state, w.identifier, o.deadline, o.done_at, o.done_by FROM obligations o"
+                " JOIN warnings w ON w.seq = o.warning_seq WHERE o.id = ?",
+                (obligation_id,),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
+            state, warning_id, deadline, done_at, done_by = row
+            move = transition(state, Event.DONE)
+            if move.refused == "already":
+                return AckResult("already", obligation_id, state, done_at, done_by, "done")
+            if move.refused:
+                return AckResult(move.refused, obligation_id, state, problem=move.problem)
+            await db.execute(
+                "UPDATE obligations SET state = ?, done_at = ?, done_by = ?, done_json = ?, next_step_at = NULL,"
+                " acknowledged_at = COALESCE(acknowledged_at, ?), acknowledged_by = COALESCE(acknowledged_by, ?),"
+                " ack_method = COALESCE(ack_method, 'done'), ack_reason = COALESCE(ack_reason, ?) WHERE id = ?",
+                (move.state, at, by, orjson.dumps(figures).decode(), at, by, reason, obligation_id),
+            )
+            detail: dict[str, Any] = {"by": by, "figures": figures, "was": state}
+            if deadline is not None and at > deadline:
+                detail["late_seconds"] = round(at - deadline)
+            if reason:
+                detail["reason"] = reason
+            if principal:
+                detail["principal"] = principal
+            await self._audit(db, [(at, "done", warning_id, obligation_id, detail)])
+            return AckResult("acknowledged", obligation_id, move.state, at, by, "done")
+
+        result: AckResult = await self._submit("job", job)
+        return result
+
     # -- the escalation scheduler's store side ---------------------------------------------------
 
     async def fire_due(
@@ -628,6 +676,60 @@ class SqlStore(Writer):
             await self._audit(db, [(at, kind, None, None, detail)])
 
         await self._submit("job", job)
+
+    # -- situation reports -----------------------------------------------------------------------
+
+    async def file_report(self, record: ReportRecord, at: float) -> ReportOutcome:
+        """File a situation report with its audit event in one transaction; the report it replaces (the same
+        office and kind, not replaced yet) is marked replaced in it too. Nothing is written when refused."""
+
+        async def job(db: Db) -> ReportOutcome:
+            async with db.execute("SELECT content_hash FROM reports WHERE id = ?", (record.id,)) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                if row[0] == record.content_hash:
+                    return ReportOutcome("duplicate", record.id)
+                return ReportOutcome(
+                    "conflict", record.id, "id", f"report {record.id!r} was already filed, differently"
+                )
+            if record.replaces is not None:
+                async with db.execute(
+                    "SELECT jurisdiction, department, kind, replaced_by FROM reports WHERE id = ?", (record.replaces,)
+                ) as cur:
+                    old = await cur.fetchone()
+                if old is None:
+                    return ReportOutcome("not_found", record.id, "replaces", f"no report {record.replaces!r}")
+                if (old[0], old[1], old[2]) != (record.jurisdiction, record.department, record.kind):
+                    return ReportOutcome(
+                        "conflict", record.id, "replaces", f"report {record.replaces!r} is another office's or kind's"
+                    )
+                if old[3] is not None:
+                    return ReportOutcome(
+                        "conflict", record.id, "replaces", f"report {record.replaces!r} was replaced by {old[3]!r}"
+                    )
+                await db.execute("UPDATE reports SET replaced_by = ? WHERE id = ?", (record.id, record.replaces))
+            await db.execute(
+                "INSERT INTO reports (seq, id, kind, jurisdiction, department, observed_at, received_at, filed_by,"
+                " content_hash, replaces, report_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self._ids("reports", 1)[0],
+                    record.id,
+                    record.kind,
+                    record.jurisdiction,
+                    record.department,
+                    record.observed_at,
+                    at,
+                    record.filed_by,
+                    record.content_hash,
+                    record.replaces,
+                    record.report_json,
+                ),
+            )
+            await self._audit(db, [(at, "report_filed", None, None, record.audit)])
+            return ReportOutcome("created", record.id)
+
+        outcome: ReportOutcome = await self._submit("job", job)
+        return outcome
 
     # -- principals ------------------------------------------------------------------------------
 

@@ -100,7 +100,8 @@ class Writer(SqlReads):
         transaction of a shared database (other processes write too)."""
         async with db.execute(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM warnings), (SELECT COALESCE(MAX(seq), 0) FROM obligations),"
-            " (SELECT COALESCE(MAX(seq), 0) FROM notifications), (SELECT COALESCE(MAX(seq), 0) FROM shapes)"
+            " (SELECT COALESCE(MAX(seq), 0) FROM notifications), (SELECT COALESCE(MAX(seq), 0) FROM shapes),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM reports)"
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
@@ -110,6 +111,7 @@ class Writer(SqlReads):
                 "obligations": int(row[1]) + 1,
                 "notifications": int(row[2]) + 1,
                 "shapes": int(row[3]) + 1,
+                "reports": int(row[4]) + 1,
             }
         )
         await self._audit_tail(db)

@@ -1,9 +1,10 @@
 """The HTTP interface: one router per area, on one app whose lifespan enters the composition root.
 
-Areas: ingest (``ingest.py``), warnings, reports and the audit check (``reports.py``), obligations (acknowledgements and
-receipts, ``obligations.py``), feeds (``feeds.py``), admin (``admin.py``), health (``health.py``), and the
-pages (``pages/``). Handlers only translate: parse, call a service, let ``answers.install_errors`` map
-its exceptions by type. Nothing happens at import; nothing partial is ever written.
+Areas: ingest (``ingest.py``), situation reports (``situation.py``), warnings, reports and the audit check
+(``reports.py``), obligations (acknowledgements and receipts, ``obligations.py``), feeds (``feeds.py``),
+admin (``admin.py``), health (``health.py``), and the pages (``pages/``). Handlers only translate: parse,
+call a service, let ``answers.install_errors`` map its exceptions by type. Nothing happens at import;
+nothing partial is ever written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from router.app import Runtime
 from router.plan.config import RoutingConfig
 from router.settings import Settings
-from router.web import admin, feeds, health, ingest, obligations, reports
+from router.web import admin, feeds, health, ingest, obligations, reports, situation
 from router.web.answers import HeaderLimits, install_errors, rt
 from router.web.pages.views import install as install_pages
 
@@ -33,7 +34,7 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
     app = FastAPI(title="warnroute", version="0.1.0", lifespan=lifespan)
     app.add_middleware(HeaderLimits)
     install_errors(app)
-    for area in (ingest, reports, obligations, feeds):
+    for area in (ingest, situation, reports, obligations, feeds):
         _add(app, area.router)
     install_pages(app, rt)
     for area in (health, admin):

@@ -47,6 +47,50 @@ async def acknowledge(request: Request, obligation_id: str) -> Response:
     return _answer(result)
 
 
+class DoneFigures(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    people_moved: int | None = Field(None, ge=0, description="转移人员（人）")
+    teams_prepositioned: int | None = Field(None, ge=0, description="预置救援队伍（支）")
+    rescuers_prepositioned: int | None = Field(None, ge=0, description="预置救援人员（人）")
+
+
+class DoneBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(min_length=1, max_length=100, description="who reports it done")
+    figures: DoneFigures = Field(default_factory=DoneFigures)
+    on_behalf: bool = False
+    reason: str | None = Field(None, max_length=500)
+
+
+@router.post("/api/v1/obligations/{obligation_id}/done")
+async def report_done(request: Request, obligation_id: str) -> Response:
+    """Report a task done (§4.5 "1262": people moved, forces pre-positioned), with its figures: by the
+    department, or by the duty office on its behalf with a reason. Repeating it changes nothing."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "ack")
+    body = await parse_body(DoneBody, request)
+    figures = {k: float(v) for k, v in body.figures.model_dump(exclude_none=True).items()}
+    try:
+        result = await runtime.acks.done_by_principal(
+            principal, obligation_id, body.by, figures, body.on_behalf, body.reason
+        )
+    except Forbidden as exc:
+        await runtime.gate.deny(request, principal, exc.field, exc.problem)
+        raise
+    return JSONResponse(
+        {
+            "obligation_id": result.obligation_id,
+            "state": result.state,
+            "already": result.status == "already",
+            "done_at": datetime.fromtimestamp(result.acknowledged_at, UTC).isoformat()
+            if result.acknowledged_at
+            else None,
+            "done_by": result.acknowledged_by,
+            "figures": figures if result.status != "already" else None,
+        }
+    )
+
+
 @router.get("/ack/{obligation_id}")
 async def ack_page(request: Request, obligation_id: str, exp: str = "", sig: str = "") -> Response:
     runtime = rt(request)

@@ -10,7 +10,7 @@ import pytest
 from router.domain.obligation import ACK_MODES, Event, transition
 from router.store.sql import ADVANCE
 
-STATES = ("pending", "sent", "delivered", "escalated", "breached", "acknowledged", "cancelled", "superseded")
+STATES = ("pending", "sent", "delivered", "escalated", "breached", "acknowledged", "done", "cancelled", "superseded")
 
 
 def test_transitions_by_hand() -> None:
@@ -29,6 +29,19 @@ def test_transitions_by_hand() -> None:
     assert transition("escalated", Event.SUPERSEDED).state == "superseded"
     assert transition("pending", Event.SEND_FAILED).brings_ladder_forward
     assert not transition("cancelled", Event.SENT).recorded
+
+
+def test_a_task_is_done_beside_acknowledged_by_hand() -> None:
+    """§4.5 "1262": a task is done when people are moved, not when someone clicks "received"."""
+    for state in ("pending", "sent", "delivered", "escalated", "breached", "acknowledged"):
+        move = transition(state, Event.DONE)
+        assert (move.state, move.stops_ladder, move.refused) == ("done", True, ""), state
+    assert transition("done", Event.DONE).refused == "already"
+    assert transition("done", Event.ACKNOWLEDGED).refused == "already"  # done: received, and more
+    assert transition("cancelled", Event.DONE).refused == "closed"
+    assert transition("superseded", Event.DONE).refused == "closed"
+    assert not transition("done", Event.SENT).recorded  # a receipt after it changes nothing
+    assert transition("done", Event.BREACHED).state == "done"
 
 
 @pytest.mark.parametrize("event", [Event.SENT, Event.DELIVERED])

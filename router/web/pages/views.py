@@ -180,7 +180,7 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
-DONE = ("acknowledged", "cancelled", "superseded")
+DONE = ("acknowledged", "done", "cancelled", "superseded")
 
 
 def names(runtime: Runtime) -> dict[str, dict[str, dict[str, str]]]:

@@ -1,0 +1,100 @@
+"""Situation reports (DESIGN §13): ``POST /api/v1/reports`` files one; ``GET /api/v1/reports`` lists them;
+``GET /api/v1/reports/totals`` sums the standing ones per jurisdiction and for the city, each total citing
+the reports it sums. Filing takes the same tokens and roles as the rest of the API, and a principal with a
+signing key signs its body as a publisher signs a warning.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
+from router.access.roles import reports_scope
+from router.domain.reports import SituationReport, report_problem
+from router.errors import Forbidden, InvalidRequest
+from router.parsers.xmlsafe import MAX_BYTES
+from router.reports.rollup import totals
+from router.web.answers import rt
+
+router = APIRouter()
+DAY = 86400.0
+
+
+@router.post("/api/v1/reports", status_code=201)
+async def file_report(request: Request) -> Response:
+    """File a situation report (a department for its office, a government for its jurisdiction's offices,
+    the duty office on an office's behalf with a reason). Sending the same report again is safe."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "file_report")
+    body = await request.body()
+    if len(body) > MAX_BYTES:
+        raise InvalidRequest("body", f"over the {MAX_BYTES}-byte limit; nothing was filed")
+    if principal.signing_key_ref is not None:
+        await runtime.gate.check_signature(request, principal, body)
+    report = parse_report(body)
+    try:
+        outcome, stored = await runtime.reports.file(principal, report)
+    except Forbidden as exc:  # filing for an office it may not: counted and audited as every denial
+        await runtime.gate.deny(request, principal, exc.field, exc.problem)
+        raise
+    return JSONResponse(
+        {"report_id": outcome.report_id, "status": outcome.status, "report": stored},
+        status_code=201 if outcome.status == "created" else 200,
+    )
+
+
+def parse_report(body: bytes) -> SituationReport:
+    """The body as a report; InvalidRequest naming the first field that is wrong."""
+    try:
+        return SituationReport.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:
+            raise InvalidRequest(".".join(str(p) for p in first["loc"]), message) from None
+        raise InvalidRequest(*report_problem(message)) from None
+
+
+def _moment(name: str, value: str) -> float:
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidRequest(name, f"not an ISO 8601 time: {exc}") from None
+
+
+def _period(since: str | None, until: str | None) -> tuple[float, float]:
+    end = _moment("until", until) if until else time.time() + DAY
+    start = _moment("since", since) if since else end - 30 * DAY
+    if start >= end:
+        raise InvalidRequest("since", "since must be before until")
+    return start, end
+
+
+@router.get("/api/v1/reports")
+async def list_reports(
+    request: Request, since: str | None = None, until: str | None = None, jurisdiction: str | None = None
+) -> Response:
+    """Reports observed in [since, until) (default: the last 30 days), oldest first; a department reads its
+    jurisdiction's."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "read_reports")
+    start, end = _period(since, until)
+    scope = reports_scope(principal)
+    if jurisdiction is not None:
+        scope = [jurisdiction] if scope is None or jurisdiction in scope else []
+    return JSONResponse({"reports": await runtime.store.reports(start, end, scope)})
+
+
+@router.get("/api/v1/reports/totals")
+async def report_totals(request: Request, since: str | None = None, until: str | None = None) -> Response:
+    """Per jurisdiction and for the city: the standing reports' figures summed (levels: the highest), with
+    the ids of the reports each total sums."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "read_reports")
+    start, end = _period(since, until)
+    reports = await runtime.store.reports(start, end, reports_scope(principal))
+    return JSONResponse(totals(reports, runtime.config.city))
