@@ -42,6 +42,7 @@ from router.stream.acks import AckConsumer
 from router.stream.actions import ActionRelay
 from router.stream.ingest import IngestConsumer
 from router.stream.probe import KafkaUnavailable, why_unreachable
+from router.stream.reports import ReportConsumer
 from router.stream.settings import KafkaSettings
 from router.stream.topics import ensure_topics
 
@@ -159,7 +160,7 @@ class Runtime:
         return self
 
     async def _start_kafka(self, k: KafkaSettings) -> None:
-        """Topics, then one idempotent producer (dead letters, actions), the ingest and acknowledgement
+        """Topics, then one idempotent producer (dead letters, actions), the ingest, acknowledgement and report
         consumers and the action relay. Stopped in reverse: consumers finish their batch first."""
         try:
             await ensure_topics(k, self.config)
@@ -173,12 +174,14 @@ class Runtime:
         self.relay = ActionRelay(k, self.store, producer, self.metrics)
         self.kafka_ingest = IngestConsumer(k, self.service, producer, self.gate, self.metrics)
         self.kafka_acks = AckConsumer(k, self.acks, self.gate, self.metrics)
-        for consumer in (self.kafka_ingest, self.kafka_acks):
+        self.kafka_reports = ReportConsumer(k, self.reports, producer, self.gate, self.metrics)
+        for consumer in (self.kafka_ingest, self.kafka_acks, self.kafka_reports):
             await consumer.start()
             self._stack.push_async_callback(consumer.close)
-        parts: list[tuple[str, IngestConsumer | AckConsumer | ActionRelay]] = [
+        parts: list[tuple[str, IngestConsumer | AckConsumer | ReportConsumer | ActionRelay]] = [
             ("kafka_ingest", self.kafka_ingest),
             ("kafka_acks", self.kafka_acks),
+            ("kafka_reports", self.kafka_reports),
             ("relay", self.relay),
         ]
         for name, part in parts:
@@ -202,6 +205,7 @@ class Runtime:
             "scheduler",
             "kafka_ingest",
             "kafka_acks",
+            "kafka_reports",
             "relay",
         }
         for task in self._tasks:

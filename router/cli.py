@@ -142,7 +142,10 @@ def _parser() -> argparse.ArgumentParser:
     p_tc.add_argument("--role", required=True, choices=("publisher", "department", "duty_office", "admin"))
     p_tc.add_argument("--jurisdiction", help="department tokens: the jurisdiction code")
     p_tc.add_argument("--department", help="department tokens: the department id")
-    p_tc.add_argument("--signing-key", help="publishers: env:NAME or file:PATH of the ingest signing key")
+    p_tc.add_argument(
+        "--signing-key",
+        help="env:NAME or file:PATH of the signing key: publishers (ingest), offices filing reports (Kafka)",
+    )
     p_tc.add_argument("--config", type=Path, default=None)
     p_tc.add_argument("--data-dir", type=Path, default=None)
     p_tc.set_defaults(run=_cmd_token_create)

@@ -145,6 +145,12 @@ class Metrics:
         self.kafka_acks = Counter(
             "warnroute_kafka_acks_total", "Acknowledgement records consumed, by result", ["result"], registry=registry
         )
+        self.kafka_reports = Counter(
+            "warnroute_kafka_reports_total",
+            "Situation report records consumed, by result",
+            ["result"],
+            registry=registry,
+        )
         for product in Product:
             for hazard in Hazard:
                 for outcome in OUTCOMES[:3]:

@@ -129,6 +129,11 @@ class Gate:
         found = await self._lookup(principal_id)
         return found[0] if found is not None and found[0].role == "publisher" else None
 
+    async def principal(self, principal_id: str) -> Principal | None:
+        """The active principal of this id (a Kafka report names its own in ``x-warnroute-principal``)."""
+        found = await self._lookup(principal_id)
+        return found[0] if found is not None else None
+
     def signature_refusal(
         self, principal: Principal, timestamp: str | None, given: str | None, body: bytes, at: float
     ) -> tuple[int, str] | None:

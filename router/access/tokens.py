@@ -12,6 +12,9 @@ from router.store import SqlStore
 _KEY_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+)$")
 
 
+SIGNERS = ("publisher", "department", "duty_office")  # warnings; situation reports (over HTTP or Kafka)
+
+
 def check(
     config: RoutingConfig,
     role: str,
@@ -32,8 +35,8 @@ def check(
     elif jurisdiction or department:
         raise ValueError(f"only department tokens are scoped to a jurisdiction and department, not {role}")
     if signing_key is not None:
-        if role != "publisher":
-            raise ValueError("only publishers sign what they send")
+        if role not in SIGNERS:
+            raise ValueError("only publishers and the offices that file reports (department, duty_office) sign")
         if not _KEY_REF.match(signing_key):
             raise ValueError("the signing key is a reference, env:NAME or file:PATH, never the key itself")
 

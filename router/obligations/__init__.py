@@ -1,4 +1,4 @@
-"""What follows a send: acknowledgements (every way in), gateways' receipts, the escalation scheduler.
+"""What follows a send: acknowledgements and tasks done (every way in), gateways' receipts, the escalation scheduler.
 
 acks.py       one service for acknowledgements by API, signed link, SMS reply, voice keypress and Kafka,
               and for delivery receipts

@@ -1,3 +1,8 @@
-"""The way back (DESIGN §13): situation reports filed by offices, checked against the plan's places and
-offices and who may file them (:mod:`router.reports.service`), and their totals per place, every total
-traceable to the reports it sums (:mod:`router.reports.rollup`, pure)."""
+"""The way back (DESIGN §13): situation reports, checked and filed, and their totals.
+
+service.py  files a report: the plan's places and offices, who may file for whom (the access rules), a time
+            not in the future, what it answers; refusals name their field, nothing of them is written
+rollup.py   totals per jurisdiction and for the city over the reports that stand, each citing its reports (pure)
+
+A service: imports the domain, plan, access and store; never a channel or an entrypoint.
+"""

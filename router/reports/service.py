@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from router.access.roles import Principal, report_denied
-from router.domain.reports import SituationReport
+from router.domain.reports import SituationReport, report_problem
 from router.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from router.plan.config import RoutingConfig
 from router.store import ReportOutcome, ReportRecord, SqlStore
@@ -100,3 +101,17 @@ class Reports:
         if await self.store.get_obligation(answers) is not None:
             return True
         return await self.store.lineage_of([answers]) is not None
+
+
+def parse_report(body: bytes) -> SituationReport:
+    """The bytes as a report; InvalidRequest naming the first field that is wrong."""
+    try:
+        return SituationReport.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        if first["loc"]:
+            raise InvalidRequest(".".join(str(p) for p in first["loc"]), message) from None
+        raise InvalidRequest(*report_problem(message)) from None

@@ -190,7 +190,7 @@ class IngestConsumer:
             raise Rejected("conflict", "identifier", accepted.outcome.problem)
 
     async def _check_signature(self, record: ConsumerRecord[bytes, bytes], body: bytes) -> None:
-        headers = _headers(record.headers)
+        headers = record_headers(record.headers)
         publisher_id = headers.get("x-warnroute-publisher")
         where = f"{record.topic}/{record.partition}/{record.offset}"
         if not publisher_id:
@@ -212,19 +212,7 @@ class IngestConsumer:
         raise Rejected("signature", "signature", problem)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
-        source = f"{record.topic}/{record.partition}/{record.offset}"
-        headers = [
-            *(h for h in record.headers if not h[0].startswith("warnroute-")),
-            ("warnroute-kind", rejected.kind.encode()),
-            ("warnroute-field", rejected.field.encode()),
-            ("warnroute-reason", rejected.reason.encode()),
-            ("warnroute-source", source.encode()),
-        ]
-        await self.producer.send_and_wait(
-            self.settings.dead_letter_topic, value=record.value, key=record.key, headers=headers
-        )
-        self.metrics.dead_letters.labels(rejected.kind).inc()
-        log.info("kafka_dead_letter", source=source, kind=rejected.kind, field=rejected.field, reason=rejected.reason)
+        await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected)
 
     def _measure_lag(self) -> None:
         """Records behind the newest on the partitions held (high-water mark of the last fetch − committed)."""
@@ -236,7 +224,23 @@ class IngestConsumer:
         self.metrics.consumer_lag.set(lag)
 
 
-def _headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+async def dead_letter(
+    producer: AIOKafkaProducer, topic: str, record: ConsumerRecord[bytes, bytes], rejected: Rejected
+) -> None:
+    """``record`` to the dead-letter ``topic``: its key, bytes and headers, and why (``warnroute-kind``,
+    ``-field``, ``-reason``) and whence (``warnroute-source``: topic/partition/offset)."""
+    source = f"{record.topic}/{record.partition}/{record.offset}"
+    headers = [
+        *(h for h in record.headers if not h[0].startswith("warnroute-")),
+        ("warnroute-kind", rejected.kind.encode()),
+        ("warnroute-field", rejected.field.encode()),
+        ("warnroute-reason", rejected.reason.encode()),
+        ("warnroute-source", source.encode()),
+    ]
+    await producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+
+
+def record_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     out = {}
     for key, value in headers:
         with contextlib.suppress(UnicodeDecodeError):

@@ -26,6 +26,7 @@ class KafkaSettings:
     ingest_topic: str = "warnroute.warnings"
     dead_letter_topic: str = "warnroute.warnings.dead"
     ack_topic: str = "warnroute.acks"
+    report_topic: str = "warnroute.reports"  # situation reports (DESIGN §13); refused ones to the dead letters
     action_prefix: str = "warnroute.actions."  # + department id
     partitions: int = 6
     replication: int = 1
@@ -74,6 +75,7 @@ class KafkaSettings:
             ("INGEST_TOPIC", "ingest_topic"),
             ("DEAD_LETTER_TOPIC", "dead_letter_topic"),
             ("ACK_TOPIC", "ack_topic"),
+            ("REPORT_TOPIC", "report_topic"),
             ("ACTION_PREFIX", "action_prefix"),
             ("SASL_USERNAME", "sasl_username"),
         ):

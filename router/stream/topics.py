@@ -13,7 +13,8 @@ ALREADY_EXISTS = 36
 
 
 def wanted(settings: KafkaSettings, config: RoutingConfig) -> dict[str, dict[str, str]]:
-    """Topic name → topic configs: ingest, dead letters, acknowledgements and one action topic per department.
+    """Topic name → topic configs: ingest, dead letters, acknowledgements, situation reports and one action
+    topic per department.
 
     The ingest and acknowledgement topics stamp records with the broker's append time: a signed
     warning's timestamp is checked against it, and an acknowledgement counts from it (a client cannot
@@ -23,6 +24,7 @@ def wanted(settings: KafkaSettings, config: RoutingConfig) -> dict[str, dict[str
         settings.ingest_topic: {"message.timestamp.type": "LogAppendTime"},
         settings.dead_letter_topic: {},
         settings.ack_topic: {"message.timestamp.type": "LogAppendTime"},
+        settings.report_topic: {"message.timestamp.type": "LogAppendTime"},
     }
     for department in sorted(config.departments):
         topics[settings.action_topic(department)] = {}

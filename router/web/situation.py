@@ -11,13 +11,12 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 
 from router.access.roles import reports_scope
-from router.domain.reports import SituationReport, report_problem
 from router.errors import Forbidden, InvalidRequest
 from router.parsers.xmlsafe import MAX_BYTES
 from router.reports.rollup import totals
+from router.reports.service import parse_report
 from router.web.answers import rt
 
 router = APIRouter()
@@ -45,18 +44,6 @@ async def file_report(request: Request) -> Response:
         {"report_id": outcome.report_id, "status": outcome.status, "report": stored},
         status_code=201 if outcome.status == "created" else 200,
     )
-
-
-def parse_report(body: bytes) -> SituationReport:
-    """The body as a report; InvalidRequest naming the first field that is wrong."""
-    try:
-        return SituationReport.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["loc"]:
-            raise InvalidRequest(".".join(str(p) for p in first["loc"]), message) from None
-        raise InvalidRequest(*report_problem(message)) from None
 
 
 def _moment(name: str, value: str) -> float:

@@ -245,3 +245,58 @@ def test_a_lineage_keyed_together_is_routed_in_order_across_batches(stack: Stack
     first = stored(stack, "53032441600000_lin0")
     assert {o["state"] for o in first["obligations"]} <= {"cancelled", "acknowledged", "delivered", "superseded"}
     assert any(o["state"] == "cancelled" for o in first["obligations"])
+
+
+def test_a_report_on_the_report_topic_is_filed_as_over_http_and_a_poison_one_is_dead_lettered(
+    stack: Stack, kafka_broker: Broker
+) -> None:
+    observed = now_iso(-300)
+
+    def report(identifier: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "schema": "warnroute.report/1",
+            "id": identifier,
+            "kind": "losses",
+            "jurisdiction": "530324",
+            "department": "government",
+            "areas": ["530324102"],
+            "observed_at": observed,
+            "figures": {"dead": 1, "injured": 2, "people_moved": 40},
+            "text": "板桥镇山洪",
+            **fields,
+        }
+
+    over_http = httpx.post(f"{stack.api}/api/v1/reports", json=report("r-http"), timeout=10)
+    assert over_http.status_code == 201, over_http.text
+    produce(
+        kafka_broker.bootstrap,
+        env(stack, "REPORT_TOPIC"),
+        [
+            (b"530324", orjson.dumps(report("r-neg", figures={"dead": -2})), [("origin", b"test")]),
+            (b"530324", b"{not json", []),
+            (b"530324", orjson.dumps(report("r-kafka")), []),
+        ],
+    )
+
+    def filed() -> dict[str, Any] | None:
+        reports = httpx.get(f"{stack.api}/api/v1/reports", timeout=10).json()["reports"]
+        return {r["id"]: r for r in reports} if "r-kafka" in {r["id"] for r in reports} else None
+
+    reports = wait_for(filed, timeout=30)
+    assert "r-neg" not in reports
+
+    def same(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r.items() if k not in ("id", "received_at")}
+
+    assert same(reports["r-kafka"]) == same(reports["r-http"])  # arrived as one over HTTP does
+    dead = read_topic(kafka_broker.bootstrap, env(stack, "DEAD_LETTER_TOPIC"), 2)
+    why = [{k: v.decode() for k, v in d.headers} for d in dead]
+    negative = next(h for h in why if h.get("origin") == "test")
+    assert negative["warnroute-field"] == "figures.dead" and "negative" in negative["warnroute-reason"]
+    assert negative["warnroute-source"].startswith(env(stack, "REPORT_TOPIC") + "/")
+    assert any(h["warnroute-field"] != "figures.dead" and h["warnroute-reason"] for h in why)
+    wait_for(
+        lambda: committed_everything(
+            kafka_broker.bootstrap, env(stack, "REPORT_TOPIC"), env(stack, "GROUP") + ".reports"
+        )
+    )

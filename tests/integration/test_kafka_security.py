@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import ssl
 import subprocess
@@ -190,3 +191,68 @@ def test_a_closed_kafka_port_and_a_wrong_ca_are_told_apart_from_a_wrong_password
     told = serve(WARNROUTE_KAFKA_SSL_CAFILE=str(stranger))
     assert f"TLS with the broker at {kafka_broker.sasl.bootstrap} failed: CERTIFICATE_VERIFY_FAILED" in told, told
     assert "authentication" not in told
+
+
+def test_a_signed_report_record_is_filed_for_its_office_and_a_forged_or_foreign_one_dead_lettered(
+    secure_stack: tuple[Stack, bytes, str], kafka_broker: Broker
+) -> None:
+    """A county government files by Kafka with its own signing key, as over HTTP: for its county only."""
+    stack, key, _publisher = secure_stack
+    token = make_token(
+        stack,
+        "--name",
+        "罗平县人民政府",
+        "--role",
+        "department",
+        "--jurisdiction",
+        "530324",
+        "--department",
+        "government",
+        "--signing-key",
+        "env:WARNROUTE_BUREAU_KEY",
+    )
+    office = token[len("wrt_") :].split(".")[0]
+
+    def report(identifier: str, jurisdiction: str = "530324") -> bytes:
+        body = {
+            "schema": "warnroute.report/1",
+            "id": identifier,
+            "kind": "losses",
+            "jurisdiction": jurisdiction,
+            "department": "government",
+            "observed_at": now_iso(-60),
+            "figures": {"injured": 1},
+        }
+        return json.dumps(body).encode()
+
+    def headers(body: bytes) -> list[tuple[str, bytes]]:
+        return [
+            ("x-warnroute-principal" if k == "x-warnroute-publisher" else k, v) for k, v in signed(key, office, body)
+        ]
+
+    good, foreign, forged = report("k-good"), report("k-foreign", "530381"), report("k-forged")
+    topic = stack.serve_env["WARNROUTE_KAFKA_REPORT_TOPIC"]
+    sasl = kafka_broker.sasl
+    assert sasl is not None
+    produce(
+        sasl.bootstrap,
+        topic,
+        [(None, forged, headers(report("other"))), (None, foreign, headers(foreign)), (None, good, headers(good))],
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_plain_username=sasl.username,
+        sasl_plain_password=sasl.password,
+        ssl_context=ssl.create_default_context(cafile=str(sasl.ca_file)),
+    )
+    duty = make_token(stack, "--name", "市值班室", "--role", "duty_office")
+
+    def filed() -> list[str] | None:
+        answer = httpx.get(f"{stack.api}/api/v1/reports", headers={"authorization": f"Bearer {duty}"}, timeout=10)
+        ids = [r["id"] for r in answer.json()["reports"]]
+        return ids if "k-good" in ids else None
+
+    assert wait_for(filed, timeout=30) == ["k-good"]
+    dead = read_topic(kafka_broker.bootstrap, stack.serve_env["WARNROUTE_KAFKA_DEAD_LETTER_TOPIC"], 2)
+    why = {d.value: {k: v.decode() for k, v in d.headers} for d in dead}
+    assert why[forged]["warnroute-field"] == "signature"
+    assert why[foreign]["warnroute-field"] == "jurisdiction"

@@ -25,6 +25,7 @@ def kafka_env(broker: Broker, prefix: str | None = None) -> dict[str, str]:
         "WARNROUTE_KAFKA_INGEST_TOPIC": f"{p}.warnings",
         "WARNROUTE_KAFKA_DEAD_LETTER_TOPIC": f"{p}.warnings.dead",
         "WARNROUTE_KAFKA_ACK_TOPIC": f"{p}.acks",
+        "WARNROUTE_KAFKA_REPORT_TOPIC": f"{p}.reports",
         "WARNROUTE_KAFKA_ACTION_PREFIX": f"{p}.actions.",
         "WARNROUTE_KAFKA_PARTITIONS": "3",
     }

@@ -1,0 +1,111 @@
+"""The report consumer: situation reports (DESIGN §13) from the report topic, filed as over HTTP.
+
+A record's value is a report (``warnroute.report/1``). Outside dev mode it carries
+``x-warnroute-principal`` (the filing office's token id: a department, a government or the duty office,
+with a signing key), ``x-warnroute-timestamp`` and ``x-warnroute-signature`` (the HMAC of HTTP ingest;
+the replay window is measured against the broker's append time), and the same roles apply as over HTTP.
+A record that cannot be filed (bad input, an office it may not file for, a bad signature, an id used for
+another report) goes to the dead-letter topic with its bytes and headers plus ``warnroute-kind``,
+``warnroute-field``, ``warnroute-reason`` and ``warnroute-source``; the records behind it carry on.
+Offsets are committed after the batch is filed or dead-lettered; a failure before that (the store, the
+dead-letter topic) commits nothing and the batch is taken again (what was filed comes back a duplicate).
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from router.access.gate import Gate
+from router.access.roles import DEV, Principal
+from router.errors import Refused
+from router.metrics import Metrics
+from router.reports.service import Reports, parse_report
+from router.stream.ingest import LOG_APPEND_TIME, Rejected, dead_letter, record_headers
+from router.stream.settings import KafkaSettings
+from router.worker import Runs, Worker
+
+log = structlog.get_logger("warnroute.kafka")
+
+
+class ReportConsumer(Runs):
+    def __init__(
+        self, settings: KafkaSettings, reports: Reports, producer: AIOKafkaProducer, gate: Gate, metrics: Metrics
+    ) -> None:
+        self.settings, self.reports, self.producer, self.gate, self.metrics = settings, reports, producer, gate, metrics
+        self.consumer = AIOKafkaConsumer(
+            settings.report_topic,
+            **settings.client_options(),
+            group_id=settings.group + ".reports",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self.worker = Worker("kafka_reports", self._step, poll=0.0)
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+
+    async def _step(self) -> bool:
+        """Take a batch (waiting up to half a second), file or dead-letter each record, then commit; on a
+        failure nothing is committed and the batch is taken again after the worker's backoff."""
+        batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+        if not batches:
+            return True
+        try:
+            for records in batches.values():
+                for record in records:
+                    try:
+                        await self._one(record)
+                        self.metrics.kafka_reports.labels("filed").inc()
+                    except Rejected as rejected:
+                        await self._dead_letter(record, rejected)
+                        self.metrics.kafka_reports.labels("dead_lettered").inc()
+            await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
+        except Exception:
+            for tp, records in batches.items():
+                if records and tp in self.consumer.assignment():
+                    self.consumer.seek(tp, records[0].offset)
+            raise
+        return True
+
+    async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        body = record.value
+        if not body:
+            raise Rejected("invalid", "value", "the record has no value")
+        principal = DEV if self.gate.dev else await self._signer(record, body)
+        try:
+            report = parse_report(body)
+            await self.reports.file(principal, report)
+        except Refused as exc:
+            raise Rejected(exc.kind, exc.field, exc.problem) from exc
+
+    async def _signer(self, record: ConsumerRecord[bytes, bytes], body: bytes) -> Principal:
+        headers = record_headers(record.headers)
+        principal_id = headers.get("x-warnroute-principal")
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        who = principal_id or "anonymous"
+        principal = await self.gate.principal(principal_id) if principal_id else None
+        if principal_id is None:
+            status, problem = 401, "x-warnroute-principal (the filing office's token id) is required"
+        elif principal is None:
+            status, problem = 401, "unknown or revoked principal"
+        else:
+            at = record.timestamp / 1000 if record.timestamp_type == LOG_APPEND_TIME else time.time()
+            refused = self.gate.signature_refusal(
+                principal, headers.get("x-warnroute-timestamp"), headers.get("x-warnroute-signature"), body, at
+            )
+            if refused is None:
+                return principal
+            status, problem = refused
+        await self.gate.record_refusal(who, "KAFKA", where, problem, status)
+        raise Rejected("signature", "signature", problem)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        log.warning("kafka_report_refused", source=where, field=rejected.field, reason=rejected.reason[:300])
+        await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected)
