@@ -337,7 +337,8 @@ class SqlReads:
         async with self._read.execute(
             "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
             " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
-            f" breached_at, start_at, task, seq FROM obligations_full WHERE warning_seq IN ({marks}) ORDER BY seq",
+            " breached_at, start_at, task, seq, done_at, done_json FROM obligations_full"
+            f" WHERE warning_seq IN ({marks}) ORDER BY seq",
             seqs,
         ) as cur:
             rows = await cur.fetchall()
@@ -365,6 +366,8 @@ class SqlReads:
                     "start_at": r[18],
                     "task": r[19],
                     "held": held.get(r[20]),
+                    "done_at": r[21],
+                    "done_figures": orjson.loads(r[22]) if r[22] else None,
                 }
             )
         return [

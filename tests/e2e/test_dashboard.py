@@ -218,3 +218,46 @@ def test_phone_width_keyboard_drills_and_english(ui: tuple[Secure, str], browser
     page.keyboard.press("Enter")
     expect(page.locator("#results tr")).to_have_count(1)
     shot(page, "history-phone")
+
+
+def test_the_city_map_turns_a_countys_colour_after_a_red_signal_and_its_totals_follow_a_report(
+    ui: tuple[Secure, str], browser: Browser
+) -> None:
+    """The duty office's map of the nine counties and the zone: 罗平县 blue, then red, without a reload; a
+    casualty report filed for it changes its totals and the city's, and a lift clears its colour."""
+    secure, _quiet = ui
+    board = login(browser, secure, "duty_office")
+    shapes = board.locator("#city-map path.county-shape")
+    expect(shapes).to_have_count(9)
+    expect(board.locator('#city-map rect[data-county="QJEDZ"]')).to_have_count(1)  # beside 麒麟区, as config has it
+    luoping = board.locator('#city-map [data-county="530324"]')
+    expect(luoping).to_have_attribute("data-level", "none")
+    publish(secure, "lp_map_blue")  # a blue rainstorm signal for 罗平县
+    expect(luoping).to_have_attribute("data-level", "blue", timeout=3000)
+    publish(secure, "lp_map_red", severity="red", msg_type="update", references=["lp_map_blue"])
+    expect(luoping).to_have_attribute("data-level", "red", timeout=3000)  # the lineage's newest: red
+    expect(board.locator('#city-map [data-county="530381"]')).to_have_attribute("data-level", "none")
+    row = board.locator('#city-map tr[data-place="530324"]')
+    expect(row.locator(".casualties")).to_have_text("0 / 0 / 0")
+    report = {
+        "schema": "warnroute.report/1",
+        "id": "map-casualties-1",
+        "kind": "losses",
+        "jurisdiction": "530324",
+        "department": "government",
+        "observed_at": now_iso(-60),
+        "figures": {"dead": 1, "injured": 3, "people_moved": 60, "direct_loss_wan": 25},
+        "on_behalf": True,
+        "reason": "县政府电话报告",
+    }
+    filed = httpx.post(
+        f"{secure.stack.api}/api/v1/reports", json=report, headers=secure.headers("duty_office"), timeout=10
+    )
+    assert filed.status_code == 201, filed.text
+    expect(row.locator(".casualties")).to_have_text("1 / 0 / 3", timeout=3000)  # no reload
+    expect(row.locator(".loss")).to_have_text("25")
+    expect(board.locator('#city-map tr[data-place="city"] .casualties')).to_have_text("1 / 0 / 3")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    board.locator("#city").screenshot(path=str(SHOTS / "city-map.png"))
+    publish(secure, "lp_map_lift", msg_type="cancel", references=["lp_map_red"])
+    expect(luoping).to_have_attribute("data-level", "none", timeout=3000)

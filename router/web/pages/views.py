@@ -20,6 +20,8 @@ from router.access.gate import SESSION_COOKIE
 from router.access.roles import DEV, Principal
 from router.app import Runtime
 from router.audit.report import board_reason, held_reason
+from router.plan.config import RoutingConfig
+from router.reports.rollup import glance, totals
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -121,9 +123,13 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
                     why = held_reason(o["held"])
                     o["reason"] = f"{o['reason']}; {why}" if o.get("reason") else why
         latencies = await runtime.store.ack_latencies()
+        reported = totals(await runtime.store.reports(now - RECENT_SECONDS, now + DAY), runtime.config.city)
+        c = runtime.config
+        places = [code for code, j in c.jurisdictions.items() if j.level in ("county", "zone")]
         return JSONResponse(
             {
                 "now": now,
+                "city": glance(warnings, reported, places, covers(c), now),
                 "warnings": warnings,
                 "names": names(runtime),
                 "latency": {
@@ -181,6 +187,19 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
 
 
 DONE = ("acknowledged", "done", "cancelled", "superseded")
+DAY = 86400.0
+
+
+def covers(c: RoutingConfig) -> dict[str, tuple[str, ...]]:
+    """Area code → the places on the map it covers: the city all of them, a county itself and the zone that
+    follows it, a township its county (and that county's followers)."""
+    places = tuple(code for code, j in c.jurisdictions.items() if j.level in ("county", "zone"))
+    out: dict[str, tuple[str, ...]] = {c.city: places}
+    for code in places:
+        out[code] = (code, *c.followers.get(code, ()))
+    for town, county in c.township_county.items():
+        out[town] = out.get(county, (county,))
+    return out
 
 
 def names(runtime: Runtime) -> dict[str, dict[str, dict[str, str]]]:

