@@ -381,6 +381,41 @@ class SqlReads:
             for w in warnings
         ]
 
+    async def period(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Real warnings received in [since, until) (no drills, no canaries), oldest first, each with its
+        obligations' place, kind, state and times, and a task's figures when done."""
+        async with self._read.execute(
+            "SELECT seq, identifier, warning_json, lineage FROM warnings WHERE status = 'actual'"
+            " AND sender != 'warnroute-canary' AND received_at >= ? AND received_at < ? ORDER BY seq",
+            (iso_time(since), iso_time(until)),
+        ) as cur:
+            warnings = await cur.fetchall()
+        out = []
+        for w in warnings:
+            async with self._read.execute(
+                "SELECT id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at, delivered_at,"
+                " done_at, done_json FROM obligations_full WHERE warning_seq = ? ORDER BY seq",
+                (w[0],),
+            ) as cur:
+                obligations = [
+                    {
+                        "id": r[0],
+                        "jurisdiction": r[1],
+                        "department": r[2],
+                        "kind": r[3],
+                        "state": r[4],
+                        "ack_mode": r[5],
+                        "deadline": r[6],
+                        "acknowledged_at": r[7],
+                        "delivered_at": r[8],
+                        "done_at": r[9],
+                        "done_figures": orjson.loads(r[10]) if r[10] else None,
+                    }
+                    async for r in cur
+                ]
+            out.append({"identifier": w[1], "warning": orjson.loads(w[2]), "lineage": w[3], "obligations": obligations})
+        return out
+
     async def _held(self, obligation_seqs: list[int]) -> dict[int, str]:
         """Where one of these obligations' notifications waits for a provider's window (its limit, or
         warnroute's count of it), or moved on because the window reopens after the deadline: obligation seq

@@ -10,11 +10,12 @@ import time
 from datetime import datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from router.access.roles import reports_scope
 from router.errors import Forbidden, InvalidRequest
 from router.parsers.xmlsafe import MAX_BYTES
+from router.reports import upward
 from router.reports.rollup import totals
 from router.reports.service import parse_report
 from router.web.answers import rt
@@ -85,3 +86,51 @@ async def report_totals(request: Request, since: str | None = None, until: str |
     start, end = _period(since, until)
     reports = await runtime.store.reports(start, end, reports_scope(principal))
     return JSONResponse(totals(reports, runtime.config.city))
+
+
+@router.get("/api/v1/reports/upward")
+async def upward_report(
+    request: Request,
+    since: str | None = None,
+    until: str | None = None,
+    jurisdiction: str | None = None,
+    format: str = "json",
+) -> Response:
+    """The §5.6 upward report of a jurisdiction (default the city) for a period (default the last 30 days):
+    what happened, what was done and what was lost, by county; ``format`` json, html (printable) or csv."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "read_reports")
+    start, end = _period(since, until)
+    c = runtime.config
+    code = jurisdiction or (principal.jurisdiction if principal.role == "department" else None) or c.city
+    place = c.jurisdictions.get(code)
+    if place is None:
+        raise InvalidRequest("jurisdiction", f"unknown jurisdiction {code!r}")
+    scope = reports_scope(principal)
+    if scope is not None and code not in scope:
+        await runtime.gate.deny(
+            request, principal, "jurisdiction", "a department reads only its own jurisdiction's report"
+        )
+    if code == c.city:
+        covered = {code: "市本级"} | {k: j.zh for k, j in c.jurisdictions.items() if j.level in ("county", "zone")}
+    else:
+        covered = {code: place.zh} | {k: c.jurisdictions[k].zh for k in c.followers.get(code, ())}
+    built = upward.build(
+        await runtime.store.period(start, end),
+        await runtime.store.reports(start, end, list(covered)),
+        covered,
+        code,
+        start,
+        end,
+        time.time(),
+    )
+    if format == "html":
+        return HTMLResponse(upward.to_html(built, place.zh))
+    if format == "csv":
+        name = f"upward-{code}-{time.strftime('%Y%m%d', time.gmtime(start))}.csv"
+        return Response(
+            "\ufeff" + upward.to_csv(built),  # a byte-order mark: spreadsheets open it as UTF-8
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
+    return JSONResponse(built)

@@ -261,3 +261,78 @@ def test_the_city_map_turns_a_countys_colour_after_a_red_signal_and_its_totals_f
     board.locator("#city").screenshot(path=str(SHOTS / "city-map.png"))
     publish(secure, "lp_map_lift", msg_type="cancel", references=["lp_map_red"])
     expect(luoping).to_have_attribute("data-level", "none", timeout=3000)
+
+
+def test_a_county_files_a_casualty_report_and_a_task_done_from_a_phone_width_page(
+    ui: tuple[Secure, str], browser: Browser
+) -> None:
+    """罗平县's government on a phone (390 px): files a casualty report from the form with the keyboard, then
+    reports its §4.5 deployment task done with the people moved; the duty office's upward report shows both."""
+    secure, _quiet = ui
+    secure.tokens["government"] = make_token(
+        secure.stack,
+        *(
+            "--name",
+            "罗平县政府值班员",
+            "--role",
+            "department",
+            "--jurisdiction",
+            "530324",
+            "--department",
+            "government",
+        ),
+    )
+    body = json_message(
+        identifier="nc_phone",
+        sender="曲靖市气象台",
+        sender_code="53030041600000",
+        product="nowcast",
+        severity=None,
+        sent=now_iso(),
+        onset=now_iso(3 * 3600),
+        areas=["530324102"],
+        key_townships=["530324102"],
+    )
+    answer = httpx.post(f"{secure.stack.api}/api/v1/warnings", content=body, headers=secure.signed(body))
+    assert answer.status_code == 202, answer.text
+    task = next(
+        o["id"] for o in answer.json()["obligations"] if o["task"] == "deploy_12h" and o["department"] == "government"
+    )
+    phone = login(browser, secure, "government", width=390, height=844)
+    expect(phone.locator(f'#open [data-obligation="{task}"]')).to_be_visible()
+    # The report form: kind, place, figures, text, by keyboard; sent with Enter.
+    phone.select_option("#r-kind", "losses")
+    phone.select_option("#r-area", "530324102")
+    phone.fill("#r-f-dead", "-1")
+    phone.locator("#r-text").fill("板桥镇山洪，一户房屋进水")
+    phone.locator("#r-f-injured").fill("2")
+    phone.locator("#r-f-injured").press("Enter")
+    expect(phone.locator("#r-error")).to_contain_text("figures.dead")  # refused, naming the field
+    phone.fill("#r-f-dead", "1")
+    phone.fill("#r-f-people_moved", "35")
+    shot(phone, "report-form")
+    phone.locator("#r-f-people_moved").press("Enter")
+    expect(phone.locator("#status")).to_contain_text("已报送", timeout=3000)
+    duty = secure.headers("duty_office")
+    reports = httpx.get(f"{secure.stack.api}/api/v1/reports", headers=duty, timeout=10).json()["reports"]
+    filed = [r for r in reports if r["jurisdiction"] == "530324"]
+    assert len(filed) == 1 and filed[0]["figures"] == {"dead": 1, "injured": 2, "people_moved": 35}
+    assert filed[0]["areas"] == ["530324102"] and filed[0]["department"] == "government"
+    # The task: 报告已落实, with the people moved.
+    phone.locator(f'#open [data-obligation="{task}"] button.report-done').click()
+    phone.fill("#d-moved", "86")
+    phone.fill("#d-teams", "3")
+    phone.locator("#d-teams").press("Enter")
+    expect(phone.locator(f'#done [data-obligation="{task}"]')).to_be_visible(timeout=3000)
+    expect(phone.locator(f'#done [data-obligation="{task}"] .badge')).to_have_text("已落实")
+    stored = httpx.get(f"{secure.stack.api}/api/v1/warnings/nc_phone", headers=duty, timeout=10).json()
+    done = next(o for o in stored["obligations"] if o["id"] == task)
+    assert done["state"] == "done" and done["done_figures"] == {"people_moved": 86, "teams_prepositioned": 3}
+    # The duty office's upward report (§5.6), printable: both, traceable to the report.
+    board = login(browser, secure, "duty_office")
+    board.goto(f"{secure.stack.api}/api/v1/reports/upward?jurisdiction=530324&format=html")
+    row = board.locator("tr[data-place='530324']")
+    expect(row.locator(".loss_dead")).to_have_text("1")
+    expect(row.locator(".task_people_moved")).to_have_text("86")
+    expect(row.locator(".reports")).to_have_text(filed[0]["id"])
+    shot(board, "upward-report")

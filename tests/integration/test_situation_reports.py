@@ -292,3 +292,59 @@ def test_a_task_is_reported_done_with_its_figures_and_the_report_lists_done_late
         f"{api}/api/v1/warnings/nc-1262/report", params={"format": "html"}, headers=secure.headers("duty_office")
     ).text
     assert "未落实，逾期" in page and "people_moved 86" in page
+
+
+def test_the_upward_report_gives_by_county_what_happened_was_done_and_was_lost_each_figure_cited(
+    secure: Secure,
+) -> None:
+    """§5.6 for 富源县: one signal, two reports standing (one an update of an earlier one), by hand."""
+    import csv
+    import io
+
+    api = secure.stack.api
+    signal = json_message(
+        identifier="fy-upward", sender="富源县气象台", sender_code="53032541600000", areas=["530325"], sent=now_iso()
+    )
+    assert httpx.post(f"{api}/api/v1/warnings", content=signal, headers=secure.signed(signal)).status_code == 202
+
+    def behalf(identifier: str, **fields: Any) -> None:
+        body = report(identifier, jurisdiction="530325", department="government", areas=[], on_behalf=True)
+        body.update(reason="县政府电话报告", **fields)
+        answer = post(secure, "duty_office", body)
+        assert answer.status_code == 201, answer.text
+
+    behalf("fy-1", figures={"dead": 2, "injured": 1, "direct_loss_wan": 8})
+    behalf("fy-2", replaces="fy-1", figures={"dead": 1, "injured": 1, "direct_loss_wan": 10.5})  # corrected
+    behalf("fy-3", kind="geohazard", figures={"hazard_sites": 3, "people_moved": 40, "injured": 2})
+    params = {"jurisdiction": "530325", "since": now_iso(-7200)}
+    got = httpx.get(f"{api}/api/v1/reports/upward", params=params, headers=secure.headers("duty_office")).json()
+    row = next(p for p in got["places"] if p["jurisdiction"] == "530325")
+    assert [w["id"] for w in row["warnings"]] == ["fy-upward"] and row["highest"] == "blue"
+    assert row["obligations"] > 10
+    assert row["losses"] == {"dead": 1, "injured": 3, "people_moved": 40, "direct_loss_wan": 10.5}
+    assert sorted(row["reports"]) == ["fy-2", "fy-3"]
+    assert sorted(r["id"] for r in got["cited"]) == ["fy-2", "fy-3"]  # the corrected fy-1 is not summed
+    table = list(
+        csv.reader(
+            io.StringIO(
+                httpx.get(
+                    f"{api}/api/v1/reports/upward",
+                    params={**params, "format": "csv"},
+                    headers=secure.headers("duty_office"),
+                ).text.lstrip("\ufeff")
+            )
+        )
+    )
+    header, county = table[0], next(r for r in table if r[0] == "530325")
+    cells = dict(zip(header, county, strict=True))
+    assert cells["地区"] == "富源县" and cells["死亡（人）"] == "1" and cells["受伤（人）"] == "3"
+    assert cells["直接经济损失（万元）"] == "10.5" and sorted(cells["所据报告"].split()) == ["fy-2", "fy-3"]
+    page = httpx.get(
+        f"{api}/api/v1/reports/upward", params={**params, "format": "html"}, headers=secure.headers("duty_office")
+    ).text
+    assert "fy-2" in page and "fy-3" in page and "富源县" in page and "fy-1<" not in page
+    # A county's office reads its own county's report only.
+    assert (
+        httpx.get(f"{api}/api/v1/reports/upward", params=params, headers=secure.headers("water")).json()["field"]
+        == "jurisdiction"
+    )

@@ -20,6 +20,7 @@ from router.access.gate import SESSION_COOKIE
 from router.access.roles import DEV, Principal
 from router.app import Runtime
 from router.audit.report import board_reason, held_reason
+from router.domain.reports import FIGURES, KIND_FIGURES, KIND_NAMES
 from router.plan.config import RoutingConfig
 from router.reports.rollup import glance, totals
 
@@ -159,6 +160,8 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
                 "department": department,
                 "items": items,
                 "names": names(runtime),
+                "report_kinds": REPORT_KINDS,
+                "townships": dict(place.townships) if (place := runtime.config.jurisdictions.get(jurisdiction)) else {},
             }
         )
 
@@ -188,6 +191,17 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
 
 DONE = ("acknowledged", "done", "cancelled", "superseded")
 DAY = 86400.0
+REPORT_KINDS = [
+    {
+        "kind": kind.value,
+        "name": KIND_NAMES[kind],
+        "figures": [
+            {"key": k, "name": FIGURES[k].name, "unit": FIGURES[k].unit, "whole": FIGURES[k].whole} for k in keys
+        ],
+    }
+    for kind, keys in KIND_FIGURES.items()
+]
+"""What the report form offers: each kind with its figures (labels and units), as the model checks them."""
 
 
 def covers(c: RoutingConfig) -> dict[str, tuple[str, ...]]:

@@ -23,7 +23,10 @@ const T = {
     products: { signal: "预警信号", report: "预警报告", nowcast: "短临预报", forecast: "重要天气预报" },
     city: "全市态势", city_map: "各县（市、区）最高预警等级", place: "地区", level: "最高预警", ack_pct: "确认率",
     tasks_done: "任务落实", people_moved: "转移人员", casualties: "死亡/失踪/受伤", loss: "直接损失（万元）",
-    reports: "报告数", city_total: "全市合计",
+    reports: "报告数", city_total: "全市合计", report_title: "报送情况（灾情、险情、落实情况）", r_kind: "类别",
+    r_area: "地点（乡镇、街道）", r_observed: "发生或观测时间（北京时间）", r_figures: "数据", r_text: "情况说明",
+    r_submit: "报送", r_filed: "已报送", done_title: "报告任务已落实", d_moved: "转移人员（人）",
+    d_teams: "预置救援队伍（支）", d_rescuers: "预置救援人员（人）", done_go: "报告已落实",
   },
   en: {
     brand: "Qujing weather-warning response", nav_board: "Duty board", nav_history: "History", logout: "Log out",
@@ -47,6 +50,10 @@ const T = {
     city: "The city at a glance", city_map: "Highest active warning by county", place: "Place", level: "Highest",
     ack_pct: "Acknowledged", tasks_done: "Tasks done", people_moved: "People moved",
     casualties: "Dead / missing / injured", loss: "Direct loss (10k CNY)", reports: "Reports", city_total: "City",
+    report_title: "Report conditions, losses, measures", r_kind: "Kind", r_area: "Where (township)",
+    r_observed: "Observed at (Beijing time)", r_figures: "Figures", r_text: "What happened", r_submit: "File report",
+    r_filed: "Filed", done_title: "Report the task done", d_moved: "People moved", d_teams: "Teams pre-positioned",
+    d_rescuers: "Rescuers pre-positioned", done_go: "Report done",
   },
 };
 let lang = localStorage.getItem("warnroute.lang") || "zh";
@@ -330,8 +337,10 @@ function renderDepartment() {
   const body = document.body;
   document.getElementById("dept-title").textContent =
     `${name("jurisdictions", data.jurisdiction)}${name("departments", data.department)}`;
-  const open = data.items.filter((o) => !DONE.has(o.state) && o.ack_mode !== "delivery");
-  const done = data.items.filter((o) => DONE.has(o.state) || o.ack_mode === "delivery");
+  const waiting = (o) => (!DONE.has(o.state) && o.ack_mode !== "delivery") || (o.kind === "task" && o.state === "acknowledged");
+  const open = data.items.filter(waiting);
+  const done = data.items.filter((o) => !waiting(o));
+  setupReportForm();
   const card = (o) => el("article", { class: `card state-${o.state}`, "data-obligation": o.id },
     el("h3", {}, `${T[lang].kinds[o.kind] || o.kind} §${o.action.clause}`, " ",
       el("span", { class: `badge state-${o.state}` }, T[lang].states[o.state] || o.state)),
@@ -341,6 +350,8 @@ function renderDepartment() {
       countdown({ ...o, deadline: o.deadline ? Date.parse(o.deadline) / 1000 : null })),
     !DONE.has(o.state) && o.ack_mode === "required"
       ? el("button", { class: "act ack", type: "button", onclick: () => acknowledge(o) }, t("ack")) : "",
+    DOABLE.has(o.kind) && !["done", "cancelled", "superseded"].includes(o.state)
+      ? el("button", { class: "act report-done", type: "button", onclick: () => openDone(o) }, t("done_go")) : "",
     o.acknowledged_by ? el("p", { class: "meta" }, `${t("done")}: ${o.acknowledged_by} (${o.ack_method})`) : "");
   document.getElementById("open").replaceChildren(...(open.length ? open.map(card) : [el("p", { class: "meta" }, t("nothing"))]));
   document.getElementById("done").replaceChildren(...done.slice(0, 100).map(card));
@@ -354,6 +365,104 @@ async function acknowledge(o) {
   });
   document.getElementById("status").textContent = result.ok ? t("done") : (result.body.problem || `HTTP ${result.status}`);
   refresh();
+}
+
+// -- what comes back: a situation report, a task done ----------------------------------------------
+
+const DOABLE = new Set(["task", "respond"]);
+let reportFormReady = false;
+
+function figureInputs(kind) {
+  const spec = data.report_kinds.find((k) => k.kind === kind);
+  const box = document.getElementById("r-figures");
+  box.replaceChildren(el("legend", {}, t("r_figures")), ...(spec ? spec.figures : []).flatMap((f) => [
+    el("label", { for: `r-f-${f.key}` }, `${f.name}（${f.unit}）`),
+    el("input", { id: `r-f-${f.key}`, "data-figure": f.key, type: "number", min: f.key === "water_level_m" ? "" : "0",
+      step: f.whole ? "1" : "any", inputmode: f.whole ? "numeric" : "decimal" }),
+  ]));
+}
+
+function beijingNow() { // "YYYY-MM-DDTHH:MM" in Beijing time, for a datetime-local input
+  const d = new Date(Date.now() + skew * 1000 + 8 * 3600 * 1000);
+  return d.toISOString().slice(0, 16);
+}
+
+function setupReportForm() {
+  const form = document.getElementById("report-form");
+  if (!form || reportFormReady || !data.report_kinds) return;
+  reportFormReady = true;
+  const kind = document.getElementById("r-kind");
+  kind.replaceChildren(...data.report_kinds.map((k) => el("option", { value: k.kind }, k.name)));
+  kind.value = "losses";
+  kind.addEventListener("change", () => figureInputs(kind.value));
+  figureInputs(kind.value);
+  document.getElementById("r-area").replaceChildren(el("option", { value: "" }, name("jurisdictions", data.jurisdiction)),
+    ...Object.entries(data.townships).map(([code, town]) => el("option", { value: code }, town)));
+  document.getElementById("r-observed").value = beijingNow();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const error = document.getElementById("r-error");
+    const figures = {};
+    for (const input of form.querySelectorAll("[data-figure]")) {
+      if (input.value !== "") figures[input.dataset.figure] = Number(input.value);
+    }
+    const area = document.getElementById("r-area").value;
+    const body = {
+      schema: "warnroute.report/1",
+      id: `${data.jurisdiction}-${data.department}-${Date.now()}`,
+      kind: kind.value, jurisdiction: data.jurisdiction, department: data.department, areas: area ? [area] : [],
+      observed_at: `${document.getElementById("r-observed").value}:00+08:00`, figures,
+      text: document.getElementById("r-text").value,
+    };
+    const result = await api("/api/v1/reports", { method: "POST", body: JSON.stringify(body) });
+    if (!result.ok) {
+      error.textContent = `${result.body.field || ""}: ${result.body.problem || `HTTP ${result.status}`}`;
+      document.getElementById(fieldInput(result.body.field))?.focus();
+      return;
+    }
+    error.textContent = "";
+    document.getElementById("status").textContent = `${t("r_filed")} ${result.body.report_id}`;
+    form.querySelectorAll("[data-figure]").forEach((i) => { i.value = ""; });
+    document.getElementById("r-text").value = "";
+  });
+  const dialog = document.getElementById("done-dialog");
+  document.getElementById("d-cancel").addEventListener("click", () => dialog.close());
+  document.getElementById("done-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const figures = {};
+    for (const [id, key] of [["d-moved", "people_moved"], ["d-teams", "teams_prepositioned"], ["d-rescuers", "rescuers_prepositioned"]]) {
+      const value = document.getElementById(id).value;
+      if (value !== "") figures[key] = Number(value);
+    }
+    const who = document.querySelector(".who")?.textContent.split(" · ")[0] || "department";
+    const result = await api(`/api/v1/obligations/${encodeURIComponent(doneTarget.id)}/done`, {
+      method: "POST", body: JSON.stringify({ by: who, figures }),
+    });
+    if (!result.ok) {
+      document.getElementById("d-error").textContent = result.body.problem || `HTTP ${result.status}`;
+      return;
+    }
+    dialog.close();
+    document.getElementById("status").textContent = t("states").done;
+    refresh();
+  });
+}
+
+function fieldInput(field) {
+  if (!field) return null;
+  if (field.startsWith("figures.")) return `r-f-${field.slice(8)}`;
+  return { kind: "r-kind", areas: "r-area", "areas[0]": "r-area", observed_at: "r-observed", text: "r-text" }[field] || null;
+}
+
+let doneTarget = null;
+
+function openDone(o) {
+  doneTarget = o;
+  document.getElementById("done-what").textContent = `${T[lang].kinds[o.kind] || o.kind} §${o.action.clause}: ${o.action.text}`;
+  for (const id of ["d-moved", "d-teams", "d-rescuers"]) document.getElementById(id).value = "";
+  document.getElementById("d-error").textContent = "";
+  document.getElementById("done-dialog").showModal();
+  document.getElementById("d-moved").focus();
 }
 
 // -- history ----------------------------------------------------------------------------------
