@@ -127,6 +127,14 @@ def test_a_posted_warning_appears_live_and_an_acknowledgement_turns_its_cell_gre
     expect(department.locator(f'#done [data-obligation="{oid}"]')).to_be_visible()
     expect(row).to_have_class(re.compile(r"\bstate-acknowledged\b"), timeout=2000)
     expect(row).to_contain_text("值班科员")
+    # The warning's progress chart counts it: one acknowledged (the simulator's keypress may add phone
+    # reports), nothing breached yet, of all its obligations.
+    chart = board.locator('[data-warning="lp_live_ui"] svg.progress')
+    expect(chart).to_have_attribute("data-total", str(len(answer["obligations"])))  # type: ignore[arg-type]
+    expect(chart).to_have_attribute("data-breached", "0")
+    expect(chart).to_have_attribute("data-acknowledged", re.compile(r"^[1-9]\d*$"))
+    caption = board.locator('[data-warning="lp_live_ui"] figure.progress figcaption')
+    expect(caption).to_contain_text(re.compile(r"已确认 [1-9]\d* · 已落实 0 · 已逾期 0 / \d+"))
 
 
 def test_an_overdue_obligation_turns_red_with_its_reason_and_confirming_for_it_needs_a_reason(

@@ -23,7 +23,7 @@ const T = {
     products: { signal: "预警信号", report: "预警报告", nowcast: "短临预报", forecast: "重要天气预报" },
     city: "全市态势", city_map: "各县（市、区）最高预警等级", place: "地区", level: "最高预警", ack_pct: "确认率",
     tasks_done: "任务落实", people_moved: "转移人员", casualties: "死亡/失踪/受伤", loss: "直接损失（万元）",
-    reports: "报告数", city_total: "全市合计", report_title: "报送情况（灾情、险情、落实情况）", r_kind: "类别",
+    reports: "报告数", city_total: "全市合计", progress: "事项进展", report_title: "报送情况（灾情、险情、落实情况）", r_kind: "类别",
     r_area: "地点（乡镇、街道）", r_observed: "发生或观测时间（北京时间）", r_figures: "数据", r_text: "情况说明",
     r_submit: "报送", r_filed: "已报送", done_title: "报告任务已落实", d_moved: "转移人员（人）",
     d_teams: "预置救援队伍（支）", d_rescuers: "预置救援人员（人）", done_go: "报告已落实",
@@ -50,7 +50,7 @@ const T = {
     city: "The city at a glance", city_map: "Highest active warning by county", place: "Place", level: "Highest",
     ack_pct: "Acknowledged", tasks_done: "Tasks done", people_moved: "People moved",
     casualties: "Dead / missing / injured", loss: "Direct loss (10k CNY)", reports: "Reports", city_total: "City",
-    report_title: "Report conditions, losses, measures", r_kind: "Kind", r_area: "Where (township)",
+    progress: "Progress", report_title: "Report conditions, losses, measures", r_kind: "Kind", r_area: "Where (township)",
     r_observed: "Observed at (Beijing time)", r_figures: "Figures", r_text: "What happened", r_submit: "File report",
     r_filed: "Filed", done_title: "Report the task done", d_moved: "People moved", d_teams: "Teams pre-positioned",
     d_rescuers: "Rescuers pre-positioned", done_go: "Report done",
@@ -188,7 +188,37 @@ function warningCard(w) {
     el("p", { class: "meta" }, `${T[lang].products[info.product] || info.product} · ${t("issued")} ${beijing(info.issued_at)} · `,
       el("strong", { class: "summary" }, summary(w.obligations)), " · ",
       el("a", { href: `/api/v1/warnings/${encodeURIComponent(w.identifier)}/report?format=html` }, t("report"))),
-    checklist(w) || "", table);
+    checklist(w) || "", progressChart(w), table);
+}
+
+// A warning's obligations over time: how many were acknowledged, done (tasks) and breached, minute by
+// minute from its issue to now (a step line each, their counts at the end in words too).
+function progressChart(w) {
+  const obligations = w.obligations;
+  const start = Date.parse(w.warning.issued_at) / 1000;
+  const now = Date.now() / 1000 + skew;
+  const series = [
+    ["acknowledged", "#1b5e20", obligations.map((o) => o.acknowledged_at).filter(Boolean)],
+    ["done", "#1565c0", obligations.map((o) => o.done_at).filter(Boolean)],
+    ["breached", "#b71c1c", obligations.map((o) => o.breached_at).filter(Boolean)],
+  ];
+  const W = 360, H = 90, n = Math.max(obligations.length, 1), span = Math.max(now - start, 60);
+  const x = (at) => 30 + ((Math.min(Math.max(at, start), now) - start) / span) * (W - 40);
+  const y = (count) => H - 15 - (count / n) * (H - 25);
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "progress", role: "img", "aria-label": t("progress"),
+    "data-total": String(obligations.length) });
+  chart.append(svg("line", { x1: 30, y1: y(0), x2: W - 10, y2: y(0), stroke: "#999" }),
+    svg("text", { x: 2, y: y(n) + 4, class: "axis" }, String(n)), svg("text", { x: 2, y: y(0) + 4, class: "axis" }, "0"));
+  for (const [key, colour, times] of series) {
+    const sorted = times.sort((a, b) => a - b);
+    let points = `${x(start)},${y(0)}`;
+    sorted.forEach((at, i) => { points += ` ${x(at)},${y(i)} ${x(at)},${y(i + 1)}`; });
+    points += ` ${x(now)},${y(sorted.length)}`;
+    chart.append(svg("polyline", { points, fill: "none", stroke: colour, "stroke-width": "2" }));
+    chart.setAttribute(`data-${key}`, String(sorted.length));
+  }
+  const words = series.map(([key, , times]) => `${T[lang].states[key] || key} ${times.length}`).join(" · ");
+  return el("figure", { class: "progress" }, chart, el("figcaption", { class: "meta" }, `${t("progress")}：${words} / ${obligations.length}`));
 }
 
 function latencyChart(latency) {
