@@ -133,10 +133,10 @@ class IngestService:
                 }
                 self.hub.publish(obligation.jurisdiction, obligation.department, event)
         self.on_commit()
-        if self.on_due is not None and any(
-            o.next_step_at is not None and o.next_step_at <= self.clock() for o in record.obligations
-        ):
-            self.on_due()
+        if self.on_due is not None:
+            now = self.clock()
+            if any(o.next_step_at is not None and o.next_step_at <= now for o in record.obligations):
+                self.on_due()
         bound.info(
             "warning_routed",
             obligations=len(record.obligations),

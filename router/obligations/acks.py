@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from router.access.acklinks import reply_code
 from router.access.roles import Principal, ack_denied
@@ -44,16 +45,25 @@ class Acknowledgements:
         self, principal: Principal, obligation_id: str, by: str, on_behalf: bool, reason: str | None
     ) -> AckResult:
         """The API: a department for itself, or the duty office on its behalf with a reason."""
+        await self._own(principal, obligation_id, on_behalf, reason, "acknowledges")
+        method = "duty_office" if on_behalf else "api"
+        return _settled(await self.apply(obligation_id, method, by, reason=reason, principal=principal.id))
+
+    async def _own(
+        self, principal: Principal, obligation_id: str, on_behalf: bool, reason: str | None, doing: str
+    ) -> dict[str, Any]:
+        """The obligation, if ``principal`` may act on it (a department on its own; the duty office on its behalf,
+        with a reason); else the refusal naming its field."""
         if on_behalf and not (reason or "").strip():
-            raise InvalidRequest("reason", "the duty office must give a reason when acknowledging for someone")
+            verb = "acknowledging" if doing == "acknowledges" else "reporting"
+            raise InvalidRequest("reason", f"the duty office must give a reason when {verb} for someone")
         found = await self.store.get_obligation(obligation_id)
         if found is None:
             raise NotFound("obligation", f"no obligation {obligation_id!r}")
         problem = ack_denied(principal, found["jurisdiction"], found["department"], on_behalf)
         if problem is not None:
-            raise Forbidden("obligation", problem)
-        method = "duty_office" if on_behalf else "api"
-        return _settled(await self.apply(obligation_id, method, by, reason=reason, principal=principal.id))
+            raise Forbidden("obligation", problem.replace("acknowledges", doing))
+        return found
 
     async def done_by_principal(
         self,
@@ -67,14 +77,7 @@ class Acknowledgements:
         """A task reported done with its figures: by its department, or by the duty office on its behalf with a
         reason. Only what asks for something to be done (``DOABLE_KINDS``) can be done; repeating it changes
         nothing."""
-        if on_behalf and not (reason or "").strip():
-            raise InvalidRequest("reason", "the duty office must give a reason when reporting for someone")
-        found = await self.store.get_obligation(obligation_id)
-        if found is None:
-            raise NotFound("obligation", f"no obligation {obligation_id!r}")
-        problem = ack_denied(principal, found["jurisdiction"], found["department"], on_behalf)
-        if problem is not None:
-            raise Forbidden("obligation", problem.replace("acknowledges", "reports done"))
+        found = await self._own(principal, obligation_id, on_behalf, reason, "reports done")
         kind = found["action"]["kind"]
         if kind not in DOABLE_KINDS:
             raise InvalidRequest("obligation", f"a {kind} obligation asks nothing to be done: acknowledge it")

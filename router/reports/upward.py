@@ -14,21 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from router.domain.reports import FIGURES, KIND_NAMES, ReportKind
+from router.domain.reports import FIGURES, KIND_FIGURES, KIND_NAMES, ReportKind
 from router.reports.rollup import RANKS, totals
 
 BEIJING = timezone(timedelta(hours=8))
-LOSSES = (
-    "dead",
-    "missing",
-    "injured",
-    "people_affected",
-    "people_moved",
-    "houses_damaged",
-    "houses_collapsed",
-    "crop_area_ha",
-    "direct_loss_wan",
-)
+LOSSES = KIND_FIGURES[ReportKind.LOSSES]
 """The loss figures the report's table gives, in this order (the rest of a report's figures are in its note)."""
 DONE_STATES = ("acknowledged", "done")
 
@@ -177,11 +167,12 @@ def to_html(report: Mapping[str, Any], jurisdiction_name: str) -> str:
     """A printable page (no scripts, no external assets): the table by county, then every report it cites."""
     e = html.escape
     head = "".join(f"<th>{e(title)}</th>" for _, title in COLUMNS)
+    rows = [*((r["jurisdiction"], _cells(r)) for r in report["places"]), ("total", _cells(report["total"]))]
     body = "".join(
         f"<tr data-place='{e(place)}'>"
-        + "".join(f"<td class='{e(key)}'>{e(str(_cells(row)[key]))}</td>" for key, _ in COLUMNS)
+        + "".join(f"<td class='{e(key)}'>{e(str(cells[key]))}</td>" for key, _ in COLUMNS)
         + "</tr>"
-        for place, row in [*((r["jurisdiction"], r) for r in report["places"]), ("total", report["total"])]
+        for place, cells in rows
     )
     cited = "".join(
         "<li id='r-{id}'><b>{id}</b> {kind} · {office} · {observed} · {figures}{text}</li>".format(

@@ -390,31 +390,41 @@ class SqlReads:
             (iso_time(since), iso_time(until)),
         ) as cur:
             warnings = await cur.fetchall()
-        out = []
-        for w in warnings:
+        by_warning: dict[int, list[dict[str, Any]]] = {}
+        seqs = [w[0] for w in warnings]
+        for i in range(0, len(seqs), 500):  # one read per 500 warnings, not one per warning
+            chunk = seqs[i : i + 500]
             async with self._read.execute(
-                "SELECT id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at, delivered_at,"
-                " done_at, done_json FROM obligations_full WHERE warning_seq = ? ORDER BY seq",
-                (w[0],),
+                "SELECT warning_seq, id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at,"
+                " delivered_at, done_at, done_json FROM obligations_full"
+                f" WHERE warning_seq IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
             ) as cur:
-                obligations = [
-                    {
-                        "id": r[0],
-                        "jurisdiction": r[1],
-                        "department": r[2],
-                        "kind": r[3],
-                        "state": r[4],
-                        "ack_mode": r[5],
-                        "deadline": r[6],
-                        "acknowledged_at": r[7],
-                        "delivered_at": r[8],
-                        "done_at": r[9],
-                        "done_figures": orjson.loads(r[10]) if r[10] else None,
-                    }
-                    async for r in cur
-                ]
-            out.append({"identifier": w[1], "warning": orjson.loads(w[2]), "lineage": w[3], "obligations": obligations})
-        return out
+                async for r in cur:
+                    by_warning.setdefault(r[0], []).append(
+                        {
+                            "id": r[1],
+                            "jurisdiction": r[2],
+                            "department": r[3],
+                            "kind": r[4],
+                            "state": r[5],
+                            "ack_mode": r[6],
+                            "deadline": r[7],
+                            "acknowledged_at": r[8],
+                            "delivered_at": r[9],
+                            "done_at": r[10],
+                            "done_figures": orjson.loads(r[11]) if r[11] else None,
+                        }
+                    )
+        return [
+            {
+                "identifier": w[1],
+                "warning": orjson.loads(w[2]),
+                "lineage": w[3],
+                "obligations": by_warning.get(w[0], []),
+            }
+            for w in warnings
+        ]
 
     async def _held(self, obligation_seqs: list[int]) -> dict[int, str]:
         """Where one of these obligations' notifications waits for a provider's window (its limit, or

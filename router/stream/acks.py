@@ -16,53 +16,22 @@ from typing import Any
 
 import orjson
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from router.access.gate import Gate
 from router.errors import Forbidden, Refused
 from router.metrics import Metrics
 from router.obligations.acks import NOT_YOURS, Acknowledgements
+from router.stream.batches import BatchConsumer
 from router.stream.settings import KafkaSettings
-from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.kafka")
 
 
-class AckConsumer(Runs):
+class AckConsumer(BatchConsumer):
     def __init__(self, settings: KafkaSettings, acks: Acknowledgements, gate: Gate, metrics: Metrics) -> None:
-        self.settings, self.acks, self.gate, self.metrics = settings, acks, gate, metrics
-        self.consumer = AIOKafkaConsumer(
-            settings.ack_topic,
-            **settings.client_options(),
-            group_id=settings.group + ".acks",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        self.worker = Worker("kafka_acks", self._step, poll=0.0)
-
-    async def start(self) -> None:
-        await self.consumer.start()
-
-    async def close(self) -> None:
-        await self.consumer.stop()
-
-    async def _step(self) -> bool:
-        """Take a batch (waiting up to half a second) and commit it once every record is applied; on a
-        failure nothing is committed and the batch is taken again after the worker's backoff."""
-        batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-        if not batches:
-            return True  # getmany waited already
-        try:
-            for records in batches.values():
-                for record in records:
-                    await self._one(record)
-            await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
-        except Exception:  # the store is unwell: seek back so the batch is taken again
-            for tp, records in batches.items():
-                if records and tp in self.consumer.assignment():
-                    self.consumer.seek(tp, records[0].offset)
-            raise
-        return True
+        super().__init__(settings, settings.ack_topic, settings.group + ".acks", "kafka_acks")
+        self.acks, self.gate, self.metrics = acks, gate, metrics
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result, reason = await self._acknowledge(record)

@@ -212,7 +212,7 @@ class IngestConsumer:
         raise Rejected("signature", "signature", problem)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
-        await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected)
+        await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected, self.metrics)
 
     def _measure_lag(self) -> None:
         """Records behind the newest on the partitions held (high-water mark of the last fetch − committed)."""
@@ -225,10 +225,14 @@ class IngestConsumer:
 
 
 async def dead_letter(
-    producer: AIOKafkaProducer, topic: str, record: ConsumerRecord[bytes, bytes], rejected: Rejected
+    producer: AIOKafkaProducer,
+    topic: str,
+    record: ConsumerRecord[bytes, bytes],
+    rejected: Rejected,
+    metrics: Metrics,
 ) -> None:
     """``record`` to the dead-letter ``topic``: its key, bytes and headers, and why (``warnroute-kind``,
-    ``-field``, ``-reason``) and whence (``warnroute-source``: topic/partition/offset)."""
+    ``-field``, ``-reason``) and whence (``warnroute-source``: topic/partition/offset); counted and logged."""
     source = f"{record.topic}/{record.partition}/{record.offset}"
     headers = [
         *(h for h in record.headers if not h[0].startswith("warnroute-")),
@@ -238,6 +242,8 @@ async def dead_letter(
         ("warnroute-source", source.encode()),
     ]
     await producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+    metrics.dead_letters.labels(rejected.kind).inc()
+    log.info("kafka_dead_letter", source=source, kind=rejected.kind, field=rejected.field, reason=rejected.reason)
 
 
 def record_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:

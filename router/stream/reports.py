@@ -15,65 +15,34 @@ from __future__ import annotations
 
 import time
 
-import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from router.access.gate import Gate
 from router.access.roles import DEV, Principal
 from router.errors import Refused
 from router.metrics import Metrics
 from router.reports.service import Reports, parse_report
+from router.stream.batches import BatchConsumer
 from router.stream.ingest import LOG_APPEND_TIME, Rejected, dead_letter, record_headers
 from router.stream.settings import KafkaSettings
-from router.worker import Runs, Worker
-
-log = structlog.get_logger("warnroute.kafka")
 
 
-class ReportConsumer(Runs):
+class ReportConsumer(BatchConsumer):
     def __init__(
         self, settings: KafkaSettings, reports: Reports, producer: AIOKafkaProducer, gate: Gate, metrics: Metrics
     ) -> None:
-        self.settings, self.reports, self.producer, self.gate, self.metrics = settings, reports, producer, gate, metrics
-        self.consumer = AIOKafkaConsumer(
-            settings.report_topic,
-            **settings.client_options(),
-            group_id=settings.group + ".reports",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        self.worker = Worker("kafka_reports", self._step, poll=0.0)
-
-    async def start(self) -> None:
-        await self.consumer.start()
-
-    async def close(self) -> None:
-        await self.consumer.stop()
-
-    async def _step(self) -> bool:
-        """Take a batch (waiting up to half a second), file or dead-letter each record, then commit; on a
-        failure nothing is committed and the batch is taken again after the worker's backoff."""
-        batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-        if not batches:
-            return True
-        try:
-            for records in batches.values():
-                for record in records:
-                    try:
-                        await self._one(record)
-                        self.metrics.kafka_reports.labels("filed").inc()
-                    except Rejected as rejected:
-                        await self._dead_letter(record, rejected)
-                        self.metrics.kafka_reports.labels("dead_lettered").inc()
-            await self.consumer.commit({tp: r[-1].offset + 1 for tp, r in batches.items() if r})
-        except Exception:
-            for tp, records in batches.items():
-                if records and tp in self.consumer.assignment():
-                    self.consumer.seek(tp, records[0].offset)
-            raise
-        return True
+        super().__init__(settings, settings.report_topic, settings.group + ".reports", "kafka_reports")
+        self.reports, self.producer, self.gate, self.metrics = reports, producer, gate, metrics
 
     async def _one(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            await self._file(record)
+            self.metrics.kafka_reports.labels("filed").inc()
+        except Rejected as rejected:
+            await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected, self.metrics)
+            self.metrics.kafka_reports.labels("dead_lettered").inc()
+
+    async def _file(self, record: ConsumerRecord[bytes, bytes]) -> None:
         body = record.value
         if not body:
             raise Rejected("invalid", "value", "the record has no value")
@@ -104,8 +73,3 @@ class ReportConsumer(Runs):
             status, problem = refused
         await self.gate.record_refusal(who, "KAFKA", where, problem, status)
         raise Rejected("signature", "signature", problem)
-
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
-        where = f"{record.topic}/{record.partition}/{record.offset}"
-        log.warning("kafka_report_refused", source=where, field=rejected.field, reason=rejected.reason[:300])
-        await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected)

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from router.plan.config import load_config
 from tests.support.authkit import Secure, make_token
-from tests.support.messages import json_message, now_iso
+from tests.support.messages import json_message, luoping_nowcast, now_iso
 from tests.support.procs import start_stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -290,17 +290,7 @@ def test_a_county_files_a_casualty_report_and_a_task_done_from_a_phone_width_pag
             "government",
         ),
     )
-    body = json_message(
-        identifier="nc_phone",
-        sender="曲靖市气象台",
-        sender_code="53030041600000",
-        product="nowcast",
-        severity=None,
-        sent=now_iso(),
-        onset=now_iso(3 * 3600),
-        areas=["530324102"],
-        key_townships=["530324102"],
-    )
+    body = luoping_nowcast("nc_phone")
     answer = httpx.post(f"{secure.stack.api}/api/v1/warnings", content=body, headers=secure.signed(body))
     assert answer.status_code == 202, answer.text
     task = next(

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from tests.support.authkit import JSON, Secure, make_token
-from tests.support.messages import ROOT, json_message, now_iso
+from tests.support.messages import ROOT, json_message, luoping_nowcast, now_iso
 from tests.support.procs import start_stack
 
 SCHEMA = json.loads((ROOT / "docs" / "schema" / "report.schema.json").read_text(encoding="utf-8"))
@@ -241,17 +241,7 @@ def test_a_task_is_reported_done_with_its_figures_and_the_report_lists_done_late
     """§4.5 "1262": a 12 h nowcast for 罗平县 with onset in three hours. The county government reports its
     deployment done with figures; the 6 h pre-positioning, already due at issue, is shown 未落实 with how late."""
     api = secure.stack.api
-    nowcast = json_message(
-        identifier="nc-1262",
-        sender="曲靖市气象台",
-        sender_code="53030041600000",
-        product="nowcast",
-        severity=None,
-        sent=now_iso(),
-        onset=now_iso(3 * 3600),
-        areas=["530324102"],
-        key_townships=["530324102"],
-    )
+    nowcast = luoping_nowcast("nc-1262")
     posted = httpx.post(f"{api}/api/v1/warnings", content=nowcast, headers=secure.signed(nowcast))
     assert posted.status_code == 202, posted.text
     obligations = posted.json()["obligations"]

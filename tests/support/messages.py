@@ -33,6 +33,22 @@ def json_message(**fields: Any) -> bytes:
     return json.dumps({k: v for k, v in message.items() if v is not None}, ensure_ascii=False).encode()
 
 
+def luoping_nowcast(identifier: str) -> bytes:
+    """A 12 h nowcast for 罗平县's 板桥镇 issued now by the city's observatory, onset in three hours (so its
+    §4.5 "1262" tasks: deploy now, pre-position 6 h before onset (due at once), evacuate 2 h before)."""
+    return json_message(
+        identifier=identifier,
+        sender="曲靖市气象台",
+        sender_code="53030041600000",
+        product="nowcast",
+        severity=None,
+        sent=now_iso(),
+        onset=now_iso(3 * 3600),
+        areas=["530324102"],
+        key_townships=["530324102"],
+    )
+
+
 def now_iso(offset_seconds: float = 0.0) -> str:
     """The current time (plus an offset) as an ISO 8601 string in Beijing time."""
     from router.parsers.normalise import BEIJING
