@@ -99,6 +99,9 @@ def test_two_instances_one_killed_mid_burst_route_every_warning_once_and_send_ev
         stack.stop()
 
 
+BACKLOG = 800  # long enough that the database stops part-way through it, however fast ingest has become
+
+
 def test_a_postgresql_restart_under_a_running_router_loses_nothing(tmp_path: Path, kafka_broker: Broker) -> None:
     """The database is stopped while the router is part-way through a backlog (the router sees its writes
     refused), comes back as a new server process, and every warning is routed once and every one of its
@@ -108,11 +111,11 @@ def test_a_postgresql_restart_under_a_running_router_loses_nothing(tmp_path: Pat
     try:
         topic = stack.serve_env["WARNROUTE_KAFKA_INGEST_TOPIC"]
         sent = now_iso()
-        produce(kafka_broker.bootstrap, topic, burst(range(300), sent))
+        produce(kafka_broker.bootstrap, topic, burst(range(BACKLOG), sent))
         wait_for(lambda: summary(stack.api)["warnings"]["total"] >= 10, timeout=60, step=0.05)
         taken_before, old_pid = summary(stack.api)["warnings"]["total"], server.pid
         server.stop()  # fast shutdown: every connection of the router is cut
-        assert taken_before < 300, "the backlog was routed before the database stopped: nothing was tested"
+        assert taken_before < BACKLOG, "the backlog was routed before the database stopped: nothing was tested"
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
         log = tmp_path / "serve.log"
@@ -127,22 +130,22 @@ def test_a_postgresql_restart_under_a_running_router_loses_nothing(tmp_path: Pat
         }
         server.start()
         assert server.pid != old_pid
-        produce(kafka_broker.bootstrap, topic, burst(range(300, 400), sent))
-        wait_for(lambda: summary(stack.api)["warnings"]["total"] == 400, timeout=240, step=0.5)
+        produce(kafka_broker.bootstrap, topic, burst(range(BACKLOG, BACKLOG + 100), sent))
+        wait_for(lambda: summary(stack.api)["warnings"]["total"] == BACKLOG + 100, timeout=240, step=0.5)
         wait_for(lambda: committed_everything(kafka_broker.bootstrap, topic, stack.serve_env["WARNROUTE_KAFKA_GROUP"]))
         drained(stack.api, timeout=300)
         assert httpx.get(f"{stack.api}/readyz", timeout=10).status_code == 200
         expected: set[str] = set()
         with httpx.Client(timeout=30) as client:
-            for i in range(400):
+            for i in range(BACKLOG + 100):
                 doc = client.get(f"{stack.api}/api/v1/warnings/{identifier(i)}").json()
                 assert doc["obligations"], identifier(i)
                 expected |= {n["id"] for o in doc["obligations"] for n in o["notifications"]}
             received: dict[str, dict[str, int]] = client.get(f"{stack.sim.url}/received").json()
-        assert summary(stack.api)["warnings"]["total"] == 400
+        assert summary(stack.api)["warnings"]["total"] == BACKLOG + 100
         assert {k for channel in received.values() for k in channel} == expected  # every one delivered
         print(
-            f"\npostgresql restart: stopped with {taken_before}/300 routed; 400 routed once each, "
+            f"\npostgresql restart: stopped with {taken_before}/{BACKLOG} routed; {BACKLOG + 100} routed once each, "
             f"{len(expected)} notifications delivered"
         )
     finally:
