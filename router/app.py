@@ -129,7 +129,7 @@ class Runtime:
             log.warning("dev_mode", problem="WARNROUTE_AUTH=dev: no tokens are checked; every caller is admin")
         self.gate = Gate(self.store, self.metrics, self.secrets, s.auth == "dev", Sessions(key))
         self.acks = Acknowledgements(self.store, self.config, self.secrets, self.metrics)
-        self.reports = Reports(self.config, self.store)
+        self.reports = Reports(self.config, self.store, on_sent=self.dispatcher.wake)
         signatures = XmlSignatures(s.xml_signing_cert) if s.xml_signing_cert is not None else None
         self.service = IngestService(
             self.config,

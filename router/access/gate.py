@@ -111,6 +111,11 @@ class Gate:
             await self.deny(request, principal, "authorization", problem)
         return principal
 
+    def by_session(self, request: Caller) -> bool:
+        """Whether the caller is a person at a page (the session cookie, no bearer token): its login with the
+        token and the page's own header are its proof; a body signature proves a machine client's key."""
+        return not self.dev and split_token(request.headers.get("authorization")) is None
+
     async def check_signature(self, request: Caller, principal: Principal, body: bytes) -> None:
         if self.dev:
             return

@@ -242,6 +242,8 @@ class Dispatcher(Runs):
         for c in claims:
             self._record(NotificationOutcome(c.id, state, done, result.provider_id, owner=_owner(c)))
             self.metrics.attempts.labels(channel, state).inc()
+            if c.purpose == "report":
+                continue
             issued = datetime.fromisoformat(c.warning["issued_at"]).timestamp()
             self.metrics.issue_to_sent.labels(channel).observe(max(done - issued, 0))
             if result.delivered:
@@ -313,6 +315,21 @@ class Dispatcher(Runs):
             if self.settings.callback_base and c.channel in ("sms", "voice")
             else None
         )
+        if c.purpose == "report" and c.report is not None:
+            filer = self._name(*c.about)
+            clauses = list(c.action.get("clauses") or [c.action["clause"]])
+            return Outbound(
+                id=c.id,
+                channel=c.channel,
+                department=c.department,
+                jurisdiction=c.jurisdiction,
+                title=render.report_title(c.report, filer, clauses[0]),
+                text=render.report_text(c.report, filer, clauses, short=short),
+                payload=render.report_payload(c.report, clauses),
+                drill=False,
+                contact=self.secrets.resolve_all(refs),
+                callback_url=callback,
+            )
         payload = render.payload(c.warning, c.action, c.obligation_id, c.drill)
         if c.purpose == "escalation":
             about_dept, about_juris = c.about
@@ -415,6 +432,7 @@ def urgent(c: ClaimedNotification) -> bool:
     w = c.warning
     return (
         c.purpose == "escalation"
+        or bool(c.action.get("urgent"))  # a report of people dead, missing or injured
         or w.get("severity") in URGENT_COLOURS
         or w.get("level") in URGENT_LEVELS
         or c.action.get("kind") in URGENT_KINDS

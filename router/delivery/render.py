@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.domain.reports import FIGURES, KIND_NAMES, ReportKind
+
+_REPORT_KINDS = frozenset(k.value for k in ReportKind)
+
 KIND_ZH = {
     "direct_report": "直报",
     "phone_report": "电话报告",
@@ -13,6 +17,7 @@ KIND_ZH = {
     "task": "任务",
     "inform": "预警更新",
     "lift": "预警解除",
+    "report_copy": "情况报告",
 }
 
 
@@ -85,3 +90,37 @@ def payload(warning: dict[str, Any], action: dict[str, Any], obligation_id: str,
             )
         },
     }
+
+
+def report_title(report: dict[str, Any], filer: str, clause: str) -> str:
+    """A situation report's title (DESIGN §13): who reports what, under which clause it is sent."""
+    return f"【情况报告】{filer}：{_kind_zh(report['kind'])} §{clause}"
+
+
+def report_text(report: dict[str, Any], filer: str, clauses: list[str], short: bool = False) -> str:
+    """The body: who, what was observed when and where, each figure with its unit, the reporter's words."""
+    kind = _kind_zh(report["kind"])
+    observed = str(report.get("observed_at", ""))[11:16]
+    figures = "、".join(
+        f"{FIGURES[name].name}{value:g}{FIGURES[name].unit}" if name in FIGURES else f"{name} {value:g}"
+        for name, value in report.get("figures", {}).items()
+    )
+    words = str(report.get("text") or "")
+    if short:
+        words = words.split("\n")[0][:80]
+    areas = f"（范围 {','.join(report['areas'])}）" if report.get("areas") else ""
+    correction = "（更正/续报）" if report.get("replaces") else ""
+    parts = [p for p in (figures, words) if p]
+    return (
+        f"【曲靖情况报告】{filer}报告{kind}{correction}，{observed}{areas}：{'；'.join(parts) or '见报告'}。"
+        f"（预案§{'、§'.join(clauses)}）"
+    )
+
+
+def report_payload(report: dict[str, Any], clauses: list[str]) -> dict[str, Any]:
+    """The structured event for webhooks: the report as filed and the clauses it is sent under."""
+    return {"report": report, "clauses": clauses}
+
+
+def _kind_zh(kind: str) -> str:
+    return KIND_NAMES[ReportKind(kind)] if kind in _REPORT_KINDS else kind

@@ -20,6 +20,7 @@ import orjson
 from router.handlers.base import HttpTransport, Outbound, SendResult, carries_header, post
 
 EVENT_TYPES = {False: "warnroute.action", True: "warnroute.actions"}  # one action; several (data.items)
+REPORT_TYPE = "warnroute.report"  # one situation report sent to an office by the plan's report rules
 
 
 def signing_key(secret: str) -> bytes:
@@ -56,7 +57,7 @@ class WebhookHandler:
     async def send(self, notification: Outbound) -> SendResult:
         body = orjson.dumps(
             {
-                "type": EVENT_TYPES[bool(notification.carries)],
+                "type": REPORT_TYPE if "report" in notification.payload else EVENT_TYPES[bool(notification.carries)],
                 "timestamp": int(self.clock()),
                 "data": dict(notification.payload),
             }

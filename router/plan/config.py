@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from router.domain.channels import CHANNEL_KINDS, DEFAULT_LIMITS, PUSH_KINDS, Limit, period_seconds
 from router.domain.ladder import Choice, Ladders, Rung
 from router.domain.models import ActionKind, Hazard, Product, Severity, grade_from_word
+from router.domain.reports import ReportKind
 from router.errors import ConfigError, ConfigProblem
 from router.plan.schema import (
     CONTACT_FIELDS,
@@ -33,10 +34,12 @@ from router.plan.schema import (
     Lifecycle,
     PlanSection,
     ProductSpec,
+    ReportRule,
     Rule,
     SecretRef,
     WarningsFile,
 )
+from router.plan.text import PlanText
 from router.plan.yamlload import YamlDoc, YamlError, format_path, load_yaml
 
 WARNINGS_FILE = "warnings.yaml"
@@ -79,6 +82,18 @@ class CompiledRule:
         return self.event_names is None or hazard_name in self.event_names
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledReportRule:
+    """Where reports of some kinds go (DESIGN §13): each target a department at a level relative to the
+    reporting office ("same", "city", "above"), its department list expanded and checked."""
+
+    id: str
+    clause: str
+    kinds: frozenset[str]
+    text: str
+    to: tuple[tuple[str, tuple[str, ...]], ...]  # (at, departments)
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
     """The validated, compiled configuration. Routing assumes it is consistent."""
@@ -104,6 +119,8 @@ class RoutingConfig:
     ladders: Ladders
     provider_limits: Mapping[str, tuple[Limit, ...]] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     """Each channel kind's limits per destination (the providers' defaults, or departments.yaml's)."""
+    report_rules: tuple[CompiledReportRule, ...] = ()
+    """Where situation reports go, by kind (warnings.yaml ``reports``)."""
     plan_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """Routing's memo of merged action specs per classification; bounded by the router."""
     spec_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -122,6 +139,10 @@ class RoutingConfig:
 
     def has_department(self, jurisdiction: str, department: str) -> bool:
         return self.jurisdictions[jurisdiction].level in self.departments[department].levels
+
+    def above(self, jurisdiction: str) -> str | None:
+        """The jurisdiction a report from ``jurisdiction`` goes up to: the city for a county or the zone."""
+        return None if jurisdiction == self.city else self.city
 
     def counties(self) -> tuple[str, ...]:
         return tuple(c for c, j in self.jurisdictions.items() if j.level == "county")
@@ -221,6 +242,7 @@ class _CrossCheck:
     def __init__(self, base: Path, wf: WarningsFile, df: DepartmentsFile, wdoc: YamlDoc, ddoc: YamlDoc) -> None:
         self.base, self.wf, self.df, self.wdoc, self.ddoc = base, wf, df, wdoc, ddoc
         self.problems: list[ConfigProblem] = []
+        self._plan_text: PlanText | None = None
 
     def w(self, loc: list[str | int], problem: str) -> None:
         self.problems.append(ConfigProblem(self.wdoc.file, format_path(loc), problem, self.wdoc.line_of(loc)))
@@ -236,6 +258,8 @@ class _CrossCheck:
         limits = self._limits()
         rules = tuple(self._rule(i, r, groups) for i, r in enumerate(self.wf.rules))
         ladders = self._ladders(rules)
+        report_rules = tuple(self._report_rule(i, r, groups) for i, r in enumerate(self.wf.reports))
+        self._reports_reach(report_rules)
         if self.problems or city is None:
             return None
         followers: dict[str, list[str]] = {}
@@ -272,6 +296,7 @@ class _CrossCheck:
             },
             ladders=ladders,
             provider_limits=limits,
+            report_rules=report_rules,
         )
         self._unrouted(config)
         return config
@@ -459,6 +484,50 @@ class _CrossCheck:
         )
         self._can_fire(loc, compiled)
         return compiled
+
+    def _report_rule(self, index: int, rule: ReportRule, groups: Mapping[str, list[str]]) -> CompiledReportRule:
+        """A report rule: a unique id, a listed clause whose text it quotes, known departments that exist
+        at some level it reaches."""
+        loc: list[str | int] = ["reports", index]
+        if any(r.id == rule.id for r in self.wf.reports[:index]):
+            self.w([*loc, "id"], f"duplicate report rule id {rule.id!r}")
+        if rule.clause not in self.wf.plan.clauses:
+            self.w([*loc, "clause"], f"clause {rule.clause} is not in plan.clauses")
+        plan = self._plan()
+        if plan is not None and not plan.contains(rule.clause, rule.text):
+            self.w([*loc, "text"], f"text is not in §{rule.clause} of the plan: {rule.text[:40]}")
+        targets = []
+        for t_index, target in enumerate(rule.to):
+            t_loc: list[str | int] = [*loc, "to", t_index, "departments"]
+            depts = self._expand(t_loc, target.departments, groups)
+            levels = {"city"} if target.at in ("city", "above") else {"city", "county", "zone"}
+            for dept in depts:
+                if not levels & set(self.df.departments[dept].levels):
+                    self.w(t_loc, f"department {dept!r} exists at no level this target reaches ({sorted(levels)})")
+            targets.append((target.at, tuple(depts)))
+        return CompiledReportRule(
+            rule.id, rule.clause, frozenset(k.value for k in rule.kinds), rule.text, tuple(targets)
+        )
+
+    def _reports_reach(self, rules: tuple[CompiledReportRule, ...]) -> None:
+        """Every kind of report, from a county and from the city, reaches someone (no report goes nowhere)."""
+
+        def reaches(at: str, depts: tuple[str, ...], level: str) -> bool:
+            if at == "above" and level == "city":
+                return False  # the province is not ours to send to
+            there = level if at == "same" else "city"
+            return any(there in self.df.departments[d].levels for d in depts)
+
+        for kind in ReportKind:
+            for level in ("county", "city"):
+                if not any(kind.value in r.kinds and reaches(at, d, level) for r in rules for at, d in r.to):
+                    self.w(["reports"], f"no report rule sends a {kind.value} report from a {level} anywhere")
+
+    def _plan(self) -> PlanText | None:
+        path = self.base / self.wf.plan.text
+        if self._plan_text is None and path.is_file():
+            self._plan_text = PlanText.parse(path.read_text(encoding="utf-8"))
+        return self._plan_text
 
     def _ladders(self, rules: tuple[CompiledRule, ...]) -> Ladders:
         """Escalation: known ladders and departments, and every ladder finishing inside its deadline."""

@@ -1,7 +1,8 @@
 """Plan coverage: which plan clauses have rules, which have tests, and whether every quote is true.
 
-The tests side comes from the table of routing cases (tests/data/routing_cases.yaml): each case
-lists the clauses its expected actions cite.
+The tests side comes from the table of routing cases (tests/data/routing_cases.yaml) and, beside it,
+the table of report cases (report_cases.yaml: where situation reports go): each case lists the clauses
+its expected actions or recipients cite. Report rules (warnings.yaml ``reports``) count as rules.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import yaml
 
 from router.plan.config import RoutingConfig
 from router.plan.text import PlanText
+
+REPORT_CASES = "report_cases.yaml"
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,20 @@ def plan_coverage(config: RoutingConfig, cases_file: Path | None) -> Coverage:
             rules.setdefault(action.clause, []).append(rule.id)
             if not plan.contains(action.clause, action.text):
                 misquotes.append(f"rule {rule.id}: text is not in §{action.clause}: {action.text[:40]}…")
+    for report_rule in config.report_rules:
+        rules.setdefault(report_rule.clause, []).append(report_rule.id)
+        if not plan.contains(report_rule.clause, report_rule.text):
+            misquotes.append(
+                f"report rule {report_rule.id}: text is not in §{report_rule.clause}: {report_rule.text[:40]}…"
+            )
     for dept_id, dept in config.departments.items():
         for duty in dept.duties:
             if not plan.contains(duty.clause, duty.text):
                 misquotes.append(f"department {dept_id}: duty is not in §{duty.clause}: {duty.text[:40]}…")
     tests = _cases_by_clause(cases_file)
+    if cases_file is not None:
+        for clause, ids in _cases_by_clause(cases_file.parent / REPORT_CASES).items():
+            tests.setdefault(clause, []).extend(ids)
     rows = tuple(
         ClauseCoverage(
             clause=cid,

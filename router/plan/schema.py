@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from router.domain.channels import CHANNEL_KINDS
 from router.domain.models import ActionKind, Hazard, Product, grade_from_word
+from router.domain.reports import ReportKind
 
 CONTACT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind: (required fields, optional fields); every field is a secret reference.
@@ -185,6 +186,24 @@ class Escalation(Strict):
     select: list[LadderChoice] = Field(min_length=1)
 
 
+class ReportTo(Strict):
+    """Who a report goes to: departments of the reporting office's own jurisdiction (``same``), of the
+    city, or of the jurisdiction above it (a county's or the zone's: the city; the city's: none here)."""
+
+    departments: list[str] = Field(min_length=1)
+    at: Literal["same", "city", "above"] = "same"
+
+
+class ReportRule(Strict):
+    """A situation report of these kinds goes to ``to``, because the plan says so (``text`` quotes it)."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+    clause: ClauseId
+    kinds: list[ReportKind] = Field(min_length=1)
+    text: str = Field(min_length=1)
+    to: list[ReportTo] = Field(min_length=1)
+
+
 class WarningsFile(Strict):
     version: Literal[1]
     plan: PlanSection
@@ -194,6 +213,7 @@ class WarningsFile(Strict):
     products: dict[Product, ProductSpec]
     hazards: dict[Hazard, HazardSpec]
     rules: list[Rule] = Field(min_length=1)
+    reports: list[ReportRule] = Field(min_length=1, description="where situation reports go (DESIGN §13)")
     escalation: Escalation
 
 

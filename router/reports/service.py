@@ -18,17 +18,26 @@ import orjson
 from pydantic import ValidationError
 
 from router.access.roles import Principal, report_denied
+from router.domain.channels import PUSH_KINDS
 from router.domain.reports import SituationReport, report_problem
 from router.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from router.plan.config import RoutingConfig
-from router.store import ReportOutcome, ReportRecord, SqlStore
+from router.routing.reports import ReportRecipient, report_recipients
+from router.store import ReportOutcome, ReportRecord, ReportSend, SqlStore
 
 CLOCK_SKEW = 120.0  # seconds an observation may lie ahead of this server's clock (the reporter's clock)
 
 
 class Reports:
-    def __init__(self, config: RoutingConfig, store: SqlStore, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig,
+        store: SqlStore,
+        clock: Callable[[], float] = time.time,
+        on_sent: Callable[[], None] = lambda: None,
+    ) -> None:
         self.config, self.store, self.clock = config, store, clock
+        self.on_sent = on_sent  # the dispatcher's wake: a filed report's notifications are due at once
 
     async def file(self, principal: Principal, report: SituationReport) -> tuple[ReportOutcome, dict[str, Any]]:
         """File ``report`` for ``principal``: (the outcome, the report as stored). Raises a refusal naming
@@ -59,6 +68,11 @@ class Reports:
             audit["replaces"] = report.replaces
         if report.on_behalf:
             audit["on_behalf"], audit["reason"] = True, report.reason
+        recipients = report_recipients(report, self.config)
+        sends = tuple(self._sends(report, recipients))
+        audit["to"] = [
+            {"department": r.department, "jurisdiction": r.jurisdiction, "clauses": list(r.clauses)} for r in recipients
+        ]
         record = ReportRecord(
             report.id,
             report.kind.value,
@@ -70,13 +84,33 @@ class Reports:
             report.replaces,
             text,
             audit,
+            tuple((r.jurisdiction, r.department, orjson.dumps(list(r.clauses)).decode()) for r in recipients),
+            sends,
         )
         outcome = await self.store.file_report(record, now)
+        if outcome.status == "created" and sends:
+            self.on_sent()
         if outcome.status == "conflict":
             raise Conflict(outcome.field, outcome.problem)
         if outcome.status == "not_found":
             raise NotFound(outcome.field, outcome.problem)
         return outcome, stored
+
+    def _sends(self, report: SituationReport, recipients: tuple[ReportRecipient, ...]) -> list[ReportSend]:
+        """Each recipient's notification, on its first push channel it has a contact for (none: its feed
+        only); a report of people dead, missing or injured goes first."""
+        grave = any(report.figures.get(k, 0) > 0 for k in ("dead", "missing", "injured"))
+        out = []
+        for r in recipients:
+            channels = self.config.departments[r.department].channels
+            channel = next(
+                (c for c in channels if c in PUSH_KINDS and (r.jurisdiction, r.department, c) in self.config.contacts),
+                None,
+            )
+            if channel is not None:
+                nid = f"report.{report.id}.{r.jurisdiction}.{r.department}.{channel}"
+                out.append(ReportSend(nid, r.department, r.jurisdiction, channel, 0 if grave else 1))
+        return out
 
     def _check_places(self, report: SituationReport) -> None:
         config = self.config

@@ -22,6 +22,7 @@ from router.store.base import (
     ObligationRow,
     ReportOutcome,
     ReportRecord,
+    ReportSend,
     StepResult,
     Store,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "PostgresStore",
     "ReportOutcome",
     "ReportRecord",
+    "ReportSend",
     "SqlStore",
     "SqliteStore",
     "StepResult",

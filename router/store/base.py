@@ -107,6 +107,7 @@ class ClaimedNotification:
     about: tuple[str, str] = ("", "")  # the obligation's (department, jurisdiction), for duty-office alerts
     deadline: float = 0.0
     obligation_seq: int = 0  # the short number an SMS reply acknowledges by
+    report: dict[str, Any] | None = None  # purpose "report": the report it sends, as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,19 @@ class ReportRecord:
     replaces: str | None
     report_json: str
     audit: dict[str, Any]  # what the audit chain records of it
+    copies: tuple[tuple[str, str, str], ...] = ()  # (jurisdiction, department, clauses JSON): who it goes to
+    sends: tuple[ReportSend, ...] = ()  # what its outbox sends them
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSend:
+    """One notification of a report: to one recipient, on one channel."""
+
+    id: str
+    department: str
+    jurisdiction: str
+    channel: str
+    priority: int  # 0 before 1, as an obligation's: a report of casualties goes first
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ They use their own connection, which never waits on the writer, and never write.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,19 @@ from router.audit.chain import AuditRow
 from router.store.base import FeedEntry
 
 Db = Any
+CHUNK = 500  # keys per IN list: within every database's limit on parameters
+
+
+async def rows_in(db: Db, sql: str, keys: Sequence[Any]) -> AsyncIterator[Any]:
+    """The rows of ``sql`` whose ``{keys}`` is an IN list of ``keys``, read ``CHUNK`` keys at a time (one read
+    per chunk, never one per key)."""
+    for i in range(0, len(keys), CHUNK):
+        chunk = list(keys[i : i + CHUNK])
+        async with db.execute(sql.format(keys=",".join("?" * len(chunk))), chunk) as cur:
+            async for row in cur:
+                yield row
+
+
 """A connection: aiosqlite's, or the PostgreSQL adapter that answers the same calls (postgres.py)."""
 
 
@@ -193,7 +207,7 @@ class SqlReads:
         marks = ", ".join("?" for _ in channels)
         async with self._read.execute(
             "SELECT n.channel, COALESCE(n.to_department, o.department), COALESCE(n.to_jurisdiction, o.jurisdiction),"
-            " n.sent_at FROM notifications n JOIN obligations_full o ON o.seq = n.obligation_seq"
+            " n.sent_at FROM notifications n LEFT JOIN obligations_full o ON o.seq = n.obligation_seq"
             f" WHERE n.sent_at >= ? AND n.channel IN ({marks}) ORDER BY n.sent_at",
             (since, *channels),
         ) as cur:
@@ -283,6 +297,68 @@ class SqlReads:
                 {**orjson.loads(r[0]), "received_at": iso_time(r[1]), "filed_by": r[2], "replaced_by": r[3]}
                 async for r in cur
             ]
+
+    async def report_feed(
+        self, jurisdiction: str, department: str, after: int, limit: int, newest_first: bool = False
+    ) -> list[dict[str, Any]]:
+        """Reports sent to one office (its feed, DESIGN §13), in the order filed after cursor ``after`` (or the
+        latest first): each as filed, with its cursor, the clauses it was sent under and ``replaced_by``."""
+        async with self._read.execute(
+            "SELECT r.seq, r.report_json, r.received_at, r.filed_by, r.replaced_by, k.clauses FROM report_copies k"
+            " JOIN reports r ON r.seq = k.report_seq WHERE k.jurisdiction = ? AND k.department = ? AND k.report_seq > ?"
+            f" ORDER BY k.report_seq{' DESC' if newest_first else ''} LIMIT ?",
+            (jurisdiction, department, after, limit),
+        ) as cur:
+            return [
+                {
+                    "cursor": int(r[0]),
+                    "report": {**orjson.loads(r[1]), "received_at": iso_time(r[2]), "filed_by": r[3]},
+                    "replaced_by": r[4],
+                    "clauses": orjson.loads(r[5]),
+                }
+                async for r in cur
+            ]
+
+    async def report_deliveries(self, report_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+        """(the reporting jurisdiction, who the report was sent to under which clauses, with each notification's
+        state); None: no such report."""
+        async with self._read.execute("SELECT seq, jurisdiction FROM reports WHERE id = ?", (report_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        sent: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        async with self._read.execute(
+            "SELECT to_jurisdiction, to_department, id, channel, state, attempts, sent_at, delivered_at, last_error"
+            " FROM notifications WHERE report_seq = ? ORDER BY seq",
+            (row[0],),
+        ) as cur:
+            async for r in cur:
+                sent.setdefault((r[0], r[1]), []).append(
+                    {
+                        "id": r[2],
+                        "channel": r[3],
+                        "state": r[4],
+                        "attempts": r[5],
+                        "sent_at": iso_time(r[6]),
+                        "delivered_at": iso_time(r[7]),
+                        "last_error": r[8],
+                    }
+                )
+        async with self._read.execute(
+            "SELECT jurisdiction, department, clauses FROM report_copies WHERE report_seq = ?"
+            " ORDER BY jurisdiction, department",
+            (row[0],),
+        ) as cur:
+            copies = [
+                {
+                    "jurisdiction": r[0],
+                    "department": r[1],
+                    "clauses": orjson.loads(r[2]),
+                    "notifications": sent.get((r[0], r[1]), []),
+                }
+                async for r in cur
+            ]
+        return str(row[1]), copies
 
     async def principal(self, principal_id: str) -> tuple[Principal, str] | None:
         """An active principal and its secret's digest."""
@@ -392,30 +468,27 @@ class SqlReads:
             warnings = await cur.fetchall()
         by_warning: dict[int, list[dict[str, Any]]] = {}
         seqs = [w[0] for w in warnings]
-        for i in range(0, len(seqs), 500):  # one read per 500 warnings, not one per warning
-            chunk = seqs[i : i + 500]
-            async with self._read.execute(
-                "SELECT warning_seq, id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at,"
-                " delivered_at, done_at, done_json FROM obligations_full"
-                f" WHERE warning_seq IN ({','.join('?' * len(chunk))}) ORDER BY seq",
-                chunk,
-            ) as cur:
-                async for r in cur:
-                    by_warning.setdefault(r[0], []).append(
-                        {
-                            "id": r[1],
-                            "jurisdiction": r[2],
-                            "department": r[3],
-                            "kind": r[4],
-                            "state": r[5],
-                            "ack_mode": r[6],
-                            "deadline": r[7],
-                            "acknowledged_at": r[8],
-                            "delivered_at": r[9],
-                            "done_at": r[10],
-                            "done_figures": orjson.loads(r[11]) if r[11] else None,
-                        }
-                    )
+        async for r in rows_in(
+            self._read,
+            "SELECT warning_seq, id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at,"
+            " delivered_at, done_at, done_json FROM obligations_full WHERE warning_seq IN ({keys}) ORDER BY seq",
+            seqs,
+        ):
+            by_warning.setdefault(r[0], []).append(
+                {
+                    "id": r[1],
+                    "jurisdiction": r[2],
+                    "department": r[3],
+                    "kind": r[4],
+                    "state": r[5],
+                    "ack_mode": r[6],
+                    "deadline": r[7],
+                    "acknowledged_at": r[8],
+                    "delivered_at": r[9],
+                    "done_at": r[10],
+                    "done_figures": orjson.loads(r[11]) if r[11] else None,
+                }
+            )
         return [
             {
                 "identifier": w[1],
@@ -431,16 +504,14 @@ class SqlReads:
         warnroute's count of it), or moved on because the window reopens after the deadline: obligation seq
         → the reason recorded (the latest)."""
         out: dict[int, str] = {}
-        for i in range(0, len(obligation_seqs), 500):
-            chunk = obligation_seqs[i : i + 500]
-            async with self._read.execute(
-                "SELECT obligation_seq, last_error FROM notifications WHERE state IN ('pending', 'failed')"
-                " AND (last_error LIKE 'waiting for%' OR last_error LIKE '%over the%')"
-                f" AND obligation_seq IN ({','.join('?' * len(chunk))}) ORDER BY seq",
-                chunk,
-            ) as cur:
-                async for seq, error in cur:
-                    out[int(seq)] = str(error)
+        async for seq, error in rows_in(
+            self._read,
+            "SELECT obligation_seq, last_error FROM notifications WHERE state IN ('pending', 'failed')"
+            " AND (last_error LIKE 'waiting for%' OR last_error LIKE '%over the%')"
+            " AND obligation_seq IN ({keys}) ORDER BY seq",
+            obligation_seqs,
+        ):
+            out[int(seq)] = str(error)
         return out
 
     async def history(self, query: str, limit: int = 100) -> list[dict[str, Any]]:

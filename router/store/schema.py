@@ -263,4 +263,48 @@ MIGRATIONS: tuple[str, ...] = (
         s.opening
         FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq;
     """,
+    # 12: situation reports are delivered too (DESIGN §13): a report's copies (who it was sent to, under
+    # which clauses: their feeds) and its notifications, in the one outbox. A notification serves an
+    # obligation or a report, so its obligation may be empty (the table is rebuilt: SQLite cannot drop a
+    # NOT NULL); a partial index finds the reports' notifications due.
+    """
+    CREATE TABLE report_copies (
+        report_seq INTEGER NOT NULL REFERENCES reports (seq),
+        jurisdiction TEXT NOT NULL,
+        department TEXT NOT NULL,
+        clauses TEXT NOT NULL,
+        PRIMARY KEY (jurisdiction, department, report_seq)
+    );
+    CREATE TABLE notifications_v12 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        obligation_seq INTEGER REFERENCES obligations (seq),
+        report_seq INTEGER REFERENCES reports (seq),
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        lease_until REAL,
+        provider_id TEXT,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        delivered_at REAL,
+        priority INTEGER NOT NULL DEFAULT 1,
+        purpose TEXT NOT NULL DEFAULT 'action',
+        to_department TEXT,
+        to_jurisdiction TEXT
+    );
+    INSERT INTO notifications_v12 (seq, id, obligation_seq, channel, state, attempts, next_attempt_at, lease_until,
+        provider_id, last_error, created_at, sent_at, delivered_at, priority, purpose, to_department, to_jurisdiction)
+        SELECT seq, id, obligation_seq, channel, state, attempts, next_attempt_at, lease_until, provider_id, last_error,
+        created_at, sent_at, delivered_at, priority, purpose, to_department, to_jurisdiction FROM notifications;
+    DROP TABLE notifications;
+    ALTER TABLE notifications_v12 RENAME TO notifications;
+    CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+    CREATE INDEX notifications_claim ON notifications (state, priority, next_attempt_at);
+    CREATE INDEX notifications_provider ON notifications (channel, provider_id) WHERE provider_id IS NOT NULL;
+    CREATE INDEX notifications_obligation ON notifications (obligation_seq);
+    CREATE INDEX notifications_report ON notifications (state, next_attempt_at) WHERE report_seq IS NOT NULL
+    """,
 )

@@ -29,7 +29,7 @@ from router.store.base import (
     ReportRecord,
     StepResult,
 )
-from router.store.reads import Db
+from router.store.reads import Db, rows_in
 from router.store.schema import SHAPE_COLUMNS, shape_digest
 from router.store.writer import AuditEvent, Writer
 
@@ -173,13 +173,8 @@ class SqlStore(Writer):
         committed = self._shape_seqs
         known: dict[str, int] = {d: committed[d] for d in unique if d in committed}
         keys = [d for d in unique if d not in known]
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            async with db.execute(
-                f"SELECT sha, seq FROM shapes WHERE sha IN ({','.join('?' * len(chunk))})", chunk
-            ) as cur:
-                async for sha, seq in cur:
-                    known[str(sha)] = int(seq)
+        async for sha, seq in rows_in(db, "SELECT sha, seq FROM shapes WHERE sha IN ({keys})", keys):
+            known[str(sha)] = int(seq)
         missing = [d for d in keys if d not in known]
         if missing:
             rows = []
@@ -256,11 +251,12 @@ class SqlStore(Writer):
                 (now, limit),
             ) as cur:
                 rows = await cur.fetchall()
+            reports = await self._claim_reports(db, now, max(limit // 4, 1))
             await db.executemany(
                 "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
-                [(now + lease_seconds, r[0]) for r in rows],
+                [(now + lease_seconds, r[0]) for r in rows] + [(now + lease_seconds, seq) for seq, _ in reports],
             )
-            return [
+            return [c for _, c in reports] + [
                 ClaimedNotification(
                     r[1],
                     r[2],
@@ -282,6 +278,31 @@ class SqlStore(Writer):
 
         claimed: list[ClaimedNotification] = await self._submit("job", job)
         return claimed
+
+    async def _claim_reports(self, db: Db, now: float, limit: int) -> list[tuple[int, ClaimedNotification]]:
+        """The reports' notifications due (DESIGN §13): each with its report and the clauses it is sent under."""
+        async with db.execute(
+            "SELECT n.seq, n.id, r.id, n.channel, n.attempts, n.to_department, n.to_jurisdiction, r.report_json,"
+            " n.next_attempt_at, n.priority, k.clauses, r.received_at FROM notifications n"
+            " JOIN reports r ON r.seq = n.report_seq"
+            " JOIN report_copies k ON k.report_seq = n.report_seq AND k.jurisdiction = n.to_jurisdiction"
+            " AND k.department = n.to_department"
+            " WHERE n.report_seq IS NOT NULL AND n.state = 'pending' AND n.next_attempt_at <= ?"
+            " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
+            (now, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        out = []
+        for r in rows:
+            report = orjson.loads(r[7])
+            clauses = orjson.loads(r[10])
+            action = {"kind": "report_copy", "clause": clauses[0], "clauses": clauses, "urgent": int(r[9]) == 0}
+            about = (str(report["department"]), str(report["jurisdiction"]))
+            claimed = ClaimedNotification(
+                r[1], r[2], r[3], r[4], r[5], r[6], action, {}, False, r[8], "report", about, report=report
+            )
+            out.append((int(r[0]), claimed))
+        return out
 
     async def _open(self, db: Db, limit: int) -> None:
         """Write the notifications of up to ``limit`` obligations whose ladders opened (mandatory ones first, then
@@ -318,16 +339,11 @@ class SqlStore(Writer):
         """What obligations of these shapes open with: (id suffix, channel, purpose, department, jurisdiction)."""
         memo = self._opening_of
         missing = [s for s in shapes if s not in memo]
-        for i in range(0, len(missing), 500):
-            chunk = missing[i : i + 500]
-            async with db.execute(
-                f"SELECT seq, opening FROM shapes WHERE seq IN ({','.join('?' * len(chunk))})", chunk
-            ) as cur:
-                async for seq, opening in cur:
-                    memo[int(seq)] = [
-                        (s[0], s[1], s[2], s[3] if len(s) > 3 else None, s[4] if len(s) > 4 else None)
-                        for s in (orjson.loads(opening) if opening else [])
-                    ]
+        async for seq, opening in rows_in(db, "SELECT seq, opening FROM shapes WHERE seq IN ({keys})", missing):
+            memo[int(seq)] = [
+                (s[0], s[1], s[2], s[3] if len(s) > 3 else None, s[4] if len(s) > 4 else None)
+                for s in (orjson.loads(opening) if opening else [])
+            ]
         if len(memo) > 100_000:
             memo.clear()  # a shape never changes: forgetting costs a read
         return {s: memo.get(s, []) for s in shapes}
@@ -374,10 +390,7 @@ class SqlStore(Writer):
                 owners = await self._owners(db, ids) if ids else {}
                 owners.update({o.id: o.owner for o in (*done, *failed) if o.owner is not None})
                 for o in (*done, *failed):
-                    warning_id, obligation_id, channel, purpose = owners.get(o.id, (None, None, "", ""))
-                    detail: dict[str, Any] = {"notification": o.id, "channel": channel}
-                    if purpose != "action":
-                        detail["purpose"] = purpose
+                    warning_id, obligation_id, detail = _audit_owner(o.id, owners.get(o.id))
                     if o.state == "failed":
                         detail["error"] = o.error
                     elif o.provider_id:
@@ -401,16 +414,21 @@ class SqlStore(Writer):
     async def _owners(self, db: Db, notification_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
         """notification id → (warning id, obligation id, channel, purpose)."""
         out: dict[str, tuple[str, str, str, str]] = {}
-        for i in range(0, len(notification_ids), 500):
-            chunk = notification_ids[i : i + 500]
-            async with db.execute(
-                "SELECT n.id, w.identifier, o.id, n.channel, n.purpose FROM notifications n"
-                " JOIN obligations o ON o.seq = n.obligation_seq JOIN warnings w ON w.seq = o.warning_seq"
-                f" WHERE n.id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ) as cur:
-                async for nid, wid, oid, channel, purpose in cur:
-                    out[nid] = (wid, oid, channel, purpose)
+        async for nid, wid, oid, channel, purpose in rows_in(
+            db,
+            "SELECT n.id, w.identifier, o.id, n.channel, n.purpose FROM notifications n"
+            " JOIN obligations o ON o.seq = n.obligation_seq JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE n.id IN ({keys})",
+            notification_ids,
+        ):
+            out[nid] = (wid, oid, channel, purpose)
+        async for nid, rid, channel in rows_in(
+            db,
+            "SELECT n.id, r.id, n.channel FROM notifications n JOIN reports r ON r.seq = n.report_seq"
+            " WHERE n.id IN ({keys})",
+            [n for n in notification_ids if n not in out],
+        ):
+            out[nid] = ("", rid, channel, "report")
         return out
 
     async def _advance(self, db: Db, updates: list[tuple[str, str, float]]) -> None:
@@ -444,8 +462,9 @@ class SqlStore(Writer):
 
         async def job(db: Db) -> str | None:
             async with db.execute(
-                "SELECT n.id, w.sent FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
-                " JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ? ORDER BY n.seq",
+                "SELECT n.id, w.sent FROM notifications n LEFT JOIN obligations o ON o.seq = n.obligation_seq"
+                " LEFT JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?"
+                " ORDER BY n.seq",
                 (channel, provider_id),
             ) as cur:
                 rows = await cur.fetchall()
@@ -459,15 +478,16 @@ class SqlStore(Writer):
                 return None
             for row in rows:
                 await self._receipt(db, row[0], delivered, at, confirmed)
-            return str(rows[0][1])
+            return None if rows[0][1] is None else str(rows[0][1])
 
         issued: str | None = await self._submit("job", job)
         return issued
 
     async def _receipt(self, db: Db, notification_id: str, delivered: bool, at: float, confirmed: bool = False) -> None:
-        owners = await self._owners(db, [notification_id])
-        warning_id, obligation_id, channel, purpose = owners.get(notification_id, (None, None, "", ""))
-        detail: dict[str, Any] = {"notification": notification_id, "channel": channel, "by": "provider receipt"}
+        owner = (await self._owners(db, [notification_id])).get(notification_id)
+        warning_id, obligation_id, detail = _audit_owner(notification_id, owner)
+        purpose = owner[3] if owner is not None else ""
+        detail["by"] = "provider receipt"
         if delivered:
             await db.execute(
                 "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
@@ -708,11 +728,12 @@ class SqlStore(Writer):
                         "conflict", record.id, "replaces", f"report {record.replaces!r} was replaced by {old[3]!r}"
                     )
                 await db.execute("UPDATE reports SET replaced_by = ? WHERE id = ?", (record.id, record.replaces))
+            seq = self._ids("reports", 1)[0]
             await db.execute(
                 "INSERT INTO reports (seq, id, kind, jurisdiction, department, observed_at, received_at, filed_by,"
                 " content_hash, replaces, report_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    self._ids("reports", 1)[0],
+                    seq,
                     record.id,
                     record.kind,
                     record.jurisdiction,
@@ -724,6 +745,19 @@ class SqlStore(Writer):
                     record.replaces,
                     record.report_json,
                 ),
+            )
+            await db.executemany(
+                "INSERT INTO report_copies (report_seq, jurisdiction, department, clauses) VALUES (?,?,?,?)",
+                [(seq, *copy) for copy in record.copies],
+            )
+            ids = self._ids("notifications", len(record.sends))
+            await db.executemany(
+                "INSERT INTO notifications (seq, id, report_seq, channel, state, next_attempt_at, created_at, priority,"
+                " purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,'pending',?,?,?,'report',?,?)",
+                [
+                    (n, s.id, seq, s.channel, at, at, s.priority, s.department, s.jurisdiction)
+                    for n, s in zip(ids, record.sends, strict=True)
+                ],
             )
             await self._audit(db, [(at, "report_filed", None, None, record.audit)])
             return ReportOutcome("created", record.id)
@@ -764,6 +798,22 @@ class SqlStore(Writer):
 
         done: bool = await self._submit("job", job)
         return done
+
+
+def _audit_owner(
+    notification_id: str, owner: tuple[str, str, str, str] | None
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    """(warning id, obligation id, detail) of an audit event about a notification: a report's names its report."""
+    if owner is None:
+        return None, None, {"notification": notification_id, "channel": ""}
+    warning_id, obligation_id, channel, purpose = owner
+    detail: dict[str, Any] = {"notification": notification_id, "channel": channel}
+    if purpose != "action":
+        detail["purpose"] = purpose
+    if purpose == "report":
+        detail["report"] = obligation_id
+        return None, None, detail
+    return warning_id, obligation_id, detail
 
 
 def _step_params(r: StepResult, state: str, deadline: float, now: float) -> tuple[Any, ...]:

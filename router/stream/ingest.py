@@ -31,12 +31,13 @@ import functools
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from router.access.gate import Gate
+from router.access.roles import Principal
 from router.errors import InvalidMessage
 from router.ingest.service import IngestService
 from router.metrics import Metrics
@@ -190,26 +191,7 @@ class IngestConsumer:
             raise Rejected("conflict", "identifier", accepted.outcome.problem)
 
     async def _check_signature(self, record: ConsumerRecord[bytes, bytes], body: bytes) -> None:
-        headers = record_headers(record.headers)
-        publisher_id = headers.get("x-warnroute-publisher")
-        where = f"{record.topic}/{record.partition}/{record.offset}"
-        if not publisher_id:
-            problem, status, who = "x-warnroute-publisher (a publisher's token id) is required", 401, "anonymous"
-        else:
-            publisher = await self.gate.publisher(publisher_id)
-            who = publisher_id
-            if publisher is None:
-                problem, status = "unknown or revoked publisher", 401
-            else:
-                at = record.timestamp / 1000 if record.timestamp_type == LOG_APPEND_TIME else time.time()
-                refused = self.gate.signature_refusal(
-                    publisher, headers.get("x-warnroute-timestamp"), headers.get("x-warnroute-signature"), body, at
-                )
-                if refused is None:
-                    return
-                status, problem = refused
-        await self.gate.record_refusal(who, "KAFKA", where, problem, status)
-        raise Rejected("signature", "signature", problem)
+        await signed_by(self.gate, record, body, "x-warnroute-publisher", "publisher")
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], rejected: Rejected) -> None:
         await dead_letter(self.producer, self.settings.dead_letter_topic, record, rejected, self.metrics)
@@ -244,6 +226,34 @@ async def dead_letter(
     await producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
     metrics.dead_letters.labels(rejected.kind).inc()
     log.info("kafka_dead_letter", source=source, kind=rejected.kind, field=rejected.field, reason=rejected.reason)
+
+
+async def signed_by(
+    gate: Gate, record: ConsumerRecord[bytes, bytes], body: bytes, header: str, role: Literal["publisher", "principal"]
+) -> Principal:
+    """The principal a record names in ``header`` (a publisher, or any principal filing a report), when its
+    signature over ``body`` holds; else the refusal is recorded as over HTTP and the record Rejected."""
+    headers = record_headers(record.headers)
+    named = headers.get(header)
+    where = f"{record.topic}/{record.partition}/{record.offset}"
+    if not named:
+        what = "a publisher's token id" if role == "publisher" else "the filing office's token id"
+        status, problem, who = 401, f"{header} ({what}) is required", "anonymous"
+    else:
+        who = named
+        principal = await (gate.publisher(named) if role == "publisher" else gate.principal(named))
+        if principal is None:
+            status, problem = 401, f"unknown or revoked {role}"
+        else:
+            at = record.timestamp / 1000 if record.timestamp_type == LOG_APPEND_TIME else time.time()
+            refused = gate.signature_refusal(
+                principal, headers.get("x-warnroute-timestamp"), headers.get("x-warnroute-signature"), body, at
+            )
+            if refused is None:
+                return principal
+            status, problem = refused
+    await gate.record_refusal(who, "KAFKA", where, problem, status)
+    raise Rejected("signature", "signature", problem)
 
 
 def record_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:

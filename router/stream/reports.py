@@ -13,17 +13,15 @@ dead-letter topic) commits nothing and the batch is taken again (what was filed 
 
 from __future__ import annotations
 
-import time
-
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from router.access.gate import Gate
-from router.access.roles import DEV, Principal
+from router.access.roles import DEV
 from router.errors import Refused
 from router.metrics import Metrics
 from router.reports.service import Reports, parse_report
 from router.stream.batches import BatchConsumer
-from router.stream.ingest import LOG_APPEND_TIME, Rejected, dead_letter, record_headers
+from router.stream.ingest import Rejected, dead_letter, signed_by
 from router.stream.settings import KafkaSettings
 
 
@@ -46,30 +44,11 @@ class ReportConsumer(BatchConsumer):
         body = record.value
         if not body:
             raise Rejected("invalid", "value", "the record has no value")
-        principal = DEV if self.gate.dev else await self._signer(record, body)
+        principal = (
+            DEV if self.gate.dev else await signed_by(self.gate, record, body, "x-warnroute-principal", "principal")
+        )
         try:
             report = parse_report(body)
             await self.reports.file(principal, report)
         except Refused as exc:
             raise Rejected(exc.kind, exc.field, exc.problem) from exc
-
-    async def _signer(self, record: ConsumerRecord[bytes, bytes], body: bytes) -> Principal:
-        headers = record_headers(record.headers)
-        principal_id = headers.get("x-warnroute-principal")
-        where = f"{record.topic}/{record.partition}/{record.offset}"
-        who = principal_id or "anonymous"
-        principal = await self.gate.principal(principal_id) if principal_id else None
-        if principal_id is None:
-            status, problem = 401, "x-warnroute-principal (the filing office's token id) is required"
-        elif principal is None:
-            status, problem = 401, "unknown or revoked principal"
-        else:
-            at = record.timestamp / 1000 if record.timestamp_type == LOG_APPEND_TIME else time.time()
-            refused = self.gate.signature_refusal(
-                principal, headers.get("x-warnroute-timestamp"), headers.get("x-warnroute-signature"), body, at
-            )
-            if refused is None:
-                return principal
-            status, problem = refused
-        await self.gate.record_refusal(who, "KAFKA", where, problem, status)
-        raise Rejected("signature", "signature", problem)

@@ -205,7 +205,8 @@ def create_simulator(
         data = event.get("data", {})
         items = data.get("items") if isinstance(data.get("items"), list) else [data]
         for item in items:
-            state.first_arrival.setdefault(str(item.get("warning", {}).get("id")), time.time())
+            if "warning" in item:  # a situation report carries none
+                state.first_arrival.setdefault(str(item["warning"].get("id")), time.time())
         parts = [{**event, "data": item, "name": name} for item in items]
         state.arrived("webhook", key, headers.get(CARRIES), parts)
         return JSONResponse({"ok": True})

@@ -60,6 +60,20 @@ async def feed(
     )
 
 
+@router.get("/api/v1/feed/{jurisdiction}/{department}/reports")
+async def report_feed(
+    request: Request,
+    jurisdiction: str,
+    department: str,
+    after: int = Query(0, ge=0, le=MAX_CURSOR),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Response:
+    """The situation reports sent to this office by the plan's report rules (DESIGN §13), after a cursor."""
+    await _feed_allowed(request, jurisdiction, department)
+    items = await rt(request).store.report_feed(jurisdiction, department, after, limit)
+    return JSONResponse({"items": items, "next_cursor": items[-1]["cursor"] if items else after})
+
+
 @router.get("/api/v1/feed/{jurisdiction}/{department}/stream")
 async def stream(
     request: Request, jurisdiction: str, department: str, after: int = Query(0, ge=0, le=MAX_CURSOR)

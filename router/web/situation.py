@@ -1,7 +1,8 @@
 """Situation reports (DESIGN §13): ``POST /api/v1/reports`` files one; ``GET /api/v1/reports`` lists them;
 ``GET /api/v1/reports/totals`` sums the standing ones per jurisdiction and for the city, each total citing
 the reports it sums. Filing takes the same tokens and roles as the rest of the API, and a principal with a
-signing key signs its body as a publisher signs a warning.
+signing key signs its body as a publisher signs a warning (a person filing from the department page signed
+in with the token: the page's session needs no body signature).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from router.access.roles import reports_scope
-from router.errors import Forbidden, InvalidRequest
+from router.errors import Forbidden, InvalidRequest, NotFound
 from router.parsers.xmlsafe import MAX_BYTES
 from router.reports import upward
 from router.reports.rollup import totals
@@ -33,7 +34,7 @@ async def file_report(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_BYTES:
         raise InvalidRequest("body", f"over the {MAX_BYTES}-byte limit; nothing was filed")
-    if principal.signing_key_ref is not None:
+    if principal.signing_key_ref is not None and not runtime.gate.by_session(request):
         await runtime.gate.check_signature(request, principal, body)
     report = parse_report(body)
     try:
@@ -86,6 +87,18 @@ async def report_totals(request: Request, since: str | None = None, until: str |
     start, end = _period(since, until)
     reports = await runtime.store.reports(start, end, reports_scope(principal))
     return JSONResponse(totals(reports, runtime.config.city))
+
+
+@router.get("/api/v1/reports/{report_id}/deliveries")
+async def report_deliveries(request: Request, report_id: str) -> Response:
+    """Who a report was sent to by the plan's report rules, under which clauses, and each send's state."""
+    runtime = rt(request)
+    principal = await runtime.gate.require(request, "read_reports")
+    found = await runtime.store.report_deliveries(report_id)
+    scope = reports_scope(principal)
+    if found is None or (scope is not None and found[0] not in scope):
+        raise NotFound("report_id", f"no report {report_id!r} this caller may read")
+    return JSONResponse({"report_id": report_id, "sent_to": found[1]})
 
 
 @router.get("/api/v1/reports/upward")

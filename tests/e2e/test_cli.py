@@ -102,11 +102,11 @@ def test_plan_coverage_passes_and_fails_on_a_clause_without_rule(tmp_path: Path)
     shutil.copytree(CONFIG_DIR, broken)
     text = (broken / "warnings.yaml").read_text(encoding="utf-8")
     (broken / "warnings.yaml").write_text(
-        text.replace('    "5.2": 预警联动响应\n', '    "5.2": 预警联动响应\n    "5.4": 现场处置\n'), encoding="utf-8"
+        text.replace('    "5.2": 预警联动响应\n', '    "5.2": 预警联动响应\n    "5.5": 社会动员\n'), encoding="utf-8"
     )
     failing = run("plan", "coverage", "--config", str(broken))
     assert failing.returncode == 1
-    assert "clause(s) without a rule: 5.4" in failing.stderr.decode()
+    assert "clause(s) without a rule: 5.5" in failing.stderr.decode()
 
 
 def test_plan_coverage_catches_a_misquote(tmp_path: Path) -> None:

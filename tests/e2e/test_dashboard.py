@@ -334,3 +334,37 @@ def test_a_county_files_a_casualty_report_and_a_task_done_from_a_phone_width_pag
     expect(row.locator(".task_people_moved")).to_have_text("86")
     expect(row.locator(".reports")).to_have_text(filed[0]["id"])
     shot(board, "upward-report")
+    # The report went where the plan sends it (§5.4: the county's emergency bureau and the city's; §5.6: the
+    # city government; never back to the county government that filed it): on their webhooks, and on the
+    # city emergency bureau's page.
+    expected = {
+        ("emergency_management", "530324"): ["5.4"],
+        ("emergency_management", "530300"): ["5.4"],
+        ("government", "530300"): ["5.6"],
+    }
+    url = f"{secure.stack.api}/api/v1/reports/{filed[0]['id']}/deliveries"
+    for _ in range(100):
+        sent_to = httpx.get(url, headers=duty, timeout=10).json()["sent_to"]
+        if all(n["state"] == "delivered" for c in sent_to for n in c["notifications"]):
+            break
+        time.sleep(0.1)
+    assert {(c["department"], c["jurisdiction"]): c["clauses"] for c in sent_to} == expected
+    assert all([n["state"] for n in c["notifications"]] == ["delivered"] for c in sent_to)
+    secure.tokens["city_emergency"] = make_token(
+        secure.stack,
+        "--name",
+        "市应急局值班员",
+        "--role",
+        "department",
+        "--jurisdiction",
+        "530300",
+        "--department",
+        "emergency_management",
+    )
+    city = login(browser, secure, "city_emergency", width=390, height=844)
+    card = city.locator(f'#received [data-report="{filed[0]["id"]}"]')
+    expect(card).to_contain_text("§5.4")
+    expect(card).to_contain_text("死亡 1人")
+    expect(card).to_contain_text("罗平县")
+    card.scroll_into_view_if_needed()
+    shot(city, "report-received")

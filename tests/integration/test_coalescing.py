@@ -6,6 +6,7 @@ per obligation; a crash between the send and its recorded outcome repeats the me
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,17 +18,20 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from router.access.acklinks import AckSigner
+from router.access.roles import Principal
 from router.delivery.budget import Budgets
 from router.delivery.dispatcher import Dispatcher, DispatchSettings
 from router.delivery.feed import FeedHub
 from router.delivery.retry import RetryPolicy
 from router.domain.channels import Limit
+from router.domain.reports import SituationReport
 from router.handlers import build_handlers
 from router.handlers.http import AiohttpTransport
 from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.plan.config import load_config
 from router.plan.secrets import SecretResolver
+from router.reports.service import Reports
 from router.store import NotificationOutcome, SqliteStore
 from router.tools.demo import demo_config, environments
 from tests.support.messages import json_message, now_iso
@@ -223,3 +227,83 @@ async def _all_delivered(r: Router) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _situation(identifier: str, kind: str, **figures: float) -> SituationReport:
+    return SituationReport.model_validate(
+        {
+            "schema": "warnroute.report/1",
+            "id": identifier,
+            "kind": kind,
+            "jurisdiction": "530324",
+            "department": "emergency_management",
+            "observed_at": now_iso(-300),
+            "figures": figures,
+            "text": "板桥镇内涝",
+        }
+    )
+
+
+def test_a_report_reaches_its_recipients_as_one_message_per_destination_and_their_feeds(
+    tmp_path: Path, receiver: tuple[Proc, dict[str, str]]
+) -> None:
+    """A county emergency bureau's casualty report goes, by §5.4 and §5.6, to the county government and to
+    the city's emergency bureau and government (every office of the demo shares one webhook endpoint: one
+    destination, so one message); a second report inside the destination's window waits and goes as the
+    next message; each recipient's feed lists what it was sent; the audit chain records each send."""
+    sim, env = receiver
+    filer = Principal("p-em", "罗平县应急局", "department", "530324", "emergency_management")
+    expected = {  # written out from the plan: §5.4 to the government and emergency bureau (the filer's own
+        # is the filer) and the emergency bureau above; §5.6 to the government and the government above
+        ("government", "530324"): ["5.4", "5.6"],
+        ("emergency_management", "530300"): ["5.4"],
+        ("government", "530300"): ["5.6"],
+    }
+
+    async def scenario() -> None:
+        async with Router(tmp_path, env) as r:
+            reports = Reports(r.config, r.store, on_sent=r.dispatcher.wake)
+            outcome, _ = await reports.file(filer, _situation("rpt-1", "losses", dead=1, people_moved=120))
+            assert outcome.status == "created"
+            await until(lambda: _true(len(messages(sim)) == 1))
+            (first,) = messages(sim)
+            carried = parts(sim, first)
+            assert len(carried) == 3
+            got = {(p["body"]["data"]["report"]["id"], tuple(p["body"]["data"]["clauses"])) for p in carried}
+            assert got == {("rpt-1", tuple(c)) for c in expected.values()}
+            assert carried[0]["body"]["type"] == "warnroute.actions"  # one message carrying three
+            # The same report again: nothing new is written or sent.
+            again, _ = await reports.file(filer, _situation("rpt-1", "losses", dead=1, people_moved=120))
+            assert again.status == "duplicate"
+            # A second report inside the window (1 per 3 s): it waits, then goes as the next message.
+            await reports.file(filer, _situation("rpt-2", "losses", injured=2))
+            await until(lambda: _true(len(messages(sim)) == 2), timeout=WINDOW * 3)
+            second = next(k for k in messages(sim) if k != first)
+            assert {p["body"]["data"]["report"]["id"] for p in parts(sim, second)} == {"rpt-2"}
+            assert messages(sim) == {first: 1, second: 1}
+
+            async def delivered() -> bool:
+                found = await r.store.report_deliveries("rpt-2")
+                return found is not None and all(
+                    n["state"] == "delivered" for c in found[1] for n in c["notifications"]
+                )
+
+            await until(delivered)
+            found = await r.store.report_deliveries("rpt-1")
+            assert found is not None
+            assert {(c["department"], c["jurisdiction"]): c["clauses"] for c in found[1]} == expected
+            assert all(
+                n["channel"] == "webhook" and n["state"] == "delivered" for c in found[1] for n in c["notifications"]
+            )
+            for (department, jurisdiction), clauses in expected.items():
+                feed = await r.store.report_feed(jurisdiction, department, 0, 10)
+                assert [(i["report"]["id"], i["clauses"]) for i in feed] == [("rpt-1", clauses), ("rpt-2", clauses)]
+            assert await r.store.report_feed("530324", "emergency_management", 0, 10) == []  # not to itself
+            audit = [(a[2], a[3], a[4], json.loads(a[5])) for a in await r.store.audit_rows()]
+            filed = [d for kind, _, _, d in audit if kind == "report_filed"]
+            assert [d["report"] for d in filed] == ["rpt-1", "rpt-2"]
+            assert {(t["department"], t["jurisdiction"]): t["clauses"] for t in filed[0]["to"]} == expected
+            sends = [(w, o) for kind, w, o, d in audit if kind == "delivered" and d.get("report") == "rpt-1"]
+            assert sends == [(None, None)] * 3
+
+    asyncio.run(scenario())

@@ -338,3 +338,30 @@ def test_the_upward_report_gives_by_county_what_happened_was_done_and_was_lost_e
         httpx.get(f"{api}/api/v1/reports/upward", params=params, headers=secure.headers("water")).json()["field"]
         == "jurisdiction"
     )
+
+
+def test_a_signing_office_signs_its_api_reports_but_not_those_filed_from_its_page(secure: Secure) -> None:
+    """A department whose token has a signing key: over the API an unsigned report is refused (401, nothing
+    written) and a signed one filed; a person signed in at the page with that token files without one
+    (the session is the proof), but the page's own header is still required."""
+    secure.tokens["signing_water"] = make_token(
+        secure.stack,
+        *("--name", "罗平县水务局接口", "--role", "department", "--jurisdiction", "530324", "--department", "water"),
+        *("--signing-key", "env:WARNROUTE_BUREAU_KEY"),
+    )
+    api = secure.stack.api
+    body = json.dumps(report("sign-1", kind="water", figures={"rainfall_mm": 40}), ensure_ascii=False).encode()
+    unsigned = httpx.post(f"{api}/api/v1/reports", content=body, headers={**JSON, **secure.headers("signing_water")})
+    assert unsigned.status_code == 401 and unsigned.json()["field"] == "signature", unsigned.text
+    assert "sign-1" not in {r["id"] for r in listed(secure)}
+    signed = httpx.post(f"{api}/api/v1/reports", content=body, headers=secure.signed(body, "signing_water"))
+    assert signed.status_code == 201, signed.text
+    with httpx.Client(base_url=api) as page:
+        login = page.post("/ui/login", data={"token": secure.tokens["signing_water"]})
+        assert login.status_code == 303 and login.headers["location"] == "/ui/department"
+        second = json.dumps(report("sign-2", kind="water", figures={"rainfall_mm": 55}), ensure_ascii=False).encode()
+        without_header = page.post("/api/v1/reports", content=second, headers=JSON)
+        assert without_header.status_code == 403 and without_header.json()["field"] == "x-warnroute-ui"
+        filed = page.post("/api/v1/reports", content=second, headers={**JSON, "x-warnroute-ui": "1"})
+        assert filed.status_code == 201, filed.text
+    assert {"sign-1", "sign-2"} <= {r["id"] for r in listed(secure)}

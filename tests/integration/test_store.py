@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from router.delivery.feed import FeedHub
+from router.domain.reports import SituationReport
 from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
@@ -397,6 +398,63 @@ def test_ingest_writes_no_notification_rows_and_a_claim_writes_each_opening_once
         assert {n["state"] for o in lifted["obligations"] for n in o["notifications"]} == {"cancelled"}
         left = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         assert left and {c.action["kind"] for c in left} == {"lift"}  # the lift's own notices, nothing else
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_reports_notifications_are_written_with_it_claimed_recorded_and_counted(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """A filed report's notifications are in the outbox in its transaction (DESIGN §13): claimed once, their
+    outcomes and receipts recorded, counted in the budgets' windows after a restart; a refused or repeated
+    filing writes none."""
+    from router.access.roles import Principal
+    from router.errors import NotFound
+    from router.reports.service import Reports
+
+    filer = Principal("p-water", "罗平县水务局", "department", "530324", "water")
+    body = {
+        "schema": "warnroute.report/1",
+        "id": "water-1",
+        "kind": "water",
+        "jurisdiction": "530324",
+        "department": "water",
+        "observed_at": "2026-07-15T07:30:00+08:00",
+        "figures": {"rainfall_mm": 86.5},
+    }
+
+    async def scenario() -> None:
+        store, _ = await _service(backend, config)
+        reports = Reports(config, store, clock=lambda: datetime(2026, 7, 15, tzinfo=UTC).timestamp())
+        assert (await reports.file(filer, SituationReport.model_validate(body)))[0].status == "created"
+        # §4.1 to the county's and the city's meteorological bureaus, §2.1 to the county's flood HQ.
+        to = {("meteorology", "530324"), ("meteorology", "530300"), ("flood_drought_hq", "530324")}
+        claimed = await store.claim_notifications(now=1e12, limit=100, lease_seconds=60)
+        mine = [c for c in claimed if c.purpose == "report"]
+        assert {(c.department, c.jurisdiction) for c in mine} == to
+        assert {c.obligation_id for c in mine} == {"water-1"} and {c.channel for c in mine} == {"webhook"}
+        assert all(c.report is not None and c.report["figures"] == {"rainfall_mm": 86.5} for c in mine)
+        assert not [c for c in await store.claim_notifications(1e12, 100, 60) if c.purpose == "report"]
+        first, *rest = sorted(mine, key=lambda c: c.id)
+        await store.record_outcomes(
+            [NotificationOutcome(first.id, "sent", 100.0, provider_id="p-1")]
+            + [NotificationOutcome(c.id, "delivered", 100.0, provider_id=c.id) for c in rest]
+        )
+        assert await store.record_receipt("webhook", "p-1", True, 101.0) is None  # a report has no warning
+        found = await store.report_deliveries("water-1")
+        assert found is not None and found[0] == "530324"
+        assert {n["state"] for c in found[1] for n in c["notifications"]} == {"delivered"}
+        before = backend.rows("SELECT COUNT(*) FROM notifications")[0][0]
+        assert (await reports.file(filer, SituationReport.model_validate(body)))[0].status == "duplicate"
+        with pytest.raises(NotFound):
+            await reports.file(filer, SituationReport.model_validate({**body, "id": "water-2", "replaces": "nope"}))
+        assert backend.rows("SELECT COUNT(*) FROM notifications")[0][0] == before
+        await store.close()
+        store = backend.store()
+        await store.open()  # a restart: what was sent still counts in the destination's windows
+        sends = await store.recent_sends(0.0, ["webhook"])
+        assert {(d, j) for _, d, j, _ in sends} >= to
         await store.close()
 
     run(scenario)

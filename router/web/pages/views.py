@@ -159,6 +159,7 @@ def install(app: FastAPI, rt: Callable[[Request], Runtime]) -> None:
                 "jurisdiction": jurisdiction,
                 "department": department,
                 "items": items,
+                "received": await runtime.store.report_feed(jurisdiction, department, 0, 20, newest_first=True),
                 "names": names(runtime),
                 "report_kinds": REPORT_KINDS,
                 "townships": dict(place.townships) if (place := runtime.config.jurisdictions.get(jurisdiction)) else {},

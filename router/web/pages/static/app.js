@@ -27,6 +27,7 @@ const T = {
     r_area: "地点（乡镇、街道）", r_observed: "发生或观测时间（北京时间）", r_figures: "数据", r_text: "情况说明",
     r_submit: "报送", r_filed: "已报送", done_title: "报告任务已落实", d_moved: "转移人员（人）",
     d_teams: "预置救援队伍（支）", d_rescuers: "预置救援人员（人）", done_go: "报告已落实",
+    received_title: "收到的情况报告", from: "报送单位", replaced: "已被更正/续报",
   },
   en: {
     brand: "Qujing weather-warning response", nav_board: "Duty board", nav_history: "History", logout: "Log out",
@@ -54,6 +55,7 @@ const T = {
     r_observed: "Observed at (Beijing time)", r_figures: "Figures", r_text: "What happened", r_submit: "File report",
     r_filed: "Filed", done_title: "Report the task done", d_moved: "People moved", d_teams: "Teams pre-positioned",
     d_rescuers: "Rescuers pre-positioned", done_go: "Report done",
+    received_title: "Reports sent to us", from: "From", replaced: "since updated or corrected",
   },
 };
 let lang = localStorage.getItem("warnroute.lang") || "zh";
@@ -385,6 +387,21 @@ function renderDepartment() {
     o.acknowledged_by ? el("p", { class: "meta" }, `${t("done")}: ${o.acknowledged_by} (${o.ack_method})`) : "");
   document.getElementById("open").replaceChildren(...(open.length ? open.map(card) : [el("p", { class: "meta" }, t("nothing"))]));
   document.getElementById("done").replaceChildren(...done.slice(0, 100).map(card));
+  const kinds = Object.fromEntries((data.report_kinds || []).map((k) => [k.kind, k]));
+  const received = (item) => {
+    const r = item.report;
+    const kind = kinds[r.kind] || { name: r.kind, figures: [] };
+    const figures = kind.figures.filter((f) => r.figures[f.key] !== undefined)
+      .map((f) => `${f.name} ${r.figures[f.key]}${f.unit}`).join("、");
+    return el("article", { class: "card received", "data-report": r.id },
+      el("h3", {}, `${kind.name} §${item.clauses.join("、§")}`),
+      el("p", { class: "meta" }, `${t("from")}: ${name("jurisdictions", r.jurisdiction)}${name("departments", r.department)} · ${beijing(r.observed_at)}`),
+      figures ? el("p", {}, figures) : "",
+      r.text ? el("blockquote", {}, r.text) : "",
+      item.replaced_by ? el("p", { class: "meta" }, t("replaced")) : "");
+  };
+  const got = data.received || [];
+  document.getElementById("received").replaceChildren(...(got.length ? got.map(received) : [el("p", { class: "meta" }, t("nothing"))]));
   body.dataset.loaded = "1";
 }
 
