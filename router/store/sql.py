@@ -283,7 +283,7 @@ class SqlStore(Writer):
         """The reports' notifications due (DESIGN §13): each with its report and the clauses it is sent under."""
         async with db.execute(
             "SELECT n.seq, n.id, r.id, n.channel, n.attempts, n.to_department, n.to_jurisdiction, r.report_json,"
-            " n.next_attempt_at, n.priority, k.clauses, r.received_at FROM notifications n"
+            " n.next_attempt_at, n.priority, k.clauses FROM notifications n"
             " JOIN reports r ON r.seq = n.report_seq"
             " JOIN report_copies k ON k.report_seq = n.report_seq AND k.jurisdiction = n.to_jurisdiction"
             " AND k.department = n.to_department"
