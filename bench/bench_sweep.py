@@ -6,11 +6,15 @@ Builds an embedded store (a real SQLite file) with ``--open`` open obligations w
 spread over 30 minutes, then measures on that store:
 
 * the sweep: one scheduler pass (find what is due now among all open obligations) when nothing is
-  due, and when ``--batch`` are due, beside the raw indexed SELECT of the same rows;
+  due, and when ``--batch`` are due, beside the raw indexed SELECT of as many due rows;
 * escalation throughput: obligations stepped per second by repeated scheduler passes (each pass:
   select due, decide the ladder step, write notifications, step advance and audit events in one
   transaction), beside the raw building block of the same transaction shape in plain sqlite3
-  (select the due rows, insert one notification each, update each row) in the same run.
+  (select the due rows, insert one send each, update each row) in the same run.
+
+The raw block has its own fixed schema in its own file (narrow rows of ints and one id, one index beside
+the primary key, due times drawn as the obligations' are): it measures the machine, never warnroute's
+tables (DESIGN §11).
 """
 
 from __future__ import annotations
@@ -132,15 +136,49 @@ def nth_due(path: Path, k: int) -> float:
     return float(row[0])
 
 
+RAW_SCHEMA = (  # the raw block's own, whatever warnroute's store writes (DESIGN §11)
+    "CREATE TABLE raw_row (seq INTEGER PRIMARY KEY, message INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    " step INTEGER NOT NULL, due REAL, deadline REAL NOT NULL, id TEXT NOT NULL)",
+    "CREATE INDEX raw_row_due ON raw_row (due) WHERE due IS NOT NULL",
+    "CREATE TABLE raw_send (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL, due REAL NOT NULL, id TEXT NOT NULL)",
+)
+
+
+def build_raw(path: Path, n: int) -> None:
+    """The raw block's table: ``n`` narrow rows (ints, one id of at most 24 bytes), due times drawn as the
+    obligations' are, one index beside the primary key; in its own file, on the store's settings."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    for statement in RAW_SCHEMA:
+        db.execute(statement)
+    rng = random.Random(7)
+    with db:
+        for first in range(1, n + 1, 100_000):
+            rows = []
+            for i in range(first, min(first + 100_000, n + 1)):
+                start = T0 + rng.random() * SPREAD
+                rows.append(
+                    (i, i // PER_WARNING + 1, i % len(DEPARTMENTS) + 1, 1, start + 180, start + SPREAD, f"o{i}")
+                )
+            db.executemany("INSERT INTO raw_row VALUES (?,?,?,?,?,?,?)", rows)
+    db.close()
+
+
+def raw_nth_due(path: Path, k: int) -> float:
+    db = sqlite3.connect(path)
+    row = db.execute("SELECT due FROM raw_row WHERE due IS NOT NULL ORDER BY due LIMIT 1 OFFSET ?", (k - 1,)).fetchone()
+    db.close()
+    return float(row[0])
+
+
 def raw_select(path: Path, now: float, limit: int, reps: int) -> list[float]:
+    """The indexed SELECT of what is due, on the raw block's table."""
     db = sqlite3.connect(path)
     times = []
     for _ in range(reps):
         started = time.perf_counter()
         db.execute(
-            "SELECT o.seq, o.id, o.shape_seq, o.next_step, o.start_at, o.deadline, w.identifier FROM obligations o"
-            " JOIN warnings w ON w.seq = o.warning_seq"
-            " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+            "SELECT seq, id, kind, step, deadline FROM raw_row WHERE due IS NOT NULL AND due <= ? ORDER BY due LIMIT ?",
             (now, limit),
         ).fetchall()
         times.append(time.perf_counter() - started)
@@ -149,29 +187,29 @@ def raw_select(path: Path, now: float, limit: int, reps: int) -> list[float]:
 
 
 def raw_steps(path: Path, batch: int, total: int) -> float:
-    """Obligations/s through the same transaction shape in plain sqlite3 (select, insert, update)."""
+    """Rows/s through the same transaction shape on the raw block's tables in plain sqlite3, synchronous=FULL:
+    select what is due, insert one send each, move each row's due time on; one commit per batch."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=FULL")
-    now = T0 + SPREAD * 2
-    seq = 50_000_000
+    now = T0 + SPREAD / 2
+    seq = 1
     done = 0
     started = time.perf_counter()
     while done < total:
         db.execute("BEGIN IMMEDIATE")
         rows = db.execute(
-            "SELECT o.seq, o.id, w.identifier FROM obligations o JOIN warnings w ON w.seq = o.warning_seq"
-            " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
-            (now, batch),
+            "SELECT seq, id FROM raw_row WHERE due IS NOT NULL AND due <= ? ORDER BY due LIMIT ?", (now, batch)
         ).fetchall()
+        if not rows:
+            db.execute("COMMIT")
+            break
         db.executemany(
-            "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
-            " priority, purpose) VALUES (?,?,?,'sms','pending',?,?,0,'action')",
-            [(seq + i, f"{r[1]}.raw.sms", r[0], now, now) for i, r in enumerate(rows)],
+            "INSERT INTO raw_send (seq, row, due, id) VALUES (?,?,?,?)",
+            [(seq + i, r[0], now, f"{r[1]}.s1") for i, r in enumerate(rows)],
         )
         seq += len(rows)
         db.executemany(
-            "UPDATE obligations SET next_step = next_step + 1, next_step_at = ? WHERE seq = ?",
-            [(now + 10 * SPREAD, r[0]) for r in rows],
+            "UPDATE raw_row SET step = step + 1, due = ? WHERE seq = ?", [(now + 10 * SPREAD, r[0]) for r in rows]
         )
         db.execute("COMMIT")
         done += len(rows)
@@ -222,11 +260,12 @@ def main() -> None:
         started = time.perf_counter()
         build(path, args.open)
         print(f"built {args.open:,} open obligations in {time.perf_counter() - started:.1f} s")
-        due_at = nth_due(path, args.batch)
-        raw_idle = statistics.median(raw_select(path, T0 - 10, args.batch, 20))
-        raw_batch = statistics.median(raw_select(path, due_at, args.batch, 5))
+        raw = Path(tmp) / "raw.db"
+        build_raw(raw, args.open)
+        raw_idle = statistics.median(raw_select(raw, T0 - 10, args.batch, 20))
+        raw_batch = statistics.median(raw_select(raw, raw_nth_due(raw, args.batch), args.batch, 5))
         ours = asyncio.run(scheduler_runs(path, args.batch, args.stepped))
-        raw_rate = raw_steps(path, args.batch, args.stepped)
+        raw_rate = raw_steps(raw, args.batch, args.stepped)
     idle = statistics.median(ours["idle"])
     result = {
         "machine": platform.platform(),
