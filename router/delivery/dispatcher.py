@@ -317,7 +317,7 @@ class Dispatcher(Runs):
         )
         if c.purpose == "report" and c.report is not None:
             filer = self._name(*c.about)
-            clauses = list(c.action.get("clauses") or [c.action["clause"]])
+            clauses = list(c.action["clauses"])
             return Outbound(
                 id=c.id,
                 channel=c.channel,

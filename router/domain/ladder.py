@@ -165,7 +165,8 @@ class Opening:
     offset: float | None
 
 
-def _first_push(channels: tuple[str, ...]) -> str | None:
+def first_push(channels: tuple[str, ...]) -> str | None:
+    """The channel "first" names: the first a router pushes to (a feed is read, not pushed)."""
     return next((c for c in channels if c in PUSH_KINDS), None)
 
 
@@ -178,7 +179,7 @@ def _rung(ladders: Ladders, ob: OpenObligation, index: int, rung: Rung) -> tuple
             for c in ladders.duty_channels
         ]
         return sends, Fired(index, "alert duty_office", f"alerted {ladders.duty_department}@{jurisdiction}")
-    channel = _first_push(ob.channels) if rung.send == "first" else rung.send
+    channel = first_push(ob.channels) if rung.send == "first" else rung.send
     if channel is None or channel not in ob.channels:
         return [], Fired(index, f"send {rung.send}", f"skipped: {ob.department} has no {rung.send} channel")
     suffix = "" if index == 0 else f".s{index}"

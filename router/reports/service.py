@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from router.access.roles import Principal, report_denied
-from router.domain.channels import PUSH_KINDS
+from router.domain.ladder import first_push
 from router.domain.reports import SituationReport, report_problem
 from router.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from router.plan.config import RoutingConfig
@@ -97,16 +97,12 @@ class Reports:
         return outcome, stored
 
     def _sends(self, report: SituationReport, recipients: tuple[ReportRecipient, ...]) -> list[ReportSend]:
-        """Each recipient's notification, on its first push channel it has a contact for (none: its feed
-        only); a report of people dead, missing or injured goes first."""
+        """Each recipient's notification, on the channel a ladder's "first" names (none: its feed only); a
+        report of people dead, missing or injured goes first."""
         grave = any(report.figures.get(k, 0) > 0 for k in ("dead", "missing", "injured"))
         out = []
         for r in recipients:
-            channels = self.config.departments[r.department].channels
-            channel = next(
-                (c for c in channels if c in PUSH_KINDS and (r.jurisdiction, r.department, c) in self.config.contacts),
-                None,
-            )
+            channel = first_push(tuple(self.config.departments[r.department].channels))
             if channel is not None:
                 nid = f"report.{report.id}.{r.jurisdiction}.{r.department}.{channel}"
                 out.append(ReportSend(nid, r.department, r.jurisdiction, channel, 0 if grave else 1))

@@ -19,27 +19,17 @@ class ReportRecipient:
     department: str
     jurisdiction: str
     clauses: tuple[str, ...]  # every clause that sends it there, in rule order
-    rules: tuple[str, ...]
-
-    @property
-    def clause(self) -> str:
-        return self.clauses[0]
 
 
 def report_recipients(report: SituationReport, config: RoutingConfig) -> tuple[ReportRecipient, ...]:
     """Who receives ``report``, in rule order; each once."""
-    found: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    found: dict[tuple[str, str], list[str]] = {}
+    places = {"same": report.jurisdiction, "city": config.city, "above": config.above(report.jurisdiction)}
     for rule in config.report_rules:
         if report.kind.value not in rule.kinds:
             continue
         for at, departments in rule.to:
-            where = (
-                report.jurisdiction
-                if at == "same"
-                else config.city
-                if at == "city"
-                else config.above(report.jurisdiction)
-            )
+            where = places[at]
             if where is None:
                 continue
             for department in departments:
@@ -47,9 +37,7 @@ def report_recipients(report: SituationReport, config: RoutingConfig) -> tuple[R
                     continue
                 if not config.has_department(where, department):
                     continue
-                clauses, rules = found.setdefault((department, where), ([], []))
+                clauses = found.setdefault((department, where), [])
                 if rule.clause not in clauses:
                     clauses.append(rule.clause)
-                if rule.id not in rules:
-                    rules.append(rule.id)
-    return tuple(ReportRecipient(d, j, tuple(c), tuple(r)) for (d, j), (c, r) in found.items())
+    return tuple(ReportRecipient(d, j, tuple(c)) for (d, j), c in found.items())
