@@ -32,6 +32,7 @@ WRITE_LOCK = 0x77726E74  # "wrnt": the advisory lock every write transaction tak
 
 class PostgresStore(SqlStore):
     shared = True
+    database = "postgres"
 
     def __init__(self, url: str, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
         super().__init__(batch_max=batch_max, clock=clock)

@@ -14,6 +14,7 @@ import orjson
 from router.access.roles import Principal
 from router.audit.chain import AuditRow
 from router.store.base import FeedEntry
+from router.store.schema import SEQ_OF_ID, seq_args
 
 Db = Any
 CHUNK = 500  # keys per IN list: within every database's limit on parameters
@@ -231,8 +232,10 @@ class SqlReads:
 
     async def get_obligation(self, obligation_id: str | None = None, seq: int | None = None) -> dict[str, Any] | None:
         """One obligation by id or by its short number, with its warning's id and headline."""
-        where, arg = ("o.id = ?", obligation_id) if obligation_id is not None else ("o.seq = ?", seq)
-        found = await self._obligations(where, (arg,), 1)
+        if obligation_id is not None:
+            found = await self._obligations(f"o.seq IN ({SEQ_OF_ID})", seq_args(obligation_id), 1)
+        else:
+            found = await self._obligations("o.seq = ?", (seq,), 1)
         return found[0] if found else None
 
     async def obligations_of(self, jurisdiction: str, department: str, limit: int) -> list[dict[str, Any]]:

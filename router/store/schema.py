@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 
 SHAPE_COLUMNS = (
     "department",
@@ -29,7 +29,66 @@ def shape_digest(values: tuple[Any, ...]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-MIGRATIONS: tuple[str, ...] = (
+OBLIGATION_ID = (
+    "COALESCE(o.id, w.okey || '.' || CASE WHEN o.ordinal < 1000 THEN substr(CAST(1000 + o.ordinal AS TEXT), 2)"
+    " ELSE CAST(o.ordinal AS TEXT) END)"
+)
+"""An obligation's id in SQL over ``obligations o`` joined to its ``warnings w`` (migration 13): its own, or its
+warning's prefix and its ordinal as Python's ``f"{okey}.{ordinal:03d}"`` writes it."""
+
+SEQ_OF_ID = (
+    "SELECT seq FROM obligations WHERE id = ? UNION ALL SELECT o.seq FROM warnings w"
+    " JOIN obligations o ON o.warning_seq = w.seq WHERE w.okey = ? AND o.ordinal = ?"
+)
+"""The seq of the obligation with an id, through either index (``seq_args(id)`` gives its arguments)."""
+
+
+def split_id(obligation_id: str) -> tuple[str, int] | None:
+    """(prefix, ordinal) of an id written as ``f"{prefix}.{ordinal:03d}"``, or None."""
+    okey, _, digits = obligation_id.rpartition(".")
+    if not okey or not (digits.isascii() and digits.isdigit()) or f"{int(digits):03d}" != digits:
+        return None
+    return okey, int(digits)
+
+
+def seq_args(obligation_id: str) -> tuple[str, str, int]:
+    """The arguments of ``SEQ_OF_ID`` for an id: itself, then its prefix and ordinal (none: "", -1)."""
+    return (obligation_id, *(split_id(obligation_id) or ("", -1)))
+
+
+class ByDatabase(NamedTuple):
+    """A migration whose words differ between the databases (SQLite cannot alter a column's constraints)."""
+
+    sqlite: str
+    postgres: str
+
+
+_OBLIGATION_COLUMNS_12 = (
+    "seq, id, warning_seq, due_at, state, created_at, sent_at, delivered_at, acknowledged_at, closed_at,"
+    " acknowledged_by, start_at, deadline, next_step, next_step_at, escalated_at, breached_at, ack_method,"
+    " ack_reason, shape_seq, opens, done_at, done_by, done_json"
+)
+_MIGRATION_13_SHARED = """
+    ALTER TABLE warnings ADD COLUMN okey TEXT;
+    ALTER TABLE warnings ADD COLUMN created REAL;
+    ALTER TABLE warnings ADD COLUMN start REAL;
+    ALTER TABLE warnings ADD COLUMN due TEXT;
+    CREATE UNIQUE INDEX warnings_okey ON warnings (okey) WHERE okey IS NOT NULL;
+    DROP VIEW obligations_full;
+"""
+_MIGRATION_13_VIEW = f"""
+    CREATE INDEX obligations_ordinal ON obligations (warning_seq, ordinal);
+    CREATE VIEW obligations_full AS SELECT o.seq, {OBLIGATION_ID} AS id, o.warning_seq,
+        COALESCE(o.due_at, w.due) AS due_at, o.state, COALESCE(o.created_at, w.created) AS created_at, o.sent_at,
+        o.delivered_at, o.acknowledged_at, o.closed_at, o.acknowledged_by, COALESCE(o.start_at, w.start) AS start_at,
+        o.deadline, o.next_step, o.next_step_at, o.escalated_at, o.breached_at, o.ack_method, o.ack_reason,
+        o.shape_seq, o.opens, o.done_at, o.done_by, o.done_json, o.ordinal, s.department, s.jurisdiction, s.kind,
+        s.task, s.clause, s.mandatory, s.channels, s.ladder, s.ack_mode,
+        s.head || '"' || COALESCE(o.due_at, w.due) || '"}}' AS action_json, w.lineage, s.opening
+        FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq
+"""
+
+MIGRATIONS: tuple[str | ByDatabase, ...] = (
     # 1: warnings, obligations, notification outbox.
     """
     CREATE TABLE warnings (
@@ -307,4 +366,65 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX notifications_obligation ON notifications (obligation_seq);
     CREATE INDEX notifications_report ON notifications (state, next_attempt_at) WHERE report_seq IS NOT NULL
     """,
+    # 13: an obligation's row keeps only what is its own; what all obligations of a warning share is the
+    # warning's, once: their ids' prefix (``okey``: an obligation's id is the prefix, ".", and its ordinal in
+    # at least three digits), when they were written (``created``), when their clocks start (``start``) and
+    # the deadline most of them share (``due``). A row written from here on leaves ``id``, ``due_at``,
+    # ``created_at`` and ``start_at`` NULL where its warning's serves; rows written before keep theirs. So
+    # those columns may be NULL: SQLite rebuilds the table to say so, PostgreSQL alters the columns. A
+    # (warning, ordinal) index finds an obligation by id and a warning's obligations (it replaces the index
+    # on the warning alone). ``obligations_full`` reads every row as before.
+    ByDatabase(
+        sqlite=_MIGRATION_13_SHARED
+        + """
+    CREATE TABLE obligations_v13 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT UNIQUE,
+        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
+        due_at TEXT,
+        state TEXT NOT NULL,
+        created_at REAL,
+        sent_at REAL,
+        delivered_at REAL,
+        acknowledged_at REAL,
+        closed_at REAL,
+        acknowledged_by TEXT,
+        start_at REAL,
+        deadline REAL,
+        next_step INTEGER,
+        next_step_at REAL,
+        escalated_at REAL,
+        breached_at REAL,
+        ack_method TEXT,
+        ack_reason TEXT,
+        shape_seq INTEGER,
+        opens INTEGER NOT NULL DEFAULT 0,
+        done_at REAL,
+        done_by TEXT,
+        done_json TEXT,
+        ordinal INTEGER
+    );
+    INSERT INTO obligations_v13 ("""
+        + _OBLIGATION_COLUMNS_12
+        + """)
+        SELECT """
+        + _OBLIGATION_COLUMNS_12
+        + """ FROM obligations;
+    DROP TABLE obligations;
+    ALTER TABLE obligations_v13 RENAME TO obligations;
+    CREATE INDEX obligations_next ON obligations (next_step_at) WHERE next_step_at IS NOT NULL;
+    CREATE INDEX obligations_shape ON obligations (shape_seq, seq);
+    CREATE INDEX obligations_opens ON obligations (opens, seq) WHERE opens > 0;
+    """
+        + _MIGRATION_13_VIEW,
+        postgres=_MIGRATION_13_SHARED
+        + """
+    ALTER TABLE obligations ALTER COLUMN id DROP NOT NULL;
+    ALTER TABLE obligations ALTER COLUMN due_at DROP NOT NULL;
+    ALTER TABLE obligations ALTER COLUMN created_at DROP NOT NULL;
+    ALTER TABLE obligations ADD COLUMN ordinal INTEGER;
+    DROP INDEX obligations_warning;
+    """
+        + _MIGRATION_13_VIEW,
+    ),
 )

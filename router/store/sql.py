@@ -10,6 +10,7 @@ The SQL is the common dialect of both (``?`` placeholders; the PostgreSQL connec
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ from router.store.base import (
     StepResult,
 )
 from router.store.reads import Db, rows_in
-from router.store.schema import SHAPE_COLUMNS, shape_digest
+from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, seq_args, shape_digest, split_id
 from router.store.writer import AuditEvent, Writer
 
 _CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
@@ -57,12 +58,12 @@ ADVANCE = {event: _compile_advance(event) for event in (Event.SENT, Event.DELIVE
 
 INSERT_WARNINGS = (
     "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
-    " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json, okey,"
+    " created, start, due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_OBLIGATIONS = (
     "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
-    " next_step, next_step_at, opens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " next_step, next_step_at, opens, ordinal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
@@ -211,15 +212,15 @@ class SqlStore(Writer):
             f" WHERE {LINEAGE}"
             f" AND warning_seq < ? AND state IN ({_CLOSABLE}) AND shape_seq IN (SELECT seq FROM shapes WHERE"
             f" (department || '|' || jurisdiction || '|' || kind || '|' || COALESCE(task, '')) IN ({marks}))"
-            " RETURNING seq, id",
+            " RETURNING seq",
             (now, r.updates_lineage, seq, *keys),
         ) as cur:
-            rows = await cur.fetchall()
+            seqs = [int(row[0]) for row in await cur.fetchall()]
         await db.executemany(
             "UPDATE notifications SET state = 'cancelled' WHERE obligation_seq = ? AND state IN ('pending', 'sending')",
-            [(row[0],) for row in rows],
+            [(s,) for s in seqs],
         )
-        return [str(row[1]) for row in rows]
+        return [str(row[0]) async for row in rows_in(db, "SELECT id FROM obligations_full WHERE seq IN ({keys})", seqs)]
 
     async def _obligations_of(self, db: Db, warning_seq: int) -> tuple[ObligationRow, ...]:
         async with db.execute(
@@ -309,7 +310,8 @@ class SqlStore(Writer):
         in the order they came): each its shape's opening, due since the obligation was created. The claim
         that follows in the same transaction takes them in its order, so nothing is claimed twice or lost."""
         async with db.execute(
-            "SELECT seq, id, shape_seq, created_at, opens FROM obligations WHERE opens > 0 ORDER BY opens, seq LIMIT ?",
+            "SELECT seq, id, shape_seq, created_at, opens FROM obligations_full WHERE opens > 0 ORDER BY opens, seq"
+            " LIMIT ?",
             (limit,),
         ) as cur:
             rows = await cur.fetchall()
@@ -416,7 +418,7 @@ class SqlStore(Writer):
         out: dict[str, tuple[str, str, str, str]] = {}
         async for nid, wid, oid, channel, purpose in rows_in(
             db,
-            "SELECT n.id, w.identifier, o.id, n.channel, n.purpose FROM notifications n"
+            f"SELECT n.id, w.identifier, {OBLIGATION_ID}, n.channel, n.purpose FROM notifications n"
             " JOIN obligations o ON o.seq = n.obligation_seq JOIN warnings w ON w.seq = o.warning_seq"
             " WHERE n.id IN ({keys})",
             notification_ids,
@@ -544,15 +546,15 @@ class SqlStore(Writer):
         principal: str | None = None,
     ) -> AckResult:
         async with db.execute(
-            "SELECT o.state, s.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier"
+            "SELECT o.state, s.ack_mode, o.acknowledged_at, o.acknowledged_by, o.ack_method, w.identifier, o.seq"
             " FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq"
-            " WHERE o.id = ?",
-            (obligation_id,),
+            f" WHERE o.seq IN ({SEQ_OF_ID})",
+            seq_args(obligation_id),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
-        state, mode, acked_at, acked_by, acked_method, warning_id = row
+        state, mode, acked_at, acked_by, acked_method, warning_id, seq = row
         move = transition(state, Event.ACKNOWLEDGED, mode, method)
         if move.refused == "already":
             return AckResult("already", obligation_id, state, acked_at, acked_by, acked_method)
@@ -560,8 +562,8 @@ class SqlStore(Writer):
             return AckResult(move.refused, obligation_id, state, problem=move.problem)
         await db.execute(
             "UPDATE obligations SET state = ?, acknowledged_at = ?, acknowledged_by = ?, ack_method = ?,"
-            " ack_reason = ?, next_step_at = NULL WHERE id = ?",
-            (move.state, at, by, method, reason, obligation_id),
+            " ack_reason = ?, next_step_at = NULL WHERE seq = ?",
+            (move.state, at, by, method, reason, seq),
         )
         detail: dict[str, Any] = {"by": by, "method": method, "was": state}
         if reason:
@@ -585,14 +587,14 @@ class SqlStore(Writer):
 
         async def job(db: Db) -> AckResult:
             async with db.execute(
-                "SELECT o.state, w.identifier, o.deadline, o.done_at, o.done_by FROM obligations o"
-                " JOIN warnings w ON w.seq = o.warning_seq WHERE o.id = ?",
-                (obligation_id,),
+                "SELECT o.state, w.identifier, o.deadline, o.done_at, o.done_by, o.seq FROM obligations o"
+                f" JOIN warnings w ON w.seq = o.warning_seq WHERE o.seq IN ({SEQ_OF_ID})",
+                seq_args(obligation_id),
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
                 return AckResult("not_found", obligation_id, problem=f"no obligation {obligation_id!r}")
-            state, warning_id, deadline, done_at, done_by = row
+            state, warning_id, deadline, done_at, done_by, seq = row
             move = transition(state, Event.DONE)
             if move.refused == "already":
                 return AckResult("already", obligation_id, state, done_at, done_by, "done")
@@ -601,8 +603,8 @@ class SqlStore(Writer):
             await db.execute(
                 "UPDATE obligations SET state = ?, done_at = ?, done_by = ?, done_json = ?, next_step_at = NULL,"
                 " acknowledged_at = COALESCE(acknowledged_at, ?), acknowledged_by = COALESCE(acknowledged_by, ?),"
-                " ack_method = COALESCE(ack_method, 'done'), ack_reason = COALESCE(ack_reason, ?) WHERE id = ?",
-                (move.state, at, by, orjson.dumps(figures).decode(), at, by, reason, obligation_id),
+                " ack_method = COALESCE(ack_method, 'done'), ack_reason = COALESCE(ack_reason, ?) WHERE seq = ?",
+                (move.state, at, by, orjson.dumps(figures).decode(), at, by, reason, seq),
             )
             detail: dict[str, Any] = {"by": by, "figures": figures, "was": state}
             if deadline is not None and at > deadline:
@@ -837,6 +839,7 @@ def ingest_rows(
     notification_rows: list[tuple[Any, ...]] = []
     cursors: dict[str, tuple[int, ...]] = {}
     for seq, r in new:
+        okey, start, due = shared_by(r.obligations)
         warning_rows.append(
             (
                 seq,
@@ -856,30 +859,49 @@ def ingest_rows(
                 r.warning_json,
                 r.decision_json,
                 r.told_json,
+                okey,
+                now,
+                start,
+                due,
             )
         )
         obligation_seq = dict(zip((o.id for o in r.obligations), ids("obligations", len(r.obligations)), strict=True))
         cursors[r.identifier] = tuple(obligation_seq.values())
-        for o in r.obligations:
+        for ordinal, o in enumerate(r.obligations):
             obligation_rows.append(
                 (
                     obligation_seq[o.id],
-                    o.id,
+                    None if okey is not None else o.id,  # the warning's prefix and the ordinal say it
                     seq,
                     next(shape),
-                    o.due_at,
+                    None if o.due_at == due else o.due_at,
                     "pending",
-                    now,
-                    o.start_at,
+                    None,  # the warning's ``created``
+                    None if o.start_at == start else o.start_at,
                     o.deadline,
                     o.next_step,
                     o.next_step_at,
                     (1 if o.mandatory else 2) if o.opens else 0,
+                    ordinal,
                 )
             )
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors
+
+
+def shared_by(obligations: tuple[ObligationRow, ...]) -> tuple[str | None, float | None, str | None]:
+    """What a warning's obligations share, kept once on the warning (migration 13): their ids' prefix when
+    each id is the prefix and its ordinal (else None: each row keeps its id), their clocks' start and
+    their most common deadline."""
+    if not obligations:
+        return None, None, None
+    parts = [split_id(o.id) for o in obligations]
+    okey = parts[0][0] if parts[0] is not None else None
+    if okey is not None and any(p != (okey, i) for i, p in enumerate(parts)):
+        okey = None
+    due = Counter(o.due_at for o in obligations).most_common(1)[0][0]
+    return okey, obligations[0].start_at, due
 
 
 def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: float) -> tuple[Any, ...]:

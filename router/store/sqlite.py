@@ -74,5 +74,20 @@ class SqliteStore(SqlStore):
             db.row_factory = aiosqlite.Row
         return db
 
+    async def _migrate(self, db: Db) -> int:
+        """Migrations run with foreign keys off (SQLite's way to rebuild a table that others refer to); every
+        reference is checked once they are applied, before anything else is written."""
+        await db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            applied = await super()._migrate(db)
+        finally:
+            await db.execute("PRAGMA foreign_keys=ON")
+        if applied:
+            async with db.execute("PRAGMA foreign_key_check") as cur:
+                broken = await cur.fetchall()
+            if broken:
+                raise RuntimeError(f"the store ({self.path}) has {len(broken)} broken references after migrating")
+        return applied
+
     async def _begin(self, db: Db) -> None:
         await db.execute("BEGIN IMMEDIATE")  # the write lock up front: no upgrade deadlock with a reader

@@ -47,6 +47,7 @@ class Writer(SqlReads):
     """The writer and the reads of one database. ``open()`` before use, ``close()`` after."""
 
     shared = False  # True: other processes write to the same database (PostgreSQL)
+    database = "sqlite"  # which words of a ``ByDatabase`` migration are this database's
 
     def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
         self.batch_max = batch_max
@@ -126,12 +127,14 @@ class Writer(SqlReads):
                 await conn.close()
         self._reader = self._writer = None
 
-    async def _migrate(self, db: Db) -> None:
+    async def _migrate(self, db: Db) -> int:
+        """Apply the migrations this database has not had; how many it took."""
         await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         async with db.execute("SELECT MAX(version) FROM schema_version") as cur:
             row = await cur.fetchone()
         current = int(row[0]) if row and row[0] is not None else 0
-        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+            script = step if isinstance(step, str) else getattr(step, self.database)
             await self._begin(db)
             async with db.execute("SELECT COUNT(*) FROM schema_version WHERE version = ?", (version,)) as cur:
                 row = await cur.fetchone()
@@ -143,6 +146,7 @@ class Writer(SqlReads):
                     await db.execute(self._ddl(statement))
             await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             await db.execute("COMMIT")
+        return len(MIGRATIONS) - current
 
     def _ddl(self, statement: str) -> str:
         """A migration statement in this database's words (SQLite's are the source)."""

@@ -1,5 +1,5 @@
-"""The storm-night soak, two minutes of it (``python -m tests.soak --minutes 30`` is the long one): mixed
-warnings, provider outages and a ``kill -9`` of the router, then nothing lost, nothing duplicated at the
+"""The storm-night soak, 75 seconds of it (``python -m tests.soak --minutes 30`` is the long one): mixed
+warnings, a provider outage and a ``kill -9`` of the router, then nothing lost, nothing duplicated at the
 receivers and every breach explained."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 from tests.soak import report, run
 
 
-def test_two_minutes_of_a_storm_night_lose_nothing_duplicate_nothing_and_explain_every_breach(
+def test_a_storm_night_soaked_loses_nothing_duplicates_nothing_and_explains_every_breach(
     tmp_path: Path,
 ) -> None:
-    figures = run(tmp_path, minutes=2.0, seed=7, shrink=1 / 60)  # 30 minutes become 30 s
+    figures = run(tmp_path, minutes=1.25, seed=7, shrink=1 / 60)  # 30 minutes become 30 s
     print("\n" + report(figures))
-    assert figures.kills >= 1 and figures.outages >= 2  # the troubles really happened
+    assert figures.kills >= 1 and figures.outages >= 1  # the troubles really happened
     assert figures.warnings_accepted >= 20 and figures.delivered > 0 and figures.acknowledged > 0
     assert sum(figures.breaches.values()) > 0  # some obligations were left to breach, and were
     assert figures.lost == []

@@ -18,8 +18,8 @@ from tests.support.messages import now_iso
 from tests.support.pgserver import Postgres
 from tests.support.procs import drained, start_stack, wait_for
 
-BURST = 2000
-KILL_AFTER = 500
+BURST = 1200
+KILL_AFTER = 300
 
 
 def identifier(i: int) -> str:

@@ -458,3 +458,53 @@ def test_a_reports_notifications_are_written_with_it_claimed_recorded_and_counte
         await store.close()
 
     run(scenario)
+
+
+def test_what_a_warnings_obligations_share_is_written_once_and_read_back_per_obligation(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """An obligation's row keeps only its own: its id's prefix, its clock's start and the deadline most of
+    its warning's obligations share live on the warning, yet every read, acknowledgement and report gives
+    each obligation its own id and deadline as before."""
+
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        # A 12 h nowcast for 罗平县's 板桥镇, onset three hours after it is issued.
+        nowcast = json_message(
+            identifier="53030041600000_20260715080000",
+            sender="曲靖市气象台",
+            sender_code="53030041600000",
+            product="nowcast",
+            severity=None,
+            onset="2026-07-15T11:00:00+08:00",
+            areas=["530324102"],
+            key_townships=["530324102"],
+        )
+        accepted = await service.submit(nowcast)
+        ids = [o.id for o in accepted.outcome.obligations]
+        prefix = ids[0].rsplit(".", 1)[0]
+        # The ids the router hands out: the prefix, ".", the ordinal in three digits.
+        assert ids == [f"{prefix}.{i:03d}" for i in range(len(ids))]
+        deadlines = {o.id: o.deadline for o in accepted.outcome.obligations}
+        assert len(set(deadlines.values())) > 1  # the 12-6-2 tasks come due at different times
+        stored = await store.get_warning(accepted.warning.id)
+        assert stored is not None
+        assert {o["id"]: datetime.fromisoformat(o["deadline"]).timestamp() for o in stored["obligations"]} == deadlines
+        last = ids[-1]
+        one = await store.get_obligation(last)
+        assert one is not None and one["id"] == last
+        assert (await store.acknowledge(last, "link", "罗平县应急管理局", 200.0)).status == "acknowledged"
+        # "prefix.7" names no obligation ("prefix.007" does): an id is matched as written, not as a number.
+        assert len(ids) > 7
+        assert (await store.acknowledge(f"{prefix}.7", "link", "x", 201.0)).status == "not_found"
+        assert (await store.get_obligation(f"{prefix}.7")) is None
+        assert (await store.get_obligation(f"{prefix}.{len(ids) + 5:03d}")) is None
+        await store.close()
+
+    run(scenario)
+    # On disk: no obligation row repeats its id, and only the deadlines that differ from the common one
+    # are on their rows.
+    assert backend.rows("SELECT COUNT(*) FROM obligations WHERE id IS NOT NULL")[0][0] == 0
+    (common,) = backend.rows("SELECT due FROM warnings")[0]
+    own = [r[0] for r in backend.rows("SELECT due_at FROM obligations WHERE due_at IS NOT NULL")]
+    assert own and common not in own
