@@ -15,7 +15,9 @@ def test_a_storm_night_soaked_loses_nothing_duplicates_nothing_and_explains_ever
     figures = run(tmp_path, minutes=1.25, seed=7, shrink=1 / 60)  # 30 minutes become 30 s
     print("\n" + report(figures))
     assert figures.kills >= 1 and figures.outages >= 1  # the troubles really happened
-    assert figures.warnings_accepted >= 20 and figures.delivered > 0 and figures.acknowledged > 0
+    # The bureau sends one message every 4 s: about 18 in 75 s, each accepted once the router is back.
+    assert figures.warnings_accepted >= 15 and figures.warnings_accepted == figures.messages_sent
+    assert figures.delivered > 0 and figures.acknowledged > 0
     assert sum(figures.breaches.values()) > 0  # some obligations were left to breach, and were
     assert figures.lost == []
     assert figures.duplicated == []
