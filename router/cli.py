@@ -235,6 +235,7 @@ def _cmd_plan_coverage(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from router.app import settle_heap
     from router.logs import configure
     from router.settings import Settings
     from router.web.api import create_app
@@ -261,8 +262,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if reason:
             print(f"warnroute: Kafka mode cannot start: {reason}", file=sys.stderr)
             return EXIT_CONFIG
+    app = create_app(settings, config)
+    settle_heap()
     uvicorn.run(
-        create_app(settings, config),
+        app,
         host=args.host,
         port=args.port,
         log_level="warning",

@@ -42,15 +42,56 @@ def split(channel: str, items: Sequence[Outbound]) -> list[list[Outbound]]:
     limit = SIZE_LIMITS.get(channel, (0, ""))[0]
     messages: list[list[Outbound]] = []
     current: list[Outbound] = []
+    size = _Size(channel)
     for item in items:
-        candidate = [*current, item]
-        if current and limit and measure(channel, *_title_text(channel, candidate)) > limit:
+        if current and limit and size.with_one_more(item) > limit:
             messages.append(current)
-            candidate = [item]
-        current = candidate
+            current, size = [], _Size(channel)
+        current.append(item)
+        size.add(item)
     if current:
         messages.append(current)
     return messages
+
+
+class _Size:
+    """``measure(channel, *_title_text(channel, items))`` of a message as its items are added, one at a time,
+    without writing out its text again for each (hundreds of notifications for one webhook endpoint would
+    make that quadratic)."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.first: Outbound | None = None
+        self.count = 0
+        self.length = 0  # the numbered parts' bytes (characters for SMS), without the separators
+        self.escapes = 0  # their newlines and quotes
+
+    def add(self, item: Outbound) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = item
+        length, escapes = self._part(self.count, item)
+        self.length += length
+        self.escapes += escapes
+
+    def with_one_more(self, item: Outbound) -> int:
+        """The size of the message with ``item`` after what it holds (at least one item)."""
+        assert self.first is not None
+        n = self.count + 1
+        length, escapes = self._part(n, item)
+        if self.channel == "sms":
+            return self.length + length + n - 1  # one line each
+        text = self.length + length + 2 * (n - 1)  # the parts, "\n\n" between them
+        title = len(self.first.title.encode()) + len(f" 等{n}项".encode())
+        if self.channel == "wecom":
+            return len(b"### \n") + title + text
+        return title * 2 + text + self.escapes + escapes + 2 * (n - 1) + ENVELOPE
+
+    def _part(self, n: int, item: Outbound) -> tuple[int, int]:
+        if self.channel == "sms":
+            return len(item.text), 0
+        part = f"{n}. {item.title}\n{item.text}"
+        return len(part.encode()), part.count("\n") + part.count('"')
 
 
 def combine(items: Sequence[Outbound]) -> Outbound:

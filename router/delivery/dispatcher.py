@@ -24,7 +24,7 @@ from router.access.acklinks import AckSigner
 from router.delivery import coalesce, render
 from router.delivery.budget import Budgets
 from router.delivery.retry import RetryPolicy
-from router.domain.channels import COALESCED_KINDS
+from router.domain.channels import COALESCED_KINDS, MARKDOWN_KINDS
 from router.errors import DeliveryError, PermanentDeliveryError, RateLimited
 from router.handlers.base import ChannelHandler, Outbound
 from router.metrics import Metrics
@@ -324,7 +324,7 @@ class Dispatcher(Runs):
                 department=c.department,
                 jurisdiction=c.jurisdiction,
                 title=render.report_title(c.report, filer, clauses[0]),
-                text=render.report_text(c.report, filer, clauses, short=short),
+                text=render.report_text(c.report, filer, clauses, short=short, markdown=c.channel in MARKDOWN_KINDS),
                 payload=render.report_payload(c.report, clauses),
                 drill=False,
                 contact=self.secrets.resolve_all(refs),

@@ -7,6 +7,10 @@ from typing import Any
 from router.domain.reports import FIGURES, KIND_NAMES, ReportKind
 
 _REPORT_KINDS = frozenset(k.value for k in ReportKind)
+# What opens a construct in the robots' markdown (WeCom, DingTalk): headings, quotes, emphasis, code,
+# links and images, HTML such as <font>, strike-through, tables. In a department's own words each becomes
+# its full-width form, which reads the same in Chinese text and is never markup.
+_MARKUP = str.maketrans("#>*_`[]<~|", "＃＞＊＿｀［］＜～｜")
 
 KIND_ZH = {
     "direct_report": "直报",
@@ -97,8 +101,12 @@ def report_title(report: dict[str, Any], filer: str, clause: str) -> str:
     return f"【情况报告】{filer}：{_kind_zh(report['kind'])} §{clause}"
 
 
-def report_text(report: dict[str, Any], filer: str, clauses: list[str], short: bool = False) -> str:
-    """The body: who, what was observed when and where, each figure with its unit, the reporter's words."""
+def report_text(
+    report: dict[str, Any], filer: str, clauses: list[str], short: bool = False, markdown: bool = False
+) -> str:
+    """The body: who, what was observed when and where, each figure with its unit, the reporter's words
+    (for a markdown channel, as plain text: a report cannot make itself look like a warning's heading or
+    carry a link the reader did not see)."""
     kind = _kind_zh(report["kind"])
     observed = str(report.get("observed_at", ""))[11:16]
     figures = "、".join(
@@ -108,6 +116,8 @@ def report_text(report: dict[str, Any], filer: str, clauses: list[str], short: b
     words = str(report.get("text") or "")
     if short:
         words = words.split("\n")[0][:80]
+    if markdown:
+        words = words.translate(_MARKUP)
     areas = f"（范围 {','.join(report['areas'])}）" if report.get("areas") else ""
     correction = "（更正/续报）" if report.get("replaces") else ""
     parts = [p for p in (figures, words) if p]

@@ -12,6 +12,9 @@ CHANNEL_KINDS = ("feed", "webhook", "sms", "voice", "email", "wecom", "dingtalk"
 PUSH_KINDS = ("webhook", "sms", "voice", "email", "wecom", "dingtalk", "feishu")
 """Channels the router pushes to (feed and kafka are pulled or streamed, and always written)."""
 
+MARKDOWN_KINDS = ("wecom", "dingtalk")
+"""Channels whose messages are markdown (Feishu's robots are sent text)."""
+
 CONFIRM_KEY = "1"
 """The key a callee presses to confirm a voice call (a §4.3 phone report is done by it)."""
 

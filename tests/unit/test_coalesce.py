@@ -8,8 +8,10 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
-from router.delivery.coalesce import combine, message_key, split
+from router.delivery.coalesce import combine, measure, message_key, split
+from router.domain.channels import SIZE_LIMITS
 from router.handlers.base import Outbound, cut
 from router.handlers.http import HttpxTransport
 from router.handlers.im import WecomHandler
@@ -91,3 +93,27 @@ def test_wecom_markdown_stays_within_4096_bytes_at_a_line_end() -> None:
     assert len(content.encode()) <= 4096
     # "### T\n" (6) + 13 lines of 300 bytes and their 12 newlines = 3,918; a 14th line would be 4,219.
     assert len(content.encode()) == 6 + 13 * 300 + 12
+
+
+@pytest.mark.parametrize("channel", ["wecom", "dingtalk", "feishu", "sms"])  # webhook and mail count as dingtalk
+def test_every_message_is_within_its_limit_as_composed_and_could_not_have_taken_the_next(channel: str) -> None:
+    """Measured on the message as composed (``combine``) and as the channel counts it, for every length of
+    notification up to a fifth of the limit (so each message boundary falls at every distance from it):
+    each message of several fits its channel's limit, and with the notification after it, it would not."""
+    limit = SIZE_LIMITS[channel][0]
+
+    def size(part: list[Outbound]) -> int:
+        message = combine(part)
+        return measure(channel, message.title, message.text)
+
+    for length in range(1, limit // 5, max(1, limit // 2000)):
+        text = ('字"\n' * length)[:length]
+        per = length + (1 if channel == "sms" else 8)  # with its separator (and number and title)
+        items = [item(n, text, channel=channel, title="题T") for n in range(3 * limit // per + 3)]
+        parts = split(channel, items)
+        assert [i.id for part in parts for i in part] == [i.id for i in items]
+        assert len(parts) >= 2
+        for n, part in enumerate(parts):
+            assert len(part) == 1 or size(part) <= limit, (length, n)
+            if n + 1 < len(parts):
+                assert size([*part, parts[n + 1][0]]) > limit, (length, n)
