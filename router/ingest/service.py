@@ -308,5 +308,6 @@ def ingest_record(
         notifications=tuple(notifications),
         lifts_lineage=lineage if w.ends and linked else None,
         updates_lineage=lineage if linked and not w.ends else None,
+        okey=key,
         opened=opened + len(notifications),
     )

@@ -76,6 +76,7 @@ class IngestRecord:
     notifications: tuple[NotificationRow, ...]  # written now: only what a late warning's ladder has due at once
     lifts_lineage: str | None = None  # a lift closes the open obligations of this lineage
     updates_lineage: str | None = None  # an Update supersedes the open obligations it gives again
+    okey: str | None = None  # each obligation's id is this, ".", and its ordinal in 3 digits (None: ids as given)
     opened: int = 0  # the notifications its ladders open with (written when claimed) and ``notifications``
 
 

@@ -31,7 +31,7 @@ from router.store.base import (
     StepResult,
 )
 from router.store.reads import Db, rows_in
-from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, seq_args, shape_digest, split_id
+from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, seq_args, shape_digest
 from router.store.writer import AuditEvent, Writer
 
 _CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
@@ -839,7 +839,8 @@ def ingest_rows(
     notification_rows: list[tuple[Any, ...]] = []
     cursors: dict[str, tuple[int, ...]] = {}
     for seq, r in new:
-        okey, start, due = shared_by(r.obligations)
+        okey = r.okey if r.obligations else None
+        start, due = shared_by(r.obligations)
         warning_rows.append(
             (
                 seq,
@@ -890,18 +891,12 @@ def ingest_rows(
     return warning_rows, obligation_rows, notification_rows, cursors
 
 
-def shared_by(obligations: tuple[ObligationRow, ...]) -> tuple[str | None, float | None, str | None]:
-    """What a warning's obligations share, kept once on the warning (migration 13): their ids' prefix when
-    each id is the prefix and its ordinal (else None: each row keeps its id), their clocks' start and
-    their most common deadline."""
+def shared_by(obligations: tuple[ObligationRow, ...]) -> tuple[float | None, str | None]:
+    """What a warning's obligations share, kept once on the warning (migration 13) beside their ids' prefix:
+    their clocks' start and their most common deadline."""
     if not obligations:
-        return None, None, None
-    parts = [split_id(o.id) for o in obligations]
-    okey = parts[0][0] if parts[0] is not None else None
-    if okey is not None and any(p != (okey, i) for i, p in enumerate(parts)):
-        okey = None
-    due = Counter(o.due_at for o in obligations).most_common(1)[0][0]
-    return okey, obligations[0].start_at, due
+        return None, None
+    return obligations[0].start_at, Counter(o.due_at for o in obligations).most_common(1)[0][0]
 
 
 def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: float) -> tuple[Any, ...]:
