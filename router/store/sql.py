@@ -9,10 +9,11 @@ The SQL is the common dialect of both (``?`` placeholders; the PostgreSQL connec
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -74,6 +75,32 @@ INSERT_NOTIFICATIONS = (
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
     " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
+
+EARLY_RECEIPT = (  # a receipt before the send outcome that names its message: kept until that outcome lands
+    "INSERT INTO early_receipts (channel, provider_id, delivered, at, confirmed) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (channel, provider_id) DO UPDATE SET delivered = excluded.delivered,"
+    " at = excluded.at, confirmed = excluded.confirmed"
+)
+RECEIPT_DELIVERED = (
+    "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
+    " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')"
+)
+RECEIPT_FAILED = (
+    "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
+    " WHERE id = ? AND state = 'sent'"
+)
+RECEIPT_FAILED_STEP = (  # a message not delivered: the obligation's next step is due now
+    "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+    " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+)
+
+
+class Receipt(NamedTuple):
+    channel: str
+    provider_id: str
+    delivered: bool
+    at: float
+    confirmed: bool
 
 
 class SqlStore(Writer):
@@ -233,7 +260,7 @@ class SqlStore(Writer):
     # -- the outbox ----------------------------------------------------------------------------
 
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
-        async def job(db: Db) -> list[ClaimedNotification]:
+        async def job(db: Db) -> tuple[list[ClaimedNotification], list[Any]]:
             if self.shared:  # a process that died holding a lease: its notifications are due again
                 await db.execute(
                     "UPDATE notifications SET state = 'pending', lease_until = NULL"
@@ -257,28 +284,31 @@ class SqlStore(Writer):
                 "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
                 [(now + lease_seconds, r[0]) for r in rows] + [(now + lease_seconds, seq) for seq, _ in reports],
             )
-            return [c for _, c in reports] + [
-                ClaimedNotification(
-                    r[1],
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],
-                    r[6],
-                    orjson.loads(r[7]),
-                    orjson.loads(r[8]),
-                    r[9] != "actual",
-                    r[10],
-                    r[11],
-                    (r[12], r[13]),
-                    r[14] or 0.0,
-                    r[15],
-                )
-                for r in rows
-            ]
+            return [c for _, c in reports], rows  # the rows become notifications once the lock is let go
 
-        claimed: list[ClaimedNotification] = await self._submit("job", job)
-        return claimed
+        claimed: tuple[list[ClaimedNotification], list[Any]] = await self._submit("job", job)
+        reports, rows = claimed
+        # Every notification of one warning carries the same warning: decoded once, shared (read only).
+        warnings: dict[str, dict[str, Any]] = {}
+        return reports + [
+            ClaimedNotification(
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                orjson.loads(r[7]),
+                warnings.get(r[8]) or warnings.setdefault(r[8], orjson.loads(r[8])),
+                r[9] != "actual",
+                r[10],
+                r[11],
+                (r[12], r[13]),
+                r[14] or 0.0,
+                r[15],
+            )
+            for r in rows
+        ]
 
     async def _claim_reports(self, db: Db, now: float, limit: int) -> list[tuple[int, ClaimedNotification]]:
         """The reports' notifications due (DESIGN §13): each with its report and the clauses it is sent under."""
@@ -460,30 +490,99 @@ class SqlStore(Writer):
         self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
     ) -> str | None:
         """Apply a provider's receipt to every notification its message carried; one that beats the send
-        outcome is kept until that outcome lands."""
-
-        async def job(db: Db) -> str | None:
-            async with db.execute(
-                "SELECT n.id, w.sent FROM notifications n LEFT JOIN obligations o ON o.seq = n.obligation_seq"
-                " LEFT JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?"
-                " ORDER BY n.seq",
-                (channel, provider_id),
-            ) as cur:
-                rows = await cur.fetchall()
-            if not rows:
-                await db.execute(
-                    "INSERT INTO early_receipts (channel, provider_id, delivered, at, confirmed) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (channel, provider_id) DO UPDATE SET delivered = excluded.delivered,"
-                    " at = excluded.at, confirmed = excluded.confirmed",
-                    (channel, provider_id, int(delivered), at, int(confirmed)),
-                )
-                return None
-            for row in rows:
-                await self._receipt(db, row[0], delivered, at, confirmed)
-            return None if rows[0][1] is None else str(rows[0][1])
-
-        issued: str | None = await self._submit("job", job)
+        outcome is kept until that outcome lands. Receipts waiting together are written together
+        (``_receipt_batch``): a handful of statements for all of them, not several for each."""
+        issued: str | None = await self._submit("receipt", Receipt(channel, provider_id, delivered, at, confirmed))
         return issued
+
+    async def _receipt_batch(self, db: Db, receipts: list[Receipt]) -> list[Any]:
+        """Receipts in one transaction, set by set; what each warning was issued at (the receipt's answer).
+        The same as applying them one by one in order (``_one_receipt``), which is what a batch does when
+        it names one message twice or carries a confirmed call (whose acknowledgement is audited between
+        the receipts' own events), or when the set-based write fails (each then alone in a savepoint)."""
+        keys = [(r.channel, r.provider_id) for r in receipts]
+        if len(set(keys)) < len(keys) or any(r.confirmed and r.delivered for r in receipts):
+            return await self._receipts_one_by_one(db, receipts)
+        saved, head = dict(self._next), self._head
+        await db.execute("SAVEPOINT receipts")
+        try:
+            out = await self._receipts_together(db, receipts)
+        except Exception:
+            await db.execute("ROLLBACK TO SAVEPOINT receipts")
+            self._next, self._head = saved, head
+            await db.execute("RELEASE SAVEPOINT receipts")
+            return await self._receipts_one_by_one(db, receipts)
+        await db.execute("RELEASE SAVEPOINT receipts")
+        return out
+
+    async def _receipts_one_by_one(self, db: Db, receipts: list[Receipt]) -> list[Any]:
+        return await self._jobs(db, [functools.partial(self._one_receipt, receipt=r) for r in receipts])
+
+    async def _receipts_together(self, db: Db, receipts: list[Receipt]) -> list[Any]:
+        wanted = {(r.channel, r.provider_id) for r in receipts}
+        carried: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+        async for nid, channel, provider_id, sent in rows_in(
+            db,
+            "SELECT n.id, n.channel, n.provider_id, w.sent FROM notifications n"
+            " LEFT JOIN obligations o ON o.seq = n.obligation_seq LEFT JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE n.provider_id IN ({keys}) ORDER BY n.seq",
+            sorted({r.provider_id for r in receipts}),
+        ):
+            if (channel, provider_id) in wanted:
+                carried.setdefault((channel, provider_id), []).append((nid, sent))
+        early = [r for r in receipts if (r.channel, r.provider_id) not in carried]
+        if early:
+            await db.executemany(
+                EARLY_RECEIPT, [(r.channel, r.provider_id, int(r.delivered), r.at, int(r.confirmed)) for r in early]
+            )
+        owners = await self._owners(db, [nid for rows in carried.values() for nid, _ in rows])
+        delivered: list[tuple[float, str]] = []
+        failed: list[tuple[str]] = []
+        failed_steps: list[tuple[float, str]] = []
+        events: list[AuditEvent] = []
+        for r in receipts:
+            for nid, _ in carried.get((r.channel, r.provider_id), ()):
+                warning_id, obligation_id, detail = _audit_owner(nid, owners.get(nid))
+                detail["by"] = "provider receipt"
+                if r.delivered:
+                    delivered.append((r.at, nid))
+                    events.append((r.at, "delivered", warning_id, obligation_id, detail))
+                else:
+                    failed.append((nid,))
+                    failed_steps.append((r.at, nid))
+                    events.append(
+                        (r.at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})
+                    )
+        if delivered:
+            await db.executemany(RECEIPT_DELIVERED, delivered)
+            await self._advance(db, [(nid, "delivered", at) for at, nid in delivered])
+        if failed:
+            await db.executemany(RECEIPT_FAILED, failed)
+            await db.executemany(RECEIPT_FAILED_STEP, failed_steps)
+        await self._audit(db, events)
+        out: list[Any] = []
+        for r in receipts:
+            rows = carried.get((r.channel, r.provider_id))
+            out.append(None if not rows or rows[0][1] is None else str(rows[0][1]))
+        return out
+
+    async def _one_receipt(self, db: Db, receipt: Receipt) -> str | None:
+        async with db.execute(
+            "SELECT n.id, w.sent FROM notifications n LEFT JOIN obligations o ON o.seq = n.obligation_seq"
+            " LEFT JOIN warnings w ON w.seq = o.warning_seq WHERE n.channel = ? AND n.provider_id = ?"
+            " ORDER BY n.seq",
+            (receipt.channel, receipt.provider_id),
+        ) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            await db.execute(
+                EARLY_RECEIPT,
+                (receipt.channel, receipt.provider_id, int(receipt.delivered), receipt.at, int(receipt.confirmed)),
+            )
+            return None
+        for row in rows:
+            await self._receipt(db, row[0], receipt.delivered, receipt.at, receipt.confirmed)
+        return None if rows[0][1] is None else str(rows[0][1])
 
     async def _receipt(self, db: Db, notification_id: str, delivered: bool, at: float, confirmed: bool = False) -> None:
         owner = (await self._owners(db, [notification_id])).get(notification_id)
@@ -491,27 +590,15 @@ class SqlStore(Writer):
         purpose = owner[3] if owner is not None else ""
         detail["by"] = "provider receipt"
         if delivered:
-            await db.execute(
-                "UPDATE notifications SET state = 'delivered', delivered_at = COALESCE(delivered_at, ?)"
-                " WHERE id = ? AND state IN ('sent', 'sending', 'delivered')",
-                (at, notification_id),
-            )
+            await db.execute(RECEIPT_DELIVERED, (at, notification_id))
             await self._advance(db, [(notification_id, "delivered", at)])
             await self._audit(db, [(at, "delivered", warning_id, obligation_id, detail)])
             if confirmed and obligation_id is not None and purpose == "action":
                 # A person answered and pressed the confirm key: the phone report is done.
                 await self._ack(db, obligation_id, "voice_keypress", "callee", at, None)
         else:
-            await db.execute(
-                "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
-                " WHERE id = ? AND state = 'sent'",
-                (notification_id,),
-            )
-            await db.execute(
-                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
-                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
-                (at, notification_id),
-            )
+            await db.execute(RECEIPT_FAILED, (notification_id,))
+            await db.execute(RECEIPT_FAILED_STEP, (at, notification_id))
             await self._audit(
                 db, [(at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})]
             )

@@ -190,13 +190,20 @@ class Writer(SqlReads):
                     break
                 batch.append(nxt)
             ingests = [(p, f) for k, p, f in batch if k == "ingest"]
+            receipts = [(p, f) for k, p, f in batch if k == "receipt"]
             others = [(p, f) for k, p, f in batch if k == "job"]
             if ingests:
                 records = [p for p, _ in ingests]
                 await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
-            if others:
-                jobs = [job for job, _ in others]
-                await self._run(db, [f for _, f in others], functools.partial(self._jobs, jobs=jobs))
+            if receipts or others:
+                told, jobs = [p for p, _ in receipts], [job for job, _ in others]
+                futures = [f for _, f in receipts] + [f for _, f in others]
+                await self._run(db, futures, functools.partial(self._receipts_and_jobs, receipts=told, jobs=jobs))
+
+    async def _receipts_and_jobs(self, db: Db, receipts: list[Any], jobs: list[Job]) -> list[Any]:
+        """Providers' receipts (set by set, ``_receipt_batch``) and other writes, in one transaction."""
+        out = await self._receipt_batch(db, receipts) if receipts else []
+        return out + await self._jobs(db, jobs)
 
     async def _jobs(self, db: Db, jobs: list[Job]) -> list[Any]:
         """Several writes in one transaction (one commit), each inside its own savepoint: one that fails
@@ -304,4 +311,8 @@ class Writer(SqlReads):
 
     async def _ingest_batch(self, db: Db, records: list[Any]) -> list[Any]:
         """Write a batch of ingest records in the writer's transaction; one outcome per record."""
+        raise NotImplementedError
+
+    async def _receipt_batch(self, db: Db, receipts: list[Any]) -> list[Any]:
+        """Apply a batch of providers' receipts in the writer's transaction; one answer per receipt."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -198,6 +199,71 @@ def test_outcomes_and_receipts_move_obligations_forward(config: RoutingConfig, b
         assert states[sms.obligation_id]["state"] == "delivered"
         assert states[sms.obligation_id]["sent_at"] and states[sms.obligation_id]["delivered_at"]
         assert states[web.obligation_id]["state"] == "delivered"
+        await store.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["together", "one-by-one"])
+def test_receipts_waiting_together_each_reach_every_notification_their_message_carried(
+    config: RoutingConfig, backend: Backend, twice: bool
+) -> None:
+    """Four receipts arrive at once: two messages delivered (one carried two notifications), one not
+    delivered, one naming a message whose send outcome has not landed. Written together (a handful of
+    statements for all four) or, when one message is named twice, one by one: the same states, the same
+    answers, one audit event per notification, and the chain holds."""
+    from router.audit.verify import verify_store
+
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        await service.submit(json_message())
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        common = Counter(n.channel for n in claimed).most_common(1)[0][0]
+        a, b, c, d = [n for n in claimed if n.channel == common][:4]
+        await store.record_outcomes(
+            [
+                NotificationOutcome(a.id, "sent", 100.0, provider_id="m-1"),
+                NotificationOutcome(b.id, "sent", 100.0, provider_id="m-2"),
+                NotificationOutcome(c.id, "sent", 100.0, provider_id="m-3"),
+                NotificationOutcome(d.id, "sent", 100.0, provider_id="m-2"),  # one message, two notifications
+            ]
+        )
+        together: list[int] = []
+        real = store._receipts_together
+
+        async def counted(db: Any, receipts: Any) -> Any:
+            together.append(len(receipts))
+            return await real(db, receipts)
+
+        store._receipts_together = counted  # type: ignore[method-assign]
+        receipts = [("m-1", True), ("m-2", True), ("m-3", False), ("m-late", True)]
+        if twice:
+            receipts.append(("m-1", True))
+        answers = await asyncio.gather(*(store.record_receipt(common, m, ok, 101.0) for m, ok in receipts))
+        issued = "2026-07-15T08:00:00+08:00"
+        assert answers[:4] == [issued, issued, issued, None]
+        assert together == ([] if twice else [4])
+        states = dict(backend.rows("SELECT id, state FROM notifications WHERE provider_id LIKE 'm-%'"))
+        assert states == {a.id: "delivered", b.id: "delivered", c.id: "failed", d.id: "delivered"}
+        assert backend.rows("SELECT provider_id, delivered FROM early_receipts") == [("m-late", 1)]
+        details = [(r[2], json.loads(r[5])) for r in await store.audit_rows()]
+        events = [(kind, d["notification"]) for kind, d in details if d.get("by") == "provider receipt"]
+        expected = [("delivered", a.id), ("delivered", b.id), ("delivered", d.id), ("send_failed", c.id)]
+        if twice:
+            expected.append(("delivered", a.id))
+        assert sorted(events) == sorted(expected)
+        stored = await store.get_warning(json.loads(json_message())["identifier"])
+        assert stored is not None
+        obligations = {o["id"]: o for o in stored["obligations"]}
+        assert obligations[a.obligation_id]["state"] == "delivered"
+        assert obligations[d.obligation_id]["state"] == "delivered"
+        assert obligations[c.obligation_id]["state"] == "sent"  # not delivered: its next step is due now
+        steps = backend.rows(
+            "SELECT o.next_step_at FROM obligations o JOIN notifications n ON n.obligation_seq = o.seq"
+            f" WHERE n.id = '{c.id}' AND n.purpose = 'action'"
+        )
+        assert steps and all(at is not None and at <= 101.0 for (at,) in steps)
+        assert (await verify_store(store)).ok
         await store.close()
 
     run(scenario)
