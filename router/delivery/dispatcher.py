@@ -113,10 +113,12 @@ class Dispatcher(Runs):
             counted = await self.count_recent_sends()
             if counted:
                 log.info("budgets_counted", sends=counted)
+        self.store.hand_over(self.settings.lease_seconds, self._take)
         flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
         try:
             await self.worker.run()
         finally:
+            self.store.hand_over(self.settings.lease_seconds, None)  # what comes in now waits for the next start
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=self.settings.call_timeout + 1)
             flusher.cancel()
@@ -145,6 +147,12 @@ class Dispatcher(Runs):
         self.metrics.outbox_depth.set(len(claimed))
         if not claimed:
             return False
+        self._take(claimed)
+        return True
+
+    def _take(self, claimed: list[ClaimedNotification]) -> None:
+        """Send what was claimed, or what ingest handed over (``Store.hand_over``: a new warning's §4.3
+        reports, leased in its own transaction and taken here the moment it commits, waiting for no claim)."""
         now = self.clock()
         self.metrics.dispatcher_lag.set(max(0.0, now - min(c.due for c in claimed)))
         groups: dict[Hashable, list[Item]] = {}
@@ -170,7 +178,6 @@ class Dispatcher(Runs):
             self._queued += len(later)
             if at_once:
                 self._launch(key, at_once)
-        return True
 
     def _launch(self, key: Hashable, items: list[Item]) -> None:
         self._busy[key].flights += 1

@@ -219,6 +219,13 @@ class Store(Protocol):
 
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]: ...
 
+    def hand_over(self, lease_seconds: float, take: Callable[[list[ClaimedNotification]], None] | None) -> None:
+        """New §4.3 direct and phone reports go from ingest straight to ``take`` (this process's
+        dispatcher): leased for ``lease_seconds`` in their warning's own transaction and handed over as
+        it commits (a no-op where other processes write the database too: each claims for itself).
+        ``take`` None: no more (the dispatcher stopped); they are claimed as usual."""
+        ...
+
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None: ...
 
     async def record_receipt(

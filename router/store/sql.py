@@ -76,6 +76,12 @@ INSERT_NOTIFICATIONS = (
     " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+INSERT_HANDED = (  # a §4.3 report's opening, leased to this process's dispatcher in its warning's transaction
+    "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
+    " priority, purpose, to_department, to_jurisdiction, lease_until) VALUES (?,?,?,?,'sending',?,?,?,?,?,?,?)"
+)
+HANDED_KINDS = frozenset({"direct_report", "phone_report"})  # DESIGN §4 rule 1: nothing of ours may delay them
+
 EARLY_RECEIPT = (  # a receipt before the send outcome that names its message: kept until that outcome lands
     "INSERT INTO early_receipts (channel, provider_id, delivered, at, confirmed) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (channel, provider_id) DO UPDATE SET delivered = excluded.delivered,"
@@ -146,9 +152,12 @@ class SqlStore(Writer):
             outcomes.append(None)
         shapes = await self._shapes(db, [o for _, r in new for o in r.obligations])
         warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
+        handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
         await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
         await db.executemany(INSERT_NOTIFICATIONS, notification_rows)
+        if handed:
+            await db.executemany(INSERT_HANDED, [row for row, _ in handed])
         cancelled: dict[str, int] = {}
         events: list[AuditEvent] = []
         for seq, r in new:
@@ -171,6 +180,14 @@ class SqlStore(Writer):
                 if superseded:
                     events.append((now, "superseded", r.identifier, None, {"obligations": superseded}))
         await self._audit(db, events)
+        if handed and (cancelled or any(e[1] == "superseded" for e in events)):
+            # A lift or an Update later in this batch may have closed what was handed: only what is still leased goes.
+            async for (nid,) in rows_in(
+                db, "SELECT id FROM notifications WHERE state = 'sending' AND id IN ({keys})", [c.id for _, c in handed]
+            ):
+                self._handing.append(next(c for _, c in handed if c.id == nid))
+        else:
+            self._handing += [c for _, c in handed]
         it = iter(new)
         result: list[IngestOutcome] = []
         for outcome in outcomes:
@@ -188,6 +205,53 @@ class SqlStore(Writer):
                 )
             )
         return result
+
+    def _hand(
+        self, new: list[tuple[int, IngestRecord]], obligation_rows: list[tuple[Any, ...]], now: float
+    ) -> list[tuple[tuple[Any, ...], ClaimedNotification]]:
+        """The opening notifications of the new §4.3 direct and phone reports, leased to this process's
+        dispatcher (``hand_over``): their rows (``INSERT_HANDED``) and what the dispatcher sends. Their
+        obligations' rows in ``obligation_rows`` are marked opened."""
+        assert self._hand_lease is not None
+        lease = now + self._hand_lease
+        out: list[tuple[tuple[Any, ...], ClaimedNotification]] = []
+        index = 0
+        for _, r in new:
+            warning: dict[str, Any] | None = None
+            for o in r.obligations:
+                row, index = obligation_rows[index], index + 1
+                if not (o.opens and o.opening and o.kind in HANDED_KINDS):
+                    continue
+                obligation_rows[index - 1] = (*row[:11], 0, *row[12:])
+                warning = warning if warning is not None else orjson.loads(r.warning_json)
+                action = orjson.loads(o.action_json)
+                sends = orjson.loads(o.opening)
+                for send, seq in zip(sends, self._ids("notifications", len(sends)), strict=True):
+                    suffix, channel, purpose = send[0], send[1], send[2]
+                    to = (send[3], send[4]) if len(send) > 3 else (None, None)
+                    nid = o.id + suffix
+                    out.append(
+                        (
+                            (seq, nid, row[0], channel, now, now, 0 if o.mandatory else 1, purpose, *to, lease),
+                            ClaimedNotification(
+                                nid,
+                                o.id,
+                                channel,
+                                0,
+                                to[0] or o.department,
+                                to[1] or o.jurisdiction,
+                                action,
+                                warning,
+                                r.status != "actual",
+                                now,
+                                purpose,
+                                (o.department, o.jurisdiction),
+                                o.deadline,
+                                row[0],
+                            ),
+                        )
+                    )
+        return out
 
     async def _shapes(self, db: Db, obligations: list[ObligationRow]) -> list[int]:
         """Each obligation's shape (what obligations of one classification share), in order: found by its

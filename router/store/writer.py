@@ -27,6 +27,7 @@ import structlog
 
 from router.audit.chain import GENESIS, link
 from router.errors import StoreUnavailable
+from router.store.base import ClaimedNotification
 from router.store.reads import Db, SqlReads
 from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 
@@ -63,6 +64,12 @@ class Writer(SqlReads):
         self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
         self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
         self._opening_of: dict[int, list[tuple[str, str, str, str | None, str | None]]] = {}  # shape seq → opening
+        # §4.3 reports that ingest claimed for this process's dispatcher (``hand_over``): leased in the
+        # open transaction, handed over once it commits, so their first send waits for no claim.
+        self._hand_lease: float | None = None
+        self._take: Callable[[list[ClaimedNotification]], None] | None = None
+        self._handing: list[ClaimedNotification] = []
+        self._releasing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -166,6 +173,19 @@ class Writer(SqlReads):
         )
         await db.execute("COMMIT")
 
+    def hand_over(self, lease_seconds: float, take: Callable[[list[ClaimedNotification]], None] | None) -> None:
+        if not self.shared:
+            self._hand_lease, self._take = (lease_seconds, take) if take is not None else (None, None)
+
+    async def _release(self, ids: list[str]) -> None:
+        async def job(db: Db) -> None:
+            await db.executemany(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
+                [(i,) for i in ids],
+            )
+
+        await self._submit("job", job)
+
     # -- the writer ----------------------------------------------------------------------------
 
     async def _submit(self, kind: str, payload: Any) -> Any:
@@ -235,6 +255,7 @@ class Writer(SqlReads):
         except Exception as caught:  # the whole transaction failed: every waiter hears why
             self._next, self._head = saved, head
             self._shapes_seen.clear()
+            self._handing.clear()
             self._opening_of.clear()  # a shape written in this transaction is not there: its seq may be reused
             with contextlib.suppress(Exception):
                 await db.execute("ROLLBACK")
@@ -249,6 +270,16 @@ class Writer(SqlReads):
                 self._shape_seqs.clear()
             self._shape_seqs.update(self._shapes_seen)
             self._shapes_seen.clear()
+        if self._handing:
+            handed, self._handing = self._handing, []
+            try:
+                assert self._take is not None
+                self._take(handed)
+            except Exception:  # not taken: due again at once, claimed as usual
+                log.exception("handover_failed", count=len(handed))
+                release = asyncio.create_task(self._release([c.id for c in handed]))
+                self._releasing.add(release)
+                release.add_done_callback(self._releasing.discard)
         for future, value in zip(futures, result, strict=True):
             if future.done():
                 continue

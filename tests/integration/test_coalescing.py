@@ -6,6 +6,7 @@ per obligation; a crash between the send and its recorded outcome repeats the me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from router.metrics import Metrics
 from router.plan.config import load_config
 from router.plan.secrets import SecretResolver
 from router.reports.service import Reports
-from router.store import NotificationOutcome, SqliteStore
+from router.store import ClaimedNotification, NotificationOutcome, SqliteStore
 from router.tools.demo import demo_config, environments
 from tests.support.messages import json_message, now_iso
 from tests.support.procs import Proc, free_port, start
@@ -64,16 +65,26 @@ class Dropping(SqliteStore):
         await super().record_outcomes(outcomes)
 
 
+class Stalled(Dropping):
+    """A store whose claims wait until ``claims`` is set (a writer busy with other work)."""
+
+    claims: asyncio.Event
+
+    async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
+        await self.claims.wait()
+        return await super().claim_notifications(now, limit, lease_seconds)
+
+
 class Router:
     """The store, ingest and a dispatcher (webhooks over real HTTP, one message per destination per window)."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], dispatch: bool = True) -> None:
-        self.tmp, self.env, self.dispatch = tmp, env, dispatch
+    def __init__(self, tmp: Path, env: dict[str, str], dispatch: bool = True, store: type[Dropping] = Dropping) -> None:
+        self.tmp, self.env, self.dispatch, self.kind = tmp, env, dispatch, store
         self.config = load_config(tmp / "config")
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Router:
-        self.store = Dropping(self.tmp / "db.sqlite")
+        self.store = self.kind(self.tmp / "db.sqlite")
         await self.store.open()
         self.session = aiohttp.ClientSession()
         metrics = Metrics(CollectorRegistry())
@@ -220,6 +231,87 @@ def test_a_crash_between_send_and_outcome_repeats_the_message_with_the_same_key(
     asyncio.run(scenario())
 
 
+def test_a_new_warnings_direct_reports_go_as_it_commits_without_waiting_for_a_claim(
+    tmp_path: Path, receiver: tuple[Proc, dict[str, str]]
+) -> None:
+    """DESIGN §4 rule 1: an orange rainstorm signal's §4.3 direct reports (罗平县's flood-control and
+    geological-disaster HQs, config/warnings.yaml's ``direct_report`` ladder: their first channel at once,
+    here the webhook endpoint the demo's offices share) reach their receiver while every claim of the
+    dispatcher is held up; the rest of the warning waits for the claim; a crash before the outcomes are
+    written sends the same message again under the same keys, and nothing else twice."""
+    sim, env = receiver
+    expected = [("flood_drought_hq", "webhook"), ("geohazard_hq", "webhook")]  # (department, channel)
+
+    def arrived() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = httpx.get(f"{sim.url}/bodies").json()
+        return got
+
+    async def scenario() -> None:
+        async with Router(tmp_path, env, store=Stalled) as r:
+            assert isinstance(r.store, Stalled)
+            r.store.claims = asyncio.Event()  # no claim gets through
+            r.store.dropping = True  # and the process dies before any outcome is written
+            message = json_message(identifier="orange", severity="orange", sent=now_iso())
+            await r.service.submit(message)
+            try:
+                await until(lambda: _true(len(arrived()) == 2))
+                await asyncio.sleep(0.3)
+                await _cancel(r)
+            finally:
+                r.store.claims.set()  # a failed check must not leave the dispatcher waiting
+            doc = await r.store.get_warning("orange")
+            assert doc is not None
+            direct = {o["id"]: o for o in doc["obligations"] if o["action"]["kind"] == "direct_report"}
+            assert {(o["action"]["department"], o["action"]["jurisdiction"]) for o in direct.values()} == {
+                ("flood_drought_hq", "530324"),
+                ("geohazard_hq", "530324"),
+            }
+            by_key = {
+                n["id"]: (o["action"]["department"], n["channel"])
+                for o in direct.values()
+                for n in o["notifications"]
+                if n["channel"] == "webhook"
+            }
+            first = arrived()
+            assert sorted(by_key[b["key"]] for b in first) == sorted(expected)  # these and nothing else
+        async with Router(tmp_path, env) as r:  # the restart: what was handed over is due again
+            await until(lambda: _direct_delivered(r))
+            await until(lambda: _true(len(arrived()) > 40))
+            doc = await r.store.get_warning("orange")
+            assert doc is not None
+            keys = [b["key"] for b in arrived()]
+            again = [k for k in keys if k in by_key]
+            # The same message once more, under the same keys; every other notification once.
+            assert sorted(again) == sorted([*by_key, *by_key]), again
+            others = [k for k in keys if k not in by_key]
+            assert len(others) == len(set(others))
+
+    asyncio.run(scenario())
+
+
+async def _cancel(r: Router) -> None:
+    """The process dies, its claim still waiting."""
+    assert r.task is not None
+    r.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await r.task
+    r.task = None
+
+
+async def _direct_delivered(r: Router) -> bool:
+    doc = await r.store.get_warning("orange")
+    if doc is None:
+        return False
+    ns = [
+        n
+        for o in doc["obligations"]
+        if o["action"]["kind"] == "direct_report"
+        for n in o["notifications"]
+        if n["channel"] == "webhook"
+    ]
+    return len(ns) == 2 and all(n["state"] == "delivered" for n in ns)
+
+
 async def _all_delivered(r: Router) -> bool:
     ns = [*(await r.webhooks("a")), *(await r.webhooks("b"))]
     return bool(ns) and all(n["state"] == "delivered" for n in ns)
@@ -263,7 +355,8 @@ def test_a_report_reaches_its_recipients_as_one_message_per_destination_and_thei
     async def scenario() -> None:
         async with Router(tmp_path, env) as r:
             reports = Reports(r.config, r.store, on_sent=r.dispatcher.wake)
-            outcome, _ = await reports.file(filer, _situation("rpt-1", "losses", dead=1, people_moved=120))
+            report = _situation("rpt-1", "losses", dead=1, people_moved=120)
+            outcome, _ = await reports.file(filer, report)
             assert outcome.status == "created"
             await until(lambda: _true(len(messages(sim)) == 1))
             (first,) = messages(sim)
@@ -273,7 +366,7 @@ def test_a_report_reaches_its_recipients_as_one_message_per_destination_and_thei
             assert got == {("rpt-1", tuple(c)) for c in expected.values()}
             assert carried[0]["body"]["type"] == "warnroute.actions"  # one message carrying three
             # The same report again: nothing new is written or sent.
-            again, _ = await reports.file(filer, _situation("rpt-1", "losses", dead=1, people_moved=120))
+            again, _ = await reports.file(filer, report.model_copy())
             assert again.status == "duplicate"
             # A second report inside the window (1 per 3 s): it waits, then goes as the next message.
             await reports.file(filer, _situation("rpt-2", "losses", injured=2))

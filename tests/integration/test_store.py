@@ -17,7 +17,7 @@ from router.domain.reports import SituationReport
 from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
-from router.store import NotificationOutcome, SqlStore
+from router.store import ClaimedNotification, NotificationOutcome, SqlStore
 from router.store.schema import MIGRATIONS
 from tests.support.backends import Backend
 from tests.support.messages import EXAMPLES, issue_clock, json_message
@@ -464,6 +464,70 @@ def test_ingest_writes_no_notification_rows_and_a_claim_writes_each_opening_once
         assert {n["state"] for o in lifted["obligations"] for n in o["notifications"]} == {"cancelled"}
         left = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
         assert left and {c.action["kind"] for c in left} == {"lift"}  # the lift's own notices, nothing else
+        await store.close()
+
+    run(scenario)
+
+
+def test_a_new_warnings_direct_reports_are_handed_to_this_processs_dispatcher_as_it_commits(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """DESIGN §4 rule 1: the embedded store hands an orange rainstorm signal's §4.3 direct reports (罗平县's
+    flood-control and geological-disaster HQs; config/warnings.yaml's ``direct_report`` ladder opens with
+    their first channel and SMS at once) to this process's dispatcher, leased in the warning's own
+    transaction; a claim takes everything else and never those; a restart makes them due again under the
+    same keys. The shared store (other processes claim too) hands nothing over: its claim takes them."""
+    expected = {  # (department, channel), written out from the ladder and config/departments.yaml
+        ("flood_drought_hq", "webhook"),
+        ("flood_drought_hq", "sms"),
+        ("geohazard_hq", "webhook"),
+        ("geohazard_hq", "sms"),
+    }
+
+    async def scenario() -> None:
+        store, service = await _service(backend, config)
+        taken: list[ClaimedNotification] = []
+        store.hand_over(60, taken.extend)
+        orange = await service.submit(json_message(identifier="orange", severity="orange"))
+        claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+        stored = await store.get_warning(orange.warning.id)
+        assert stored is not None
+        every = sorted(n["id"] for o in stored["obligations"] for n in o["notifications"])
+        assert sorted([c.id for c in taken] + [c.id for c in claimed]) == every  # each once
+        direct = [c for c in (claimed if store.shared else taken) if c.action["kind"] == "direct_report"]
+        assert {(c.department, c.channel) for c in direct} == expected
+        assert {c.jurisdiction for c in direct} == {"530324"} and {c.purpose for c in direct} == {"action"}
+        if store.shared:
+            assert taken == []
+        else:
+            assert taken == direct and {c.warning["id"] for c in taken} == {"orange"}
+            states = {n["id"]: n["state"] for o in stored["obligations"] for n in o["notifications"]}
+            assert {states[c.id] for c in taken} == {"sending"}
+            assert await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60) == []
+            await store.close()
+            store, service = await _service(backend, config)  # the restart: due again, the same keys
+            again = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+            assert sorted(c.id for c in again) == sorted([c.id for c in taken] + [c.id for c in claimed])
+            # A dispatcher that cannot take them: they are due again at once, claimed as usual.
+
+            def refuse(_: list[ClaimedNotification]) -> None:
+                raise RuntimeError("the dispatcher is gone")
+
+            store.hand_over(60, refuse)
+            red = await service.submit(json_message(identifier="red", severity="red"))
+            later = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+            if not any(c.warning["id"] == "red" and c.action["kind"] == "direct_report" for c in later):
+                later += await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+            stored = await store.get_warning(red.warning.id)
+            assert stored is not None
+            every = sorted(n["id"] for o in stored["obligations"] for n in o["notifications"])
+            assert sorted(c.id for c in later) == every
+            # Stopped: the next warning's reports are claimed like the rest.
+            store.hand_over(60, None)
+            third = await service.submit(json_message(identifier="third", severity="orange"))
+            last = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+            assert {c.channel for c in last if c.action["kind"] == "direct_report"} == {"webhook", "sms"}
+            assert all(c.warning["id"] == third.warning.id for c in last)
         await store.close()
 
     run(scenario)
