@@ -8,12 +8,15 @@ channel's receiver, all on 127.0.0.1.
    signal): latency of POST → 202 (decision and obligations durable), of POST → first notification of that
    warning arriving at its receiver, and of POST → each §4.3 direct report accepted by its receiver.
 2. Sustained: ``--burst`` warnings from ``--concurrency`` concurrent clients: accepted warnings/s.
-3. RSS of the router process after the run.
+3. Fan-out: the requests the receivers took from the burst's start until the router is drained, per
+   second, and the notifications they carried.
+4. RSS of the router process after the run.
 Raw building blocks, measured the same way in the same run:
 a. a bare FastAPI endpoint (read the body, answer 202) under the same uvicorn and the same clients;
 b. the machine's store (DESIGN §11): the same messages' bytes and 45 narrow rows each (ids of at most 24
    bytes, one index beside the primary key) in batches of 256 warnings per transaction, on SQLite in WAL
    with synchronous=FULL; a schema of its own, whatever warnroute writes.
+c. aiohttp alone posting as many SMS sends, as many at a time as the dispatcher sends, to the same receiver.
 Latencies count every request not answered 2xx and every notification that never arrived as a failure:
 reported beside the percentiles (and as never-answered inside them), never dropped.
 """
@@ -142,6 +145,43 @@ async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
         return done / (time.perf_counter() - start)
 
 
+FANOUT_IN_FLIGHT = 32  # the dispatcher's sends in flight (DispatchSettings.max_in_flight)
+SMS_TEXT = (
+    "【曲靖气象】罗平县气象台发布大风黄色预警信号。请罗平县应急管理局按预案第4.2条做好应对，30分钟内确认：回复1。"
+)
+
+
+def taken(sim: str) -> tuple[int, int]:
+    """(requests, notifications they carried) the receivers have taken so far, every channel."""
+    requests = httpx.get(f"{sim}/messages", timeout=30).json()
+    carried = httpx.get(f"{sim}/received", timeout=30).json()
+    return sum(sum(k.values()) for k in requests.values()), sum(sum(k.values()) for k in carried.values())
+
+
+async def raw_fanout(sim: str, api_key: str, total: int, concurrency: int) -> float:
+    """The fan-out's raw block (DESIGN §11): aiohttp alone, ``concurrency`` at a time, posting ``total``
+    SMS sends (the channel most of the router's requests go to) to the same receiver: requests/s."""
+    headers = {"authorization": f"Bearer {api_key}"}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(i)
+    done = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as client:
+
+        async def worker() -> None:
+            nonlocal done
+            while not queue.empty():
+                i = queue.get_nowait()
+                body = {"to": f"+8613800{i:06d}", "text": SMS_TEXT, "idempotency_key": f"raw-{i}"}
+                async with client.post(f"{sim}/sms/send", json=body, headers=headers) as r:
+                    await r.read()
+                    done += r.status == 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - start)
+
+
 def direct_reports(api: str, sent_at: dict[str, float]) -> list[float]:
     """POST → each §4.3 direct report accepted by its receiver (the router's record of the provider's 2xx,
     on this machine's clock), for the warnings ``sent_at`` names; one never sent is a failure."""
@@ -251,7 +291,17 @@ def main() -> None:
         carried = httpx.get(f"{stack.sim.url}/received", timeout=30).json()
         results["requests_per_warning"] = sum(sum(k.values()) for k in requests.values()) / max(len(sent_at), 1)
         results["notifications_per_warning"] = sum(sum(k.values()) for k in carried.values()) / max(len(sent_at), 1)
+        before = taken(stack.sim.url)
+        began = time.perf_counter()
         results["sustained_per_s"] = asyncio.run(sustained(url, args.burst, args.concurrency, "burst"))
+        drained(stack.api, 240)  # the burst's first rungs all at their receivers (polled every 0.5 s)
+        spent = time.perf_counter() - began
+        after = taken(stack.sim.url)
+        results["fanout_requests_per_s"] = (after[0] - before[0]) / spent
+        results["fanout_notifications_per_s"] = (after[1] - before[1]) / spent
+        results["raw_fanout_requests_per_s"] = asyncio.run(
+            raw_fanout(stack.sim.url, stack.serve_env["WARNROUTE_SMS_API_KEY"], args.burst, FANOUT_IN_FLIGHT)
+        )
         summary = httpx.get(f"{stack.api}/api/v1/summary", timeout=30).json()
         obligations = sum(summary["obligations"].values())
         results["obligations_per_warning"] = obligations / max(summary["warnings"]["total"], 1)
@@ -295,6 +345,12 @@ def main() -> None:
         f"sustained: {r['sustained_per_s']:.0f} warnings/s with {r['obligations_per_warning']:.1f} obligations each;"
         f" bare endpoint {r['bare_sustained_per_s']:.0f} req/s; raw store block {r['raw_sqlite_warnings_per_s']:.0f}"
         f" warnings/s; ratio to the slower {r['sustained_vs_ceiling']:.2f}; router RSS {r['router_rss_mb']:.0f} MB"
+    )
+    print(
+        f"fan-out during the burst: {r['fanout_requests_per_s']:.0f} requests/s carrying"
+        f" {r['fanout_notifications_per_s']:.0f} notifications/s; raw block (aiohttp alone, the same receiver)"
+        f" {r['raw_fanout_requests_per_s']:.0f} requests/s; ratio"
+        f" {r['fanout_requests_per_s'] / r['raw_fanout_requests_per_s']:.2f}"
     )
     print(
         f"ingest only (dispatcher off): {r['sustained_ingest_only_per_s']:.0f} warnings/s,"

@@ -167,6 +167,9 @@ class PgConnection:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Execution:
         return Execution(self, translate(sql), list(params))
 
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return (await self.execute(sql, params).run()).rows
+
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
         if rows:

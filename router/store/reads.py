@@ -20,14 +20,25 @@ Db = Any
 CHUNK = 500  # keys per IN list: within every database's limit on parameters
 
 
+async def fetch(db: Db, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """The rows of one query in one call to the database (a cursor's execute, fetch and close are a
+    round trip to aiosqlite's thread each; on a busy event loop each waits for a turn)."""
+    return list(await db.execute_fetchall(sql, params))
+
+
+async def many(db: Db, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany`` when there is anything to write (an empty one is a round trip all the same)."""
+    if rows:
+        await db.executemany(sql, rows)
+
+
 async def rows_in(db: Db, sql: str, keys: Sequence[Any]) -> AsyncIterator[Any]:
     """The rows of ``sql`` whose ``{keys}`` is an IN list of ``keys``, read ``CHUNK`` keys at a time (one read
     per chunk, never one per key)."""
     for i in range(0, len(keys), CHUNK):
         chunk = list(keys[i : i + CHUNK])
-        async with db.execute(sql.format(keys=",".join("?" * len(chunk))), chunk) as cur:
-            async for row in cur:
-                yield row
+        for row in await fetch(db, sql.format(keys=",".join("?" * len(chunk))), chunk):
+            yield row
 
 
 """A connection: aiosqlite's, or the PostgreSQL adapter that answers the same calls (postgres.py)."""

@@ -31,7 +31,7 @@ from router.store.base import (
     ReportRecord,
     StepResult,
 )
-from router.store.reads import Db, rows_in
+from router.store.reads import Db, fetch, many, rows_in
 from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, seq_args, shape_digest
 from router.store.writer import AuditEvent, Writer
 
@@ -122,12 +122,12 @@ class SqlStore(Writer):
         now = self.clock()
         marks = ",".join("?" * len(records))
         existing: dict[tuple[str, str], tuple[int, str, str]] = {}
-        async with db.execute(
+        for seq, sender, identifier, sent, content_hash in await fetch(
+            db,
             f"SELECT seq, sender, identifier, sent, content_hash FROM warnings WHERE identifier IN ({marks})",
             [r.identifier for r in records],
-        ) as cur:
-            async for seq, sender, identifier, sent, content_hash in cur:
-                existing[(sender, identifier)] = (seq, sent, content_hash)
+        ):
+            existing[(sender, identifier)] = (seq, sent, content_hash)
         outcomes: list[IngestOutcome | None] = []
         new: list[tuple[int, IngestRecord]] = []
         for record in records:
@@ -155,7 +155,7 @@ class SqlStore(Writer):
         handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
         await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
-        await db.executemany(INSERT_NOTIFICATIONS, notification_rows)
+        await many(db, INSERT_NOTIFICATIONS, notification_rows)
         if handed:
             await db.executemany(INSERT_HANDED, [row for row, _ in handed])
         cancelled: dict[str, int] = {}
@@ -332,7 +332,8 @@ class SqlStore(Writer):
                     (now,),
                 )
             await self._open(db, limit)
-            async with db.execute(
+            rows = await fetch(
+                db,
                 "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
                 " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
                 " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
@@ -341,10 +342,10 @@ class SqlStore(Writer):
                 " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
                 " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
                 (now, limit),
-            ) as cur:
-                rows = await cur.fetchall()
+            )
             reports = await self._claim_reports(db, now, max(limit // 4, 1))
-            await db.executemany(
+            await many(
+                db,
                 "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
                 [(now + lease_seconds, r[0]) for r in rows] + [(now + lease_seconds, seq) for seq, _ in reports],
             )
@@ -376,7 +377,8 @@ class SqlStore(Writer):
 
     async def _claim_reports(self, db: Db, now: float, limit: int) -> list[tuple[int, ClaimedNotification]]:
         """The reports' notifications due (DESIGN §13): each with its report and the clauses it is sent under."""
-        async with db.execute(
+        rows = await fetch(
+            db,
             "SELECT n.seq, n.id, r.id, n.channel, n.attempts, n.to_department, n.to_jurisdiction, r.report_json,"
             " n.next_attempt_at, n.priority, k.clauses FROM notifications n"
             " JOIN reports r ON r.seq = n.report_seq"
@@ -385,8 +387,7 @@ class SqlStore(Writer):
             " WHERE n.report_seq IS NOT NULL AND n.state = 'pending' AND n.next_attempt_at <= ?"
             " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
             (now, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         out = []
         for r in rows:
             report = orjson.loads(r[7])
@@ -403,12 +404,12 @@ class SqlStore(Writer):
         """Write the notifications of up to ``limit`` obligations whose ladders opened (mandatory ones first, then
         in the order they came): each its shape's opening, due since the obligation was created. The claim
         that follows in the same transaction takes them in its order, so nothing is claimed twice or lost."""
-        async with db.execute(
+        rows = await fetch(
+            db,
             "SELECT seq, id, shape_seq, created_at, opens FROM obligations_full WHERE opens > 0 ORDER BY opens, seq"
             " LIMIT ?",
             (limit,),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         if not rows:
             return
         openings = await self._openings(db, {int(r[2]) for r in rows})
@@ -452,28 +453,33 @@ class SqlStore(Writer):
             wait = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "wait"]
             failed = [o for o in outcomes if o.state == "failed"]
             done = [o for o in outcomes if o.state in ("sent", "delivered")]
-            await db.executemany(
+            await many(
+                db,
                 "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
                 " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
                 retry,
             )
-            await db.executemany(  # waiting for a provider's window is not an attempt
+            await many(  # waiting for a provider's window is not an attempt
+                db,
                 "UPDATE notifications SET state = 'pending', next_attempt_at = ?, lease_until = NULL, last_error = ?"
                 " WHERE id = ? AND state = 'sending'",
                 wait,
             )
-            await db.executemany(
+            await many(
+                db,
                 "UPDATE notifications SET state = 'failed', attempts = attempts + ?, lease_until = NULL,"
                 " last_error = ? WHERE id = ? AND state = 'sending'",
                 [(int(o.attempted), o.error, o.id) for o in failed],
             )
             # A channel that failed for good: the ladder's next step fires now rather than at its time.
-            await db.executemany(
+            await many(
+                db,
                 "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
                 " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
                 [(o.at, o.id) for o in failed],
             )
-            await db.executemany(
+            await many(
+                db,
                 "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
                 " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
                 " WHERE id = ? AND state = 'sending'",
@@ -498,12 +504,9 @@ class SqlStore(Writer):
             for o in done:
                 if o.state == "sent" and o.provider_id is not None:
                     sent.setdefault(o.provider_id, []).append(o.id)
-            if sent:
-                async with db.execute("SELECT COUNT(*) FROM early_receipts") as cur:
-                    row = await cur.fetchone()
-                if row is not None and row[0]:
-                    for provider_id, notification_ids in sent.items():
-                        await self._apply_early_receipt(db, notification_ids, provider_id)
+            if sent and (await fetch(db, "SELECT COUNT(*) FROM early_receipts"))[0][0]:
+                for provider_id, notification_ids in sent.items():
+                    await self._apply_early_receipt(db, notification_ids, provider_id)
 
         await self._submit("job", job)
 

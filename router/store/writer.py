@@ -28,7 +28,7 @@ import structlog
 from router.audit.chain import GENESIS, link
 from router.errors import StoreUnavailable
 from router.store.base import ClaimedNotification
-from router.store.reads import Db, SqlReads
+from router.store.reads import Db, SqlReads, fetch
 from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 
 log = structlog.get_logger("warnroute.store")
@@ -222,6 +222,8 @@ class Writer(SqlReads):
 
     async def _receipts_and_jobs(self, db: Db, receipts: list[Any], jobs: list[Job]) -> list[Any]:
         """Providers' receipts (set by set, ``_receipt_batch``) and other writes, in one transaction."""
+        if not receipts and len(jobs) == 1:  # alone in its transaction: if it fails, the transaction is undone
+            return [await jobs[0](db)]
         out = await self._receipt_batch(db, receipts) if receipts else []
         return out + await self._jobs(db, jobs)
 
@@ -291,8 +293,8 @@ class Writer(SqlReads):
     async def _audit_tail(self, db: Db) -> None:
         """Where the chain ends, read inside the write transaction: an administrative command beside the
         server (``warnroute token``) may have appended to it."""
-        async with db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") as cur:
-            row = await cur.fetchone()
+        rows = await fetch(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        row = rows[0] if rows else None
         self._next["audit"], self._head = (int(row[0]) + 1, str(row[1])) if row else (1, GENESIS)
 
     async def _audit(self, db: Db, events: list[AuditEvent]) -> None:

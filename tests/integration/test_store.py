@@ -287,11 +287,11 @@ def test_feed_pages_with_a_cursor(config: RoutingConfig, backend: Backend) -> No
 
 
 def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
-    """The disk fails after the batch's warning and obligation rows went in (the notifications' insert
+    """The disk fails after the batch's warning and obligation rows went in (the audit chain's insert
     raises): the whole transaction is undone, the caller hears why, and the store goes on."""
     ran: list[str] = []
 
-    class FailingAtNotifications:
+    class FailingAtAudit:
         def __init__(self, db: Any) -> None:
             self.db = db
 
@@ -299,7 +299,7 @@ def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Bac
             return getattr(self.db, name)
 
         async def executemany(self, sql: str, rows: Any) -> Any:
-            if sql.startswith("INSERT INTO notifications"):
+            if sql.startswith("INSERT INTO audit"):
                 raise OSError("disk I/O error")
             ran.append(sql.split("(")[0].strip())
             return await self.db.executemany(sql, rows)
@@ -309,7 +309,7 @@ def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Bac
         real = store._ingest_batch
 
         async def failing(db: Any, records: Any) -> Any:
-            return await real(FailingAtNotifications(db), records)
+            return await real(FailingAtAudit(db), records)
 
         try:
             store._ingest_batch = failing  # type: ignore[method-assign]
