@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,10 @@ async def paced(
     return latencies, sent_at
 
 
-async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
+async def closed_loop(
+    total: int, concurrency: int, post: Callable[[aiohttp.ClientSession, int], Awaitable[bool]]
+) -> float:
+    """``total`` requests, ``concurrency`` at a time, each sent when one ends: answered 2xx per second."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
@@ -134,15 +138,21 @@ async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
         async def worker() -> None:
             nonlocal done
             while not queue.empty():
-                i = queue.get_nowait()
-                body = message(i, tag)
-                async with client.post(url, data=body, headers={"content-type": "application/json"}) as r:
-                    await r.read()
-                    done += r.status in (200, 202)
+                ok = await post(client, queue.get_nowait())  # awaited before ``done`` is read
+                done += ok
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return done / (time.perf_counter() - start)
+
+
+async def sustained(url: str, total: int, concurrency: int, tag: str) -> float:
+    async def post(client: aiohttp.ClientSession, i: int) -> bool:
+        async with client.post(url, data=message(i, tag), headers={"content-type": "application/json"}) as r:
+            await r.read()
+            return r.status in (200, 202)
+
+    return await closed_loop(total, concurrency, post)
 
 
 FANOUT_IN_FLIGHT = 32  # the dispatcher's sends in flight (DispatchSettings.max_in_flight)
@@ -162,24 +172,14 @@ async def raw_fanout(sim: str, api_key: str, total: int, concurrency: int) -> fl
     """The fan-out's raw block (DESIGN §11): aiohttp alone, ``concurrency`` at a time, posting ``total``
     SMS sends (the channel most of the router's requests go to) to the same receiver: requests/s."""
     headers = {"authorization": f"Bearer {api_key}"}
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(total):
-        queue.put_nowait(i)
-    done = 0
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as client:
 
-        async def worker() -> None:
-            nonlocal done
-            while not queue.empty():
-                i = queue.get_nowait()
-                body = {"to": f"+8613800{i:06d}", "text": SMS_TEXT, "idempotency_key": f"raw-{i}"}
-                async with client.post(f"{sim}/sms/send", json=body, headers=headers) as r:
-                    await r.read()
-                    done += r.status == 200
+    async def post(client: aiohttp.ClientSession, i: int) -> bool:
+        body = {"to": f"+8613800{i:06d}", "text": SMS_TEXT, "idempotency_key": f"raw-{i}"}
+        async with client.post(f"{sim}/sms/send", json=body, headers=headers) as r:
+            await r.read()
+            return r.status == 200
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - start)
+    return await closed_loop(total, concurrency, post)
 
 
 def direct_reports(api: str, sent_at: dict[str, float]) -> list[float]:

@@ -182,10 +182,11 @@ class SqlStore(Writer):
         await self._audit(db, events)
         if handed and (cancelled or any(e[1] == "superseded" for e in events)):
             # A lift or an Update later in this batch may have closed what was handed: only what is still leased goes.
+            by_id = {c.id: c for _, c in handed}
             async for (nid,) in rows_in(
-                db, "SELECT id FROM notifications WHERE state = 'sending' AND id IN ({keys})", [c.id for _, c in handed]
+                db, "SELECT id FROM notifications WHERE state = 'sending' AND id IN ({keys})", list(by_id)
             ):
-                self._handing.append(next(c for _, c in handed if c.id == nid))
+                self._handing.append(by_id[nid])
         else:
             self._handing += [c for _, c in handed]
         it = iter(new)
@@ -225,10 +226,10 @@ class SqlStore(Writer):
                 obligation_rows[index - 1] = (*row[:11], 0, *row[12:])
                 warning = warning if warning is not None else orjson.loads(r.warning_json)
                 action = orjson.loads(o.action_json)
-                sends = orjson.loads(o.opening)
-                for send, seq in zip(sends, self._ids("notifications", len(sends)), strict=True):
-                    suffix, channel, purpose = send[0], send[1], send[2]
-                    to = (send[3], send[4]) if len(send) > 3 else (None, None)
+                sends = opening_sends(o.opening)
+                for (suffix, channel, purpose, *to), seq in zip(
+                    sends, self._ids("notifications", len(sends)), strict=True
+                ):
                     nid = o.id + suffix
                     out.append(
                         (
@@ -437,10 +438,7 @@ class SqlStore(Writer):
         memo = self._opening_of
         missing = [s for s in shapes if s not in memo]
         async for seq, opening in rows_in(db, "SELECT seq, opening FROM shapes WHERE seq IN ({keys})", missing):
-            memo[int(seq)] = [
-                (s[0], s[1], s[2], s[3] if len(s) > 3 else None, s[4] if len(s) > 4 else None)
-                for s in (orjson.loads(opening) if opening else [])
-            ]
+            memo[int(seq)] = opening_sends(opening)
         if len(memo) > 100_000:
             memo.clear()  # a shape never changes: forgetting costs a read
         return {s: memo.get(s, []) for s in shapes}
@@ -1043,6 +1041,15 @@ def ingest_rows(
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors
+
+
+def opening_sends(opening: str) -> list[tuple[str, str, str, str | None, str | None]]:
+    """A shape's opening (``router.ingest.service.opening_json``): (id suffix, channel, purpose, department,
+    jurisdiction) of each send, the last two None for the obligation's own."""
+    return [
+        (s[0], s[1], s[2], s[3] if len(s) > 3 else None, s[4] if len(s) > 4 else None)
+        for s in (orjson.loads(opening) if opening else [])
+    ]
 
 
 def shared_by(obligations: tuple[ObligationRow, ...]) -> tuple[float | None, str | None]:
