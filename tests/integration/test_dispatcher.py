@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +43,25 @@ def environ(config: RoutingConfig) -> dict[str, str]:
     return env
 
 
-async def settled(store: SqliteStore, clock: Callable[[], float], timeout: float) -> None:
+SETTLED = (  # one statement, so one snapshot: a claim between two reads cannot hide a step just taken
+    "SELECT (SELECT COUNT(*) FROM notifications WHERE state IN ('pending', 'sending'))"
+    " + (SELECT COUNT(*) FROM obligations WHERE opens > 0),"  # an opening not claimed yet has no row
+    " (SELECT MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL)"
+)
+
+
+async def settled(path: Path, clock: Callable[[], float], timeout: float) -> None:
     """Until nothing is waiting to be sent or being sent and no ladder step is due yet (a later rung,
     minutes away, is not waited for); raises if that takes longer than ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = (await store.counts())["notifications"]
-        due = await store.next_due()
-        if not waiting.get("pending") and not waiting.get("sending") and (due is None or due > clock()):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the outbox did not settle in {timeout} s: {(await store.counts())['notifications']}")
+    waiting, due = 0, None
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        while time.monotonic() < deadline:
+            waiting, due = db.execute(SETTLED).fetchone()
+            if not waiting and (due is None or due > clock()):
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"the outbox did not settle in {timeout} s: {waiting} waiting, a step due at {due}")
 
 
 async def dispatch_one(
@@ -83,7 +93,7 @@ async def dispatch_one(
     failed = True
     try:
         await service.submit(message)
-        await settled(store, clock, timeout)
+        await settled(tmp / "db.sqlite", clock, timeout)
         failed = False
     finally:
         dispatcher.stop()
