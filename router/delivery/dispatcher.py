@@ -75,6 +75,7 @@ class Dispatcher(Runs):
         self._per_channel = {kind: asyncio.Semaphore(settings.per_channel_concurrency) for kind in handlers}
         self._outcomes: list[NotificationOutcome] = []
         self._flushed = asyncio.Event()
+        self.started = asyncio.Event()  # set once it takes work: the windows counted, the hand-over registered
         # A failed claim (a database restarting) is tried again at the next poll, not after a backoff.
         self.worker = Worker("dispatcher", self._claim, poll=settings.poll_seconds, clock=clock, retry_after=self._poll)
         token = settings.receipt_token
@@ -114,6 +115,7 @@ class Dispatcher(Runs):
             if counted:
                 log.info("budgets_counted", sends=counted)
         self.store.hand_over(self.settings.lease_seconds, self._take)
+        self.started.set()
         flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
         try:
             await self.worker.run()

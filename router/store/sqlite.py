@@ -6,8 +6,9 @@ import errno
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -17,9 +18,60 @@ from router.store.sql import SqlStore
 MIB = 1024 * 1024
 
 
+class _Result:
+    """A statement's rows and row count, answered as aiosqlite's cursor answers them."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    async def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    async def fetchall(self) -> list[Any]:
+        return self.rows
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        for row in self.rows:
+            yield row
+
+    async def __aenter__(self) -> _Result:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def __await__(self) -> Generator[Any, None, _Result]:  # ``await db.execute(...)``: already run
+        return self
+        yield
+
+
+class ThreadDb:
+    """The writer's connection on the writer's own thread: plain sqlite3 called in place, answering the
+    calls of aiosqlite's connection that the writer makes."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
+        cur = self.conn.execute(sql, params)
+        rows = cur.fetchall() if cur.description is not None else []
+        return _Result(rows, cur.rowcount)
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+    async def close(self) -> None:
+        self.conn.close()
+
+
 class SqliteStore(SqlStore):
     """``reserve_bytes``: free space on the database's filesystem kept for work already accepted
     (recording sends, acknowledgements, escalations); below it, new warnings are refused."""
+
+    own_thread = True
 
     def __init__(
         self,
@@ -60,10 +112,13 @@ class SqliteStore(SqlStore):
         return None
 
     async def _connect(self, *, reader: bool = False, readonly: bool = False) -> Db:
+        db: Db
         if readonly:
             db = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
-        else:
+        elif not reader:  # the writer's: opened, used and closed on the writer's thread (sqlite3 checks)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = ThreadDb(sqlite3.connect(self.path, isolation_level=None))
+        else:
             db = await aiosqlite.connect(self.path, isolation_level=None)
         pragmas = ["busy_timeout=10000"]
         if not reader:

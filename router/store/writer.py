@@ -6,7 +6,9 @@ commit too, each in its own savepoint. Reads use a second connection and never b
 ids are assigned here, inside the transaction, so a batch is written with a handful of ``executemany``
 calls. Where several processes share one database, ``_begin`` serialises their write transactions (and
 re-reads where each table ends), so ids, the audit chain and every escalation step stay single-file.
-The audit chain is appended here, inside the caller's transaction.
+The audit chain is appended here, inside the caller's transaction. On SQLite the transactions run on a
+thread of the writer's own, statement after statement without a hop back to the serving loop; the
+loop hands each batch over once and hears its outcome once (``_on_writer``).
 
 A subclass says how to connect and how to begin a write transaction (sqlite.py, postgres.py); what is
 written is :mod:`router.store.sql`'s.
@@ -17,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +52,7 @@ class Writer(SqlReads):
 
     shared = False  # True: other processes write to the same database (PostgreSQL)
     database = "sqlite"  # which words of a ``ByDatabase`` migration are this database's
+    own_thread = False  # True: write transactions run on a thread of the writer's own (``_on_writer``)
 
     def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
         self.batch_max = batch_max
@@ -70,6 +74,8 @@ class Writer(SqlReads):
         self._take: Callable[[list[ClaimedNotification]], None] | None = None
         self._handing: list[ClaimedNotification] = []
         self._releasing: set[asyncio.Task[None]] = set()
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -77,16 +83,26 @@ class Writer(SqlReads):
         """Open for writing. ``owner``: this process alone runs the outbox of this database, so what it had
         leased before a crash is due again (administrative commands open with ``owner=False``; with a
         shared database an expired lease is what makes a notification due again)."""
-        self._writer = await self._connect()
-        await self._migrate(self._writer)
-        await self._fill_digests(self._writer)
-        await self._ends(self._writer)
-        if owner and not self.shared:
-            await self._writer.execute(
-                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
-            )
+        if self.own_thread:
+            self._thread_loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._thread_loop.run_forever, name="store-writer", daemon=True)
+            self._thread.start()
+        try:
+            self._writer = await self._on_writer(self._prepare(owner))
+        except BaseException:
+            self._stop_thread()
+            raise
         self._reader = await self._connect(reader=True)
         self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def _prepare(self, owner: bool) -> Db:
+        db = await self._connect()
+        await self._migrate(db)
+        await self._fill_digests(db)
+        await self._ends(db)
+        if owner and not self.shared:
+            await db.execute("UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'")
+        return db
 
     async def open_readonly(self) -> None:
         """Reads only (reports, audit checks) beside a running server: no writer, no migration, no lease reset."""
@@ -129,10 +145,19 @@ class Writer(SqlReads):
             await self._queue.put(None)
             await self._task
             self._task = None
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
+        if self._reader is not None:
+            await self._reader.close()
+        if self._writer is not None:
+            await self._on_writer(self._writer.close())
         self._reader = self._writer = None
+        self._stop_thread()
+
+    def _stop_thread(self) -> None:
+        if self._thread_loop is not None and self._thread is not None:
+            self._thread_loop.call_soon_threadsafe(self._thread_loop.stop)
+            self._thread.join(timeout=10)
+            self._thread_loop.close()
+        self._thread_loop = self._thread = None
 
     async def _migrate(self, db: Db) -> int:
         """Apply the migrations this database has not had; how many it took."""
@@ -245,22 +270,9 @@ class Writer(SqlReads):
 
     async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job) -> None:
         """One write transaction; ``job`` returns one result per future (or ``_Failed``)."""
-        saved, head = dict(self._next), self._head
         try:
-            await self._begin(db)
-            if self.shared:
-                await self._ends(db)
-            else:
-                await self._audit_tail(db)
-            result = await job(db)
-            await db.execute("COMMIT")
+            result = await self._on_writer(self._transaction(db, job))
         except Exception as caught:  # the whole transaction failed: every waiter hears why
-            self._next, self._head = saved, head
-            self._shapes_seen.clear()
-            self._handing.clear()
-            self._opening_of.clear()  # a shape written in this transaction is not there: its seq may be reused
-            with contextlib.suppress(Exception):
-                await db.execute("ROLLBACK")
             exc = self._told(caught)
             for future in futures:
                 if not future.done():
@@ -289,6 +301,34 @@ class Writer(SqlReads):
                 future.set_exception(value.exc)
             else:
                 future.set_result(value)
+
+    async def _transaction(self, db: Db, job: Job) -> Any:
+        """Begin, ``job``, commit; on failure everything the writer counted in it is undone and it raises."""
+        saved, head = dict(self._next), self._head
+        try:
+            await self._begin(db)
+            if self.shared:
+                await self._ends(db)
+            else:
+                await self._audit_tail(db)
+            result = await job(db)
+            await db.execute("COMMIT")
+        except Exception:
+            self._next, self._head = saved, head
+            self._shapes_seen.clear()
+            self._handing.clear()
+            self._opening_of.clear()  # a shape written in this transaction is not there: its seq may be reused
+            with contextlib.suppress(Exception):
+                await db.execute("ROLLBACK")
+            raise
+        return result
+
+    async def _on_writer(self, transaction: Coroutine[Any, Any, Any]) -> Any:
+        """Run a transaction on the writer's own thread when it has one: its statements follow one
+        another there without waiting, each, for a turn of the loop that serves requests."""
+        if self._thread_loop is None:
+            return await transaction
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(transaction, self._thread_loop))
 
     async def _audit_tail(self, db: Db) -> None:
         """Where the chain ends, read inside the write transaction: an administrative command beside the

@@ -104,6 +104,7 @@ class Router:
         )
         if self.dispatch:
             self.start_dispatch()
+            await asyncio.wait_for(self.dispatcher.started.wait(), 10)  # a warning from now on may be handed over
         return self
 
     def start_dispatch(self) -> None:
