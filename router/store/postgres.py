@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from router.errors import StoreUnavailable
-from router.store.reads import Db
+from router.store.reads import Db, Result
 from router.store.sql import SqlStore
 
 WRITE_LOCK = 0x77726E74  # "wrnt": the advisory lock every write transaction takes
@@ -92,21 +92,6 @@ class Row(tuple[Any, ...]):
 
     def keys(self) -> list[str]:
         return list(self.names)
-
-
-class Result:
-    def __init__(self, rows: list[Row], rowcount: int) -> None:
-        self.rows, self.rowcount = rows, rowcount
-
-    async def fetchone(self) -> Row | None:
-        return self.rows[0] if self.rows else None
-
-    async def fetchall(self) -> list[Row]:
-        return self.rows
-
-    async def __aiter__(self) -> AsyncIterator[Row]:
-        for row in self.rows:
-            yield row
 
 
 class Execution:

@@ -17,6 +17,25 @@ from router.store.base import FeedEntry
 from router.store.schema import SEQ_OF_ID, seq_args
 
 Db = Any
+
+
+class Result:
+    """A statement's rows and row count, answered as aiosqlite's cursor answers them."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows, self.rowcount = rows, rowcount
+
+    async def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    async def fetchall(self) -> list[Any]:
+        return self.rows
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        for row in self.rows:
+            yield row
+
+
 CHUNK = 500  # keys per IN list: within every database's limit on parameters
 
 

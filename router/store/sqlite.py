@@ -6,33 +6,20 @@ import errno
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from router.store.reads import Db
+from router.store.reads import Db, Result
 from router.store.sql import SqlStore
 
 MIB = 1024 * 1024
 
 
-class _Result:
-    """A statement's rows and row count, answered as aiosqlite's cursor answers them."""
-
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self.rows, self.rowcount = rows, rowcount
-
-    async def fetchone(self) -> Any:
-        return self.rows[0] if self.rows else None
-
-    async def fetchall(self) -> list[Any]:
-        return self.rows
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        for row in self.rows:
-            yield row
+class _Result(Result):
+    """Also entered (``async with``) and awaited, as aiosqlite's ``execute`` is: already run."""
 
     async def __aenter__(self) -> _Result:
         return self
