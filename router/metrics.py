@@ -74,6 +74,11 @@ class Metrics:
             "How late the oldest notification claimed in the last pass was",
             registry=registry,
         )
+        self.dispatcher_leads = Gauge(
+            "warnroute_dispatcher_leads",
+            "1 while this instance's dispatcher sends (on a shared database one instance at a time does)",
+            registry=registry,
+        )
         self.feed_dropped = Counter(
             "warnroute_feed_dropped_total",
             "Live feed events dropped for slow subscribers (they can re-pull)",

@@ -53,6 +53,10 @@ class Budgets:
                     longest, holding = until, limit
         return longest, holding
 
+    def forget(self) -> None:
+        """Start the windows empty (to count them again from what the store says was sent)."""
+        self._sent.clear()
+
     def spend(self, channel: str, destination: str, now: float) -> None:
         limits = self.limits.get(channel, ())
         if not limits:

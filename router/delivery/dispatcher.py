@@ -35,6 +35,7 @@ from router.worker import Runs, Worker
 
 log = structlog.get_logger("warnroute.dispatcher")
 CST = timezone(timedelta(hours=8))
+LEAD = "dispatcher"  # on a shared database one instance at a time sends: each provider's windows are counted once
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Dispatcher(Runs):
         self._outcomes: list[NotificationOutcome] = []
         self._flushed = asyncio.Event()
         self.started = asyncio.Event()  # set once it takes work: the windows counted, the hand-over registered
+        self.leads = False  # this instance sends (alone on its database: from the start)
         # A failed claim (a database restarting) is tried again at the next poll, not after a backoff.
         self.worker = Worker("dispatcher", self._claim, poll=settings.poll_seconds, clock=clock, retry_after=self._poll)
         token = settings.receipt_token
@@ -110,10 +112,10 @@ class Dispatcher(Runs):
         return counted
 
     async def run(self) -> None:
-        with contextlib.suppress(Exception):  # a store that is not there yet: the windows start empty
-            counted = await self.count_recent_sends()
-            if counted:
-                log.info("budgets_counted", sends=counted)
+        with contextlib.suppress(Exception):  # a store that is not there yet: counted when it is
+            await self._lead()
+        if not self.leads:
+            log.info("dispatcher_stands_by", why="another instance sends, or the store is not there yet")
         self.store.hand_over(self.settings.lease_seconds, self._take)
         self.started.set()
         flusher = asyncio.create_task(self._flush_loop(), name="dispatcher-flush")
@@ -140,6 +142,8 @@ class Dispatcher(Runs):
         joins the next message to it, sent when that send ends (never a fixed wait). A §4.3 direct or
         phone report never waits behind another send: it goes at once, in a message of its own.
         """
+        if not await self._lead():
+            return False
         room = self.settings.max_in_flight - len(self._in_flight)
         claimed = (
             await self.store.claim_notifications(self.clock(), self.settings.batch, self.settings.lease_seconds)
@@ -151,6 +155,22 @@ class Dispatcher(Runs):
             return False
         self._take(claimed)
         return True
+
+    async def _lead(self) -> bool:
+        """Whether this instance sends now. On a database shared by several instances, one at a time does
+        (the store's ``lead``): every instance counting a provider's windows for itself would let them
+        together exceed the limits. Taking the lead (at the start, or when the instance that led is gone),
+        it counts the windows again from what the store says was sent, whoever sent it, before it claims."""
+        leads = await self.store.lead(LEAD)
+        if leads and not self.leads:
+            self.budgets.forget()
+            counted = await self.count_recent_sends()
+            log.info("dispatcher_leads", sends_counted=counted)
+        elif self.leads and not leads:
+            log.warning("dispatcher_stands_by", why="another instance sends")
+        self.leads = leads
+        self.metrics.dispatcher_leads.set(1 if leads else 0)
+        return leads
 
     def _take(self, claimed: list[ClaimedNotification]) -> None:
         """Send what was claimed, or what ingest handed over (``Store.hand_over``: a new warning's §4.3

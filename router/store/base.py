@@ -228,6 +228,11 @@ class Store(Protocol):
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None: ...
 
+    async def lead(self, name: str) -> bool:
+        """Whether this process leads ``name`` (work one instance does for all on a shared database; it passes
+        to another when this one's connection ends). Alone on its database: always."""
+        ...
+
     async def record_receipt(
         self, channel: str, provider_id: str, delivered: bool, at: float, confirmed: bool = False
     ) -> str | None:

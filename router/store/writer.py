@@ -97,11 +97,18 @@ class Writer(SqlReads):
 
     async def _prepare(self, owner: bool) -> Db:
         db = await self._connect()
-        await self._migrate(db)
-        await self._fill_digests(db)
-        await self._ends(db)
-        if owner and not self.shared:
-            await db.execute("UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'")
+        try:
+            await self._migrate(db)
+            await self._fill_digests(db)
+            await self._ends(db)
+            if owner and not self.shared:
+                await db.execute(
+                    "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE state = 'sending'"
+                )
+        except BaseException:  # a migration that failed: its transaction and the connection go with it
+            with contextlib.suppress(Exception):
+                await db.close()
+            raise
         return db
 
     async def open_readonly(self) -> None:

@@ -25,9 +25,10 @@ from router.metrics import Metrics
 from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
-from router.store import SqliteStore
+from router.store import PostgresStore, SqliteStore, SqlStore
 from tests.support.fakes import FlakyHandler, RecordingHandler
 from tests.support.messages import json_message, now_iso
+from tests.support.pgserver import Postgres
 
 FAST = RetryPolicy(base_seconds=0.01, cap_seconds=0.05, max_attempts=4)
 
@@ -59,11 +60,12 @@ class Harness:
         handlers: Mapping[str, ChannelHandler],
         budgets: Budgets,
         retry: RetryPolicy = FAST,
+        store: SqlStore | None = None,
     ) -> None:
         self.config, self.tmp, self.handlers, self.budgets, self.retry = config, tmp, handlers, budgets, retry
+        self.store = store or SqliteStore(self.tmp / "db.sqlite")
 
     async def __aenter__(self) -> Harness:
-        self.store = SqliteStore(self.tmp / "db.sqlite")
         await self.store.open()
         metrics = Metrics(CollectorRegistry())
         self.metrics = metrics
@@ -258,6 +260,63 @@ def test_a_restart_remembers_what_the_providers_have_already_counted(config: Rou
             await h.service.submit(json_message(identifier="after", hazard="gale", sent=now_iso()))
             await asyncio.sleep(0.3)
             assert again.sent == []  # ordinary traffic waits for the minute the providers still count
+
+    asyncio.run(scenario())
+
+
+def test_two_instances_on_one_database_keep_one_robot_inside_its_limit_together(
+    config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
+) -> None:
+    """Two instances on one PostgreSQL database, each with its own dispatcher; every office shares one robot
+    at 4 a minute. Warnings come in through both, but one instance sends at a time: together they use the
+    three of the minute ordinary traffic may, and the fourth blue signal waits. When the sending instance
+    stops, the other takes over and counts what the first sent: a fifth blue signal waits as well, and the
+    red warning goes in the share kept for it: four in the minute, never a fifth."""
+    limits = {"webhook": (Limit(4, 60),)}
+    url = postgres_server.create_database()
+
+    async def scenario() -> None:
+        first_robot, second_robot = RecordingHandler("webhook"), RecordingHandler("webhook")
+        first = Harness(config, tmp_path, kinds(webhook=first_robot), Budgets(limits), store=PostgresStore(url))
+        await first.__aenter__()
+        running = True
+        try:
+            await first.until(lambda: _true(first.dispatcher.leads))
+            second = Harness(config, tmp_path, kinds(webhook=second_robot), Budgets(limits), store=PostgresStore(url))
+            async with second:
+                await asyncio.sleep(0.2)
+                assert not second.dispatcher.leads
+
+                def sent() -> int:
+                    return len(first_robot.sent) + len(second_robot.sent)
+
+                for n, via in ((1, first), (2, second), (3, second)):
+                    await via.service.submit(json_message(identifier=f"blue{n}", hazard="gale", sent=now_iso()))
+                    await first.until(lambda n=n: _true(sent() == n))  # type: ignore[misc]
+                await second.service.submit(json_message(identifier="blue4", hazard="gale", sent=now_iso()))
+
+                async def held(identifier: str) -> bool:
+                    ns = [n for n in await second.notifications(identifier) if n["channel"] == "webhook"]
+                    return bool(ns) and all(n["state"] == "pending" and n["last_error"] for n in ns)
+
+                await second.until(lambda: held("blue4"))
+                assert second_robot.sent == [] and len(first_robot.sent) == 3
+                running = False
+                await first.__aexit__(None, None, None)  # the sending instance stops: its lock goes with it
+                await second.until(lambda: _true(second.dispatcher.leads))
+                # A new blue signal after the handover waits too: the minute holds the first's three.
+                await second.service.submit(json_message(identifier="blue5", hazard="gale", sent=now_iso()))
+                await second.until(lambda: held("blue5"))
+                assert second_robot.sent == []
+                await second.service.submit(json_message(identifier="red", severity="red", sent=now_iso()))
+                await second.until(lambda: _true(len(second_robot.sent) == 1))
+                red = {o["id"] for o in await _obligations(second, "red")}
+                assert {i.rsplit(".", 1)[0] for i in second_robot.sent[0].carried} <= red
+                await asyncio.sleep(0.3)
+                assert sent() == 4  # and never a fifth inside the minute
+        finally:
+            if running:
+                await first.__aexit__(None, None, None)
 
     asyncio.run(scenario())
 

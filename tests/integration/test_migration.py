@@ -160,3 +160,25 @@ def test_a_postgresql_store_written_by_the_release_gives_the_same_answers(
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
         assert conn.execute("SELECT COUNT(*) FROM shapes WHERE sha IS NULL").fetchone() == (0,)
+
+
+def test_a_migration_that_fails_leaves_the_database_to_the_next_opener(tmp_path: Path) -> None:
+    """A database holding a table of another shape under warnroute's name (not one warnroute wrote): opening
+    it stops with SQLite's reason, and the failed migration's write lock is not kept: another connection
+    can take the database at once, and a later open stops for the same reason, not for a lock."""
+    path = tmp_path / "warnroute.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE warnings (name TEXT)")
+
+    async def scenario() -> None:
+        for _ in range(2):
+            with pytest.raises(sqlite3.OperationalError, match="table warnings already exists"):
+                await SqliteStore(path).open()
+        taker = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            taker.execute("BEGIN IMMEDIATE")  # "database is locked" while a failed open still holds it
+            taker.execute("ROLLBACK")
+        finally:
+            taker.close()
+
+    asyncio.run(scenario())
