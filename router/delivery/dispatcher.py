@@ -40,7 +40,8 @@ LEAD = "dispatcher"  # on a shared database one instance at a time sends: each p
 
 @dataclass(frozen=True)
 class DispatchSettings:
-    batch: int = 200
+    batch: int = 200  # claimed in one pass and taken together (what is due for one destination: one message)
+    chunk: int = 50  # claimed per write transaction: ingest's transactions get in between a pass's claims
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
     call_timeout: float = 10.0
@@ -137,7 +138,9 @@ class Dispatcher(Runs):
         """Claim a batch of what is due while there is room in flight (messages, each carrying what is due for
         its destination); True when it claimed any (claim again now).
 
-        What is claimed is grouped by destination: an idle destination is sent to at once, one message
+        A pass claims in chunks (``DispatchSettings.chunk``), each its own short write transaction, so a
+        warning coming in waits for one chunk's claim, not for the whole pass's; what the pass claimed is
+        then taken together, grouped by destination: an idle destination is sent to at once, one message
         carrying everything due for it; what is due for a destination while a send to it is in flight
         joins the next message to it, sent when that send ends (never a fixed wait). A §4.3 direct or
         phone report never waits behind another send: it goes at once, in a message of its own.
@@ -145,11 +148,13 @@ class Dispatcher(Runs):
         if not await self._lead():
             return False
         room = self.settings.max_in_flight - len(self._in_flight)
-        claimed = (
-            await self.store.claim_notifications(self.clock(), self.settings.batch, self.settings.lease_seconds)
-            if room > 0 and self._queued < QUEUED_MAX
-            else []
-        )
+        claimed: list[ClaimedNotification] = []
+        while room > 0 and self._queued < QUEUED_MAX and len(claimed) < self.settings.batch:
+            want = min(self.settings.chunk, self.settings.batch - len(claimed))
+            got = await self.store.claim_notifications(self.clock(), want, self.settings.lease_seconds)
+            claimed += got
+            if len(got) < want:
+                break
         self.metrics.outbox_depth.set(len(claimed))
         if not claimed:
             return False
