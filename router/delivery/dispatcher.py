@@ -151,7 +151,12 @@ class Dispatcher(Runs):
         claimed: list[ClaimedNotification] = []
         while room > 0 and self._queued < QUEUED_MAX and len(claimed) < self.settings.batch:
             want = min(self.settings.chunk, self.settings.batch - len(claimed))
-            got = await self.store.claim_notifications(self.clock(), want, self.settings.lease_seconds)
+            try:
+                got = await self.store.claim_notifications(self.clock(), want, self.settings.lease_seconds)
+            except Exception:  # what the pass has leased already goes now, not when its lease runs out
+                if claimed:
+                    self._take(claimed)
+                raise
             claimed += got
             if len(got) < want:
                 break

@@ -25,7 +25,7 @@ from router.metrics import Metrics
 from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
-from router.store import PostgresStore, SqliteStore, SqlStore
+from router.store import ClaimedNotification, PostgresStore, SqliteStore, SqlStore
 from tests.support.fakes import FlakyHandler, RecordingHandler
 from tests.support.messages import json_message, now_iso
 from tests.support.pgserver import Postgres
@@ -61,8 +61,10 @@ class Harness:
         budgets: Budgets,
         retry: RetryPolicy = FAST,
         store: SqlStore | None = None,
+        chunk: int = 50,
     ) -> None:
         self.config, self.tmp, self.handlers, self.budgets, self.retry = config, tmp, handlers, budgets, retry
+        self.chunk = chunk
         self.store = store or SqliteStore(self.tmp / "db.sqlite")
 
     async def __aenter__(self) -> Harness:
@@ -76,7 +78,7 @@ class Harness:
             SecretResolver(one_address(self.config)),
             metrics,
             self.retry,
-            DispatchSettings(poll_seconds=0.02, call_timeout=0.5),
+            DispatchSettings(poll_seconds=0.02, call_timeout=0.5, chunk=self.chunk),
             budgets=self.budgets,
         )
         self.scheduler = Scheduler(self.store, self.config, metrics, self.dispatcher.wake, poll_seconds=0.05)
@@ -317,6 +319,43 @@ def test_two_instances_on_one_database_keep_one_robot_inside_its_limit_together(
         finally:
             if running:
                 await first.__aexit__(None, None, None)
+
+    asyncio.run(scenario())
+
+
+class SecondClaimFails(SqliteStore):
+    """A store that fails one claim: the second a pass makes (a database that drops the connection mid-pass)."""
+
+    claims, failed, last = 0, False, 0
+
+    async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
+        self.claims += 1
+        if self.last == limit and not self.failed:  # the claim after a full one: the same pass's second
+            self.failed = True
+            raise ConnectionError("the database went away")
+        claimed = await super().claim_notifications(now, limit, lease_seconds)
+        self.last = len(claimed)
+        return claimed
+
+
+def test_what_a_pass_claimed_before_a_claim_failed_is_sent_at_once_not_after_its_lease(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """A pass claims in chunks (here of 10; a yellow gale signal has 44 notifications). The pass's second
+    claim fails: what the first had leased is sent all the same, long before its 60 s lease ends."""
+    store = SecondClaimFails(tmp_path / "db.sqlite")
+    robot = RecordingHandler("webhook")
+
+    async def scenario() -> None:
+        async with Harness(config, tmp_path, kinds(webhook=robot), Budgets({}), store=store, chunk=10) as h:
+            await h.service.submit(json_message(identifier="gale", hazard="gale", sent=now_iso()))
+
+            async def all_sent() -> bool:
+                ns = await h.notifications("gale")
+                return len(ns) > 10 and all(n["state"] in ("sent", "delivered") for n in ns)
+
+            await h.until(all_sent, timeout=10)
+            assert store.failed  # the pass's second claim failed, and the next pass claimed the rest
 
     asyncio.run(scenario())
 
