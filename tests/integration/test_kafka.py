@@ -171,9 +171,21 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         broker.stop()
 
 
+@pytest.fixture
+def small_batches(tmp_path: Path, kafka_broker: Broker) -> Iterator[Stack]:
+    """Records taken 25 a poll, each batch committed once durable: a burst is many commits, so a kill can
+    land in the middle of it however fast each is."""
+    s = kafka_stack(tmp_path, kafka_broker, extra_env={"WARNROUTE_KAFKA_BATCH": "25"}, shrink=4)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
 def test_kill_9_mid_burst_every_warning_routed_once_and_every_notification_once(
-    stack: Stack, kafka_broker: Broker
+    small_batches: Stack, kafka_broker: Broker
 ) -> None:
+    stack = small_batches
     sent = now_iso()
     topic = env(stack, "INGEST_TOPIC")
     produce(kafka_broker.bootstrap, topic, [(f"burst{i}".encode(), burst_message(i, sent), []) for i in range(BURST)])
