@@ -326,10 +326,9 @@ def test_two_instances_on_one_database_keep_one_robot_inside_its_limit_together(
 class SecondClaimFails(SqliteStore):
     """A store that fails one claim: the second a pass makes (a database that drops the connection mid-pass)."""
 
-    claims, failed, last = 0, False, 0
+    failed, last = False, 0
 
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
-        self.claims += 1
         if self.last == limit and not self.failed:  # the claim after a full one: the same pass's second
             self.failed = True
             raise ConnectionError("the database went away")
