@@ -79,6 +79,7 @@ class Dispatcher(Runs):
         self._flushed = asyncio.Event()
         self.started = asyncio.Event()  # set once it takes work: the windows counted, the hand-over registered
         self.leads = False  # this instance sends (alone on its database: from the start)
+        self._deposed = False  # it led and another instance leads now: it sends nothing more
         # A failed claim (a database restarting) is tried again at the next poll, not after a backoff.
         self.worker = Worker("dispatcher", self._claim, poll=settings.poll_seconds, clock=clock, retry_after=self._poll)
         token = settings.receipt_token
@@ -176,11 +177,35 @@ class Dispatcher(Runs):
             self.budgets.forget()
             counted = await self.count_recent_sends()
             log.info("dispatcher_leads", sends_counted=counted)
-        elif self.leads and not leads:
-            log.warning("dispatcher_stands_by", why="another instance sends")
+        self._deposed = self._deposed and not leads
+        if self.leads and not leads:
+            self.leads, self._deposed = False, True
+            await self._stand_down()
         self.leads = leads
         self.metrics.dispatcher_leads.set(1 if leads else 0)
         return leads
+
+    async def _stand_down(self) -> None:
+        """The lead passed to another instance (this one's connection to the database ended, say): what this one
+        held for its destinations' next messages is given back at once for the one that leads now, which counts
+        the windows from what is stored; sending it here too would let the two together pass a provider's
+        limit. A send already under way ends as it will; a message it was to be followed by is given back."""
+        held = [c for busy in self._busy.values() for c, _ in busy.queue]
+        for busy in self._busy.values():
+            busy.queue = []
+        self._queued -= len(held)
+        log.warning("dispatcher_stands_by", why="another instance sends", given_back=len(held))
+        await self._give_back(held)
+
+    async def _give_back(self, claims: list[ClaimedNotification]) -> None:
+        """Release ``claims`` to whichever instance claims next; if the store cannot take that now, their
+        leases run out and they are due again all the same."""
+        if not claims:
+            return
+        try:
+            await self.store.release([c.id for c in claims])
+        except Exception as exc:
+            log.warning("give_back_failed", count=len(claims), error=type(exc).__name__)
 
     def _take(self, claimed: list[ClaimedNotification]) -> None:
         """Send what was claimed, or what ingest handed over (``Store.hand_over``: a new warning's §4.3
@@ -249,6 +274,9 @@ class Dispatcher(Runs):
             jurisdiction=outbound.jurisdiction,
             channel=channel,
         )
+        if self._deposed:  # another instance leads now: it sends this (``_stand_down``)
+            await self._give_back(claims)
+            return
         now = self.clock()
         destination = (channel, address(outbound))
         if self._held(claims, destination, now):

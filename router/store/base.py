@@ -228,6 +228,11 @@ class Store(Protocol):
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None: ...
 
+    async def release(self, ids: list[str]) -> None:
+        """Give back notifications this process leased and will not send: due again at once, for whichever
+        instance claims next (not when their lease runs out)."""
+        ...
+
     async def lead(self, name: str) -> bool:
         """Whether this process leads ``name`` (work one instance does for all on a shared database; it passes
         to another when this one's connection ends). Alone on its database: always."""

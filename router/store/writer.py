@@ -209,7 +209,7 @@ class Writer(SqlReads):
         if not self.shared:
             self._hand_lease, self._take = (lease_seconds, take) if take is not None else (None, None)
 
-    async def _release(self, ids: list[str]) -> None:
+    async def release(self, ids: list[str]) -> None:
         async def job(db: Db) -> None:
             await db.executemany(
                 "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
@@ -298,7 +298,7 @@ class Writer(SqlReads):
                 self._take(handed)
             except Exception:  # not taken: due again at once, claimed as usual
                 log.exception("handover_failed", count=len(handed))
-                release = asyncio.create_task(self._release([c.id for c in handed]))
+                release = asyncio.create_task(self.release([c.id for c in handed]))
                 self._releasing.add(release)
                 release.add_done_callback(self._releasing.discard)
         for future, value in zip(futures, result, strict=True):

@@ -26,6 +26,7 @@ from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
 from router.store import ClaimedNotification, PostgresStore, SqliteStore, SqlStore
+from router.store.reads import fetch
 from tests.support.fakes import FlakyHandler, RecordingHandler
 from tests.support.messages import json_message, now_iso
 from tests.support.pgserver import Postgres
@@ -62,9 +63,10 @@ class Harness:
         retry: RetryPolicy = FAST,
         store: SqlStore | None = None,
         chunk: int = 50,
+        call_timeout: float = 0.5,
     ) -> None:
         self.config, self.tmp, self.handlers, self.budgets, self.retry = config, tmp, handlers, budgets, retry
-        self.chunk = chunk
+        self.chunk, self.call_timeout = chunk, call_timeout
         self.store = store or SqliteStore(self.tmp / "db.sqlite")
 
     async def __aenter__(self) -> Harness:
@@ -78,7 +80,7 @@ class Harness:
             SecretResolver(one_address(self.config)),
             metrics,
             self.retry,
-            DispatchSettings(poll_seconds=0.02, call_timeout=0.5, chunk=self.chunk),
+            DispatchSettings(poll_seconds=0.02, call_timeout=self.call_timeout, chunk=self.chunk),
             budgets=self.budgets,
         )
         self.scheduler = Scheduler(self.store, self.config, metrics, self.dispatcher.wake, poll_seconds=0.05)
@@ -319,6 +321,89 @@ def test_two_instances_on_one_database_keep_one_robot_inside_its_limit_together(
         finally:
             if running:
                 await first.__aexit__(None, None, None)
+
+    asyncio.run(scenario())
+
+
+class Deposable(PostgresStore):
+    """An instance's store that loses the lead when told, as when its connection to the database ends: its
+    session's advisory locks let go, and another instance may take them."""
+
+    deposed = False
+
+    async def lead(self, name: str) -> bool:
+        if self.deposed:
+            await fetch(self._read, "SELECT pg_advisory_unlock_all()")
+            return False
+        return await super().lead(name)
+
+
+class Slow(RecordingHandler):
+    """A provider slow to answer its first call: it answers once ``answer`` is set."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.answer, self.calls = asyncio.Event(), 0
+
+    async def send(self, notification: Outbound) -> SendResult:
+        self.calls += 1
+        if self.calls == 1:
+            await self.answer.wait()
+        return await super().send(notification)
+
+
+def test_an_instance_that_loses_the_lead_sends_nothing_more_and_gives_back_what_it_held(
+    config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
+) -> None:
+    """Two instances on one PostgreSQL database; every office shares one robot. The first leads. The robot is
+    slow to answer the first blue signal's message, and the second blue signal's notifications wait in the
+    first instance for the robot's next message. Then the first loses the lead (its session's locks let go,
+    as when its connection ends). The second takes the lead and sends the second signal's notifications at
+    once, not when the first's leases run out a minute later; the first, once its slow send is answered,
+    sends nothing more. Every notification went to the robot once, from one instance."""
+    url = postgres_server.create_database()
+
+    async def scenario() -> None:
+        first_robot, second_robot = Slow("webhook"), RecordingHandler("webhook")
+        first_store = Deposable(url)
+        first = Harness(config, tmp_path, kinds(webhook=first_robot), Budgets({}), store=first_store, call_timeout=30)
+        second = Harness(
+            config, tmp_path, kinds(webhook=second_robot), Budgets({}), store=PostgresStore(url), call_timeout=30
+        )
+        async with first:
+            await first.until(lambda: _true(first.dispatcher.leads))
+            async with second:
+                await first.service.submit(json_message(identifier="blue1", hazard="gale", sent=now_iso()))
+                await first.until(lambda: _true(first_robot.calls == 1))  # its message is on its way
+                await first.service.submit(json_message(identifier="blue2", hazard="gale", sent=now_iso()))
+
+                async def webhooks(identifier: str) -> list[dict[str, Any]]:
+                    return [n for n in await first.notifications(identifier) if n["channel"] == "webhook"]
+
+                async def held() -> bool:  # claimed by the first, waiting for the robot's next message
+                    ns = await webhooks("blue2")
+                    return bool(ns) and all(n["state"] == "sending" for n in ns)
+
+                await first.until(held)
+                assert first_robot.calls == 1 and not second.dispatcher.leads
+                first_store.deposed = True
+                await second.until(lambda: _true(second.dispatcher.leads))
+                blue2 = {n["id"] for n in await webhooks("blue2")}
+
+                def carried_by_second() -> set[str]:
+                    return {i for m in second_robot.sent for i in m.carried}
+
+                await second.until(lambda: _true(blue2 <= carried_by_second()), timeout=15)
+                first_robot.answer.set()
+                await first.until(lambda: _true(len(first_robot.sent) == 1))
+                await asyncio.sleep(0.5)  # passes of both dispatchers
+                assert first_robot.calls == 1  # nothing more from the instance that no longer leads
+                blue1 = {n["id"] for n in await webhooks("blue1")}
+                by_first = list(first_robot.sent[0].carried)
+                by_second = [i for m in second_robot.sent for i in m.carried]
+                assert set(by_first) <= blue1
+                assert sorted(by_first + by_second) == sorted(set(by_first + by_second))  # each once
+                assert set(by_first) | set(by_second) == blue1 | blue2
 
     asyncio.run(scenario())
 
