@@ -4,9 +4,12 @@
 
 Routing: warnings/s through ``route()`` with every action built (the bundled examples plus a
 matrix of hazards, colours and counties), against the raw cost of constructing the same number of
-``Action`` objects. Parsing: messages/s per format through ``parse_message()`` against the raw parser
-alone (defusedxml for XML, pydantic ``model_validate_json`` for JSON). Each figure is the median
-over ``--reps`` repetitions, with its range. One process, one core (pure Python, no threads).
+``Action`` objects. Recording: warnings/s through ``ingest_record()`` (what a routed warning writes: one
+obligation row per action, with its ladder's opening and next step), each warning on time, against the raw
+cost of building one tuple of an obligation row's width per action. Parsing: messages/s per format
+through ``parse_message()`` against the raw parser alone (defusedxml for XML, pydantic
+``model_validate_json`` for JSON). Each figure is the median over ``--reps`` repetitions, with its
+range. One process, one core (pure Python, no threads).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import defusedxml.ElementTree as SafeET
 
 from router.domain.models import Action, Severity, WeatherWarning
+from router.ingest.service import ingest_record
 from router.parsers import parse_message
 from router.parsers.jsonfmt import JsonWarningMessage
 from router.plan.config import RoutingConfig, load_config
@@ -108,6 +112,17 @@ def main() -> None:
             tuple([Action(a.spec, a.due_at) for a in decision.actions])
         return len(decisions)
 
+    def record_all() -> int:
+        for w, decision in zip(mix, decisions, strict=True):
+            ingest_record(config, w, decision, w.id, False, w.issued_at.timestamp())  # routed as it is issued
+        return len(mix)
+
+    def rows_only() -> int:
+        # The floor: a tuple of an obligation row's width (19 fields) per action, nothing worked out.
+        for decision in decisions:
+            [(a, a.spec, a.due_at, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) for a in decision.actions]
+        return len(decisions)
+
     formats = {
         "cap": (ROOT / "examples" / "02-luoping-rainstorm-orange-upgrade.cap.xml").read_bytes(),
         "national": (ROOT / "examples" / "06-xuanwei-gale-blue-signal.national.xml").read_bytes(),
@@ -119,6 +134,8 @@ def main() -> None:
         measure("route (new classification, specs memoised)", route_all_new_classification, args.reps, args.seconds),
         measure("route (cold: all caches cleared per warning)", route_all_cold, args.reps, args.seconds),
         measure("raw: construct the same actions", build_actions_only, args.reps, args.seconds),
+        measure("record (what a routed warning writes)", record_all, args.reps, args.seconds),
+        measure("raw: a row-wide tuple per action", rows_only, args.reps, args.seconds),
     ]
     for fmt, data in formats.items():
         full = functools.partial(_loop, batch, functools.partial(parse_message, data, config))
@@ -143,6 +160,8 @@ def main() -> None:
         f"routing / action-construction floor: {routed / floor:.2f}  "
         f"(routing reaches {100 * routed / floor:.0f}% of the rate of merely building its actions)"
     )
+    recorded, rows = by["record (what a routed warning writes)"]["median"], by["raw: a row-wide tuple per action"]
+    print(f"record / row-tuple floor: {recorded / rows['median']:.2f}")
     for fmt in formats:
         raw_name = "raw: pydantic model_validate_json" if fmt == "json" else f"raw: defusedxml parse ({fmt})"
         full = next(r for r in results if r["name"].startswith(f"parse {fmt}"))["median"]

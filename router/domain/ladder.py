@@ -236,10 +236,16 @@ def on_time(
     ladder). Its opening (sends with ids relative to the obligation's) and when its next step is; None
     when it opens late or its first rung is later: then ``plan_initial`` works it out."""
     o = ladders.opening_sends(ladder, deadline - start, department, jurisdiction, channels)
+    next_at = next_on_time(o, bool(ladders.ladders.get(ladder)), start, deadline, now)
+    return (o, next_at) if next_at is not None else None
+
+
+def next_on_time(o: Opening, climbs: bool, start: float, deadline: float, now: float) -> float | None:
+    """When the next step of an obligation that opens with ``o`` (its ladder has rungs: ``climbs``) is, if it
+    opens on time: its opening is due at its start and the next step is still ahead, or it has no rungs.
+    None: it opens late, or its first rung is later."""
     next_at = start + o.offset if o.offset is not None else deadline
-    if (o.due and next_at > now) or not ladders.ladders.get(ladder):
-        return o, next_at
-    return None
+    return next_at if (o.due and next_at > now) or not climbs else None
 
 
 def plan_initial(ladders: Ladders, ob: OpenObligation, now: float) -> Effects:

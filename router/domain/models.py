@@ -239,6 +239,8 @@ class ActionSpec:
     static: dict[str, Any] = field(init=False, compare=False, hash=False, repr=False)
     # the stored action as JSON up to its deadline, in full and in the "told" form (no text): see action_json
     heads: tuple[str, bytes] = field(init=False, compare=False, hash=False, repr=False)
+    # what the layers above work out once per spec (and, say, warning rank) instead of once per warning
+    memo: dict[Any, Any] = field(init=False, default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (self.department, self.jurisdiction, self.kind.value, self.task))

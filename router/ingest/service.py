@@ -14,13 +14,14 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 import structlog
 
 from router.delivery.feed import FeedHub
-from router.domain.ladder import Send, on_time, plan_initial
-from router.domain.models import Decision, WeatherWarning, action_from_record, action_json, told_json
+from router.domain.ladder import Ladders, Opening, Send, next_on_time, plan_initial
+from router.domain.models import ActionSpec, Decision, WeatherWarning, action_from_record, action_json, told_json
 from router.domain.obligation import OpenObligation
 from router.errors import InvalidMessage, StoreUnavailable
 from router.metrics import Metrics
@@ -192,6 +193,44 @@ def opening_json(sends: tuple[Send, ...]) -> str:
     return found
 
 
+class _Shared(NamedTuple):
+    """What every obligation of one action spec shares, in warnings of one rank whose deadline lies the same
+    time after the clock's start: its ladder, and what that ladder sends when it opens on time."""
+
+    ladders: Ladders
+    kind: str
+    ladder: str | None
+    ack_mode: str
+    opening: Opening
+    opening_json: str
+    climbs: bool  # the ladder has rungs (with none, an obligation opens on time whenever it arrives)
+
+
+def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Shared:
+    """``_Shared`` for ``spec`` at warning rank ``rank`` with a deadline ``room`` seconds after the start,
+    kept on the spec: warnings of one classification open tens of obligations alike, and this is what each
+    would otherwise work out again (a reloaded configuration has specs, and ladders, of its own)."""
+    found: _Shared | None = spec.memo.get((rank, room))
+    if found is not None and found.ladders is ladders:
+        return found
+    kind = spec.kind.value
+    ladder = ladders.choose(kind, spec.department, rank)
+    rungs = ladder or ""  # no ladder: no rungs
+    opening = ladders.opening_sends(rungs, room, spec.department, spec.jurisdiction, spec.channels)
+    found = _Shared(
+        ladders,
+        kind,
+        ladder,
+        ladders.ack_mode(kind),
+        opening,
+        opening_json(opening.sends),
+        bool(ladders.ladders.get(rungs)),
+    )
+    if len(spec.memo) < 64:
+        spec.memo[(rank, room)] = found
+    return found
+
+
 def ingest_record(
     config: RoutingConfig, w: WeatherWarning, decision: Decision, lineage: str, linked: bool, now: float
 ) -> IngestRecord:
@@ -215,19 +254,19 @@ def ingest_record(
         if due is None:
             due = deadlines[action.due_at] = (action.due_at.timestamp(), action.due_at.isoformat())
         deadline, due_at = due
-        kind = spec.kind.value
-        ladder = ladders.choose(kind, spec.department, rank)
-        rungs = ladder or ""  # no ladder: no rungs
+        common = shared(ladders, spec, rank, deadline - start)
+        kind, ladder, o = common.kind, common.ladder, common.opening
         sends: tuple[Send, ...]
         next_step: int | None
         next_step_at: float | None
-        quick = on_time(ladders, rungs, spec.department, spec.jurisdiction, spec.channels, start, deadline, now)
+        next_at = next_on_time(o, common.climbs, start, deadline, now)
         opening = ""
-        if quick is not None:  # the usual case: the ladder's opening rungs, memoised, sent when claimed
-            sends, next_step, next_step_at = (), quick[0].next_step, quick[1]
-            opening = opening_json(quick[0].sends)
-            opened += len(quick[0].sends)
+        if next_at is not None:  # the usual case: the ladder's opening rungs, memoised, sent when claimed
+            sends, next_step, next_step_at = (), o.next_step, next_at
+            opening = common.opening_json
+            opened += len(o.sends)
         else:  # late: what is due now is written now
+            rungs = ladder or ""  # no ladder: no rungs
             where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
             first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
             # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
@@ -265,7 +304,7 @@ def ingest_record(
                 deadline,
                 spec.channels,
                 ladder,
-                ladders.ack_mode(kind),
+                common.ack_mode,
                 next_step,
                 next_step_at,
                 spec.heads[0],
