@@ -177,12 +177,11 @@ class Dispatcher(Runs):
             self.budgets.forget()
             counted = await self.count_recent_sends()
             log.info("dispatcher_leads", sends_counted=counted)
-        self._deposed = self._deposed and not leads
-        if self.leads and not leads:
-            self.leads, self._deposed = False, True
-            await self._stand_down()
-        self.leads = leads
+        lost = self.leads and not leads
+        self.leads, self._deposed = leads, not leads and (self._deposed or lost)
         self.metrics.dispatcher_leads.set(1 if leads else 0)
+        if lost:
+            await self._stand_down()
         return leads
 
     async def _stand_down(self) -> None:
