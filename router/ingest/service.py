@@ -171,26 +171,17 @@ class IngestService:
         return ingest_record(self.config, w, decision, lineage, linked, self.clock())
 
 
-_OPENINGS: dict[tuple[Send, ...], str] = {}
-
-
 def opening_json(sends: tuple[Send, ...]) -> str:
-    """What a ladder's opening sends, as its shape stores it (``router.store.schema``); "": nothing."""
-    found = _OPENINGS.get(sends)
-    if found is None:
-        found = (
-            orjson.dumps(
-                [
-                    [s.id, s.channel, s.purpose, *((s.department, s.jurisdiction) if s.purpose != "action" else ())]
-                    for s in sends
-                ]
-            ).decode()
-            if sends
-            else ""
-        )
-        if len(_OPENINGS) < 10_000:
-            _OPENINGS[sends] = found
-    return found
+    """What a ladder's opening sends, as its shape stores it (``router.store.schema``); "": nothing. Worked out
+    once per spec, rank and deadline (``shared``)."""
+    if not sends:
+        return ""
+    return orjson.dumps(
+        [
+            [s.id, s.channel, s.purpose, *((s.department, s.jurisdiction) if s.purpose != "action" else ())]
+            for s in sends
+        ]
+    ).decode()
 
 
 class _Shared(NamedTuple):
