@@ -55,8 +55,8 @@ def build(path: Path, n: int) -> None:
     with db:
         db.executemany(
             "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
-            " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json,"
+            " first_obligation, last_obligation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
                     i,
@@ -76,6 +76,8 @@ def build(path: Path, n: int) -> None:
                     "{}",
                     "{}",
                     "[]",
+                    max(1, (i - 1) * PER_WARNING),  # its obligations' run of seqs (seq // PER_WARNING + 1 = i)
+                    min(n, i * PER_WARNING - 1),
                 )
                 for i in range(1, warnings + 1)
             ),

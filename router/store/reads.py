@@ -14,7 +14,7 @@ import orjson
 from router.access.roles import Principal
 from router.audit.chain import AuditRow
 from router.store.base import FeedEntry
-from router.store.schema import SEQ_OF_ID, seq_args
+from router.store.schema import EPOCH, SEQ_OF_ID, of_warning, seq_args
 
 Db = Any
 
@@ -37,6 +37,8 @@ class Result:
 
 
 CHUNK = 500  # keys per IN list: within every database's limit on parameters
+EPOCHS = 64  # feed epochs per read (``SqlReads._by_epoch``): 65,536 obligations' index entries at most
+OF_DEPARTMENT = "o.shape_seq IN (SELECT seq FROM shapes WHERE jurisdiction = ? AND department = ?)"
 
 
 async def fetch(db: Db, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -51,12 +53,12 @@ async def many(db: Db, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await db.executemany(sql, rows)
 
 
-async def rows_in(db: Db, sql: str, keys: Sequence[Any]) -> AsyncIterator[Any]:
+async def rows_in(db: Db, sql: str, keys: Sequence[Any], before: Sequence[Any] = ()) -> AsyncIterator[Any]:
     """The rows of ``sql`` whose ``{keys}`` is an IN list of ``keys``, read ``CHUNK`` keys at a time (one read
-    per chunk, never one per key)."""
+    per chunk, never one per key); ``before``: the parameters that come before the list."""
     for i in range(0, len(keys), CHUNK):
         chunk = list(keys[i : i + CHUNK])
-        for row in await fetch(db, sql.format(keys=",".join("?" * len(chunk))), chunk):
+        for row in await fetch(db, sql.format(keys=",".join("?" * len(chunk))), [*before, *chunk]):
             yield row
 
 
@@ -89,7 +91,9 @@ class SqlReads:
         told = str(row[2])
         if not told:  # what the lineage was told is this warning's own obligations, in order
             async with self._read.execute(
-                "SELECT action_json FROM obligations_full WHERE warning_seq = ? ORDER BY seq", (row[3],)
+                f"SELECT o.action_json FROM warnings x JOIN obligations_full o ON {of_warning('o', 'x')}"
+                " WHERE x.seq = ? ORDER BY o.seq",
+                (row[3],),
             ) as cur:
                 told = "[" + ",".join([str(r[0]) async for r in cur]) + "]"
         return (row[0], row[1], told)
@@ -107,15 +111,16 @@ class SqlReads:
             "SELECT o.seq, o.id, o.state, o.action_json, o.created_at, o.sent_at, o.delivered_at, o.acknowledged_at,"
             " o.acknowledged_by, o.closed_at, o.deadline, o.ladder, o.ack_mode, o.next_step_at, o.escalated_at,"
             " o.breached_at, o.ack_method, o.ack_reason, o.opens, o.opening, o.done_at, o.done_by, o.done_json"
-            " FROM obligations_full o"
-            " WHERE o.warning_seq = ? ORDER BY o.seq",
+            f" FROM warnings x JOIN obligations_full o ON {of_warning('o', 'x')}"
+            " WHERE x.seq = ? ORDER BY o.seq",
             (w["seq"],),
         ) as cur:
             obligations = [dict(r) async for r in cur]
         async with self._read.execute(
             "SELECT n.id, n.obligation_seq, n.channel, n.state, n.attempts, n.provider_id, n.last_error, n.created_at,"
-            " n.sent_at, n.delivered_at, n.purpose, n.to_department, n.to_jurisdiction FROM notifications n"
-            " JOIN obligations o ON o.seq = n.obligation_seq WHERE o.warning_seq = ? ORDER BY n.seq",
+            " n.sent_at, n.delivered_at, n.purpose, n.to_department, n.to_jurisdiction FROM warnings x"
+            f" JOIN obligations o ON {of_warning('o', 'x')} JOIN notifications n ON n.obligation_seq = o.seq"
+            " WHERE x.seq = ? ORDER BY n.seq",
             (w["seq"],),
         ) as cur:
             notifications: dict[int, list[dict[str, Any]]] = {}
@@ -178,16 +183,43 @@ class SqlReads:
         }
 
     async def feed(self, jurisdiction: str, department: str, after: int, limit: int) -> list[FeedEntry]:
-        async with self._read.execute(
+        rows = await self._by_epoch(
             "SELECT o.seq, o.id, w.identifier, o.state, o.action_json, w.warning_json, w.status FROM obligations_full o"
-            " JOIN warnings w ON w.seq = o.warning_seq WHERE o.jurisdiction = ? AND o.department = ? AND o.seq > ?"
-            " ORDER BY o.seq LIMIT ?",
-            (jurisdiction, department, after, limit),
-        ) as cur:
-            return [
-                FeedEntry(r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]), r[6] != "actual")
-                async for r in cur
-            ]
+            f" JOIN warnings w ON w.seq = o.warning_seq WHERE {OF_DEPARTMENT} AND o.seq > ?",
+            (jurisdiction, department, after),
+            after + 1,
+            limit,
+        )
+        return [
+            FeedEntry(r[0], r[1], r[2], r[3], orjson.loads(r[4]), orjson.loads(r[5]), r[6] != "actual") for r in rows
+        ]
+
+    async def _by_epoch(
+        self, sql: str, params: Sequence[Any], start: int | None, limit: int, *, newest_first: bool = False
+    ) -> list[Any]:
+        """The first ``limit`` rows of ``sql`` (over ``obligations_full o``, ending with its WHERE clause) in
+        seq order from seq ``start`` on (``newest_first``: backwards from the newest, ``start`` None), read
+        ``EPOCHS`` feed epochs at a time through the feed's index (migration 14)."""
+        async with self._read.execute("SELECT MAX(seq) FROM obligations") as cur:
+            row = await cur.fetchone()
+        head = int(row[0]) // EPOCH if row and row[0] is not None else -1
+        order = "DESC" if newest_first else ""
+        epoch = head if newest_first else (start or 0) // EPOCH
+        out: list[Any] = []
+        while len(out) < limit and 0 <= epoch <= head:
+            window = (
+                range(epoch, max(epoch - EPOCHS, -1), -1)
+                if newest_first
+                else range(epoch, min(epoch + EPOCHS, head + 1))
+            )
+            marks = ",".join(str(e) for e in window)  # ints of our own making
+            async with self._read.execute(
+                f"{sql} AND (o.seq / {EPOCH}) IN ({marks}) ORDER BY o.seq {order} LIMIT ?",
+                (*params, limit - len(out)),
+            ) as cur:
+                out += await cur.fetchall()
+            epoch = window[-1] + (-1 if newest_first else 1)
+        return out
 
     async def routed_after(self, after: int, limit: int) -> list[tuple[str, str, str, FeedEntry]]:
         """Every department's obligations past cursor ``after``, in order: (jurisdiction, department, lineage,
@@ -237,8 +269,9 @@ class SqlReads:
             return []
         marks = ", ".join("?" for _ in channels)
         async with self._read.execute(
-            "SELECT n.channel, COALESCE(n.to_department, o.department), COALESCE(n.to_jurisdiction, o.jurisdiction),"
-            " n.sent_at FROM notifications n LEFT JOIN obligations_full o ON o.seq = n.obligation_seq"
+            "SELECT n.channel, COALESCE(n.to_department, s.department), COALESCE(n.to_jurisdiction, s.jurisdiction),"
+            " n.sent_at FROM notifications n LEFT JOIN obligations o ON o.seq = n.obligation_seq"
+            " LEFT JOIN shapes s ON s.seq = o.shape_seq"
             f" WHERE n.sent_at >= ? AND n.channel IN ({marks}) ORDER BY n.sent_at",
             (since, *channels),
         ) as cur:
@@ -304,12 +337,14 @@ class SqlReads:
 
     async def canaries(self, jurisdiction: str, department: str) -> list[tuple[str, float, float | None, float | None]]:
         """The self-test recipient's latest obligations, newest first: (channel, created, sent, delivered)."""
-        async with self._read.execute(
-            "SELECT channels, created_at, sent_at, delivered_at FROM obligations_full WHERE jurisdiction = ?"
-            " AND department = ? ORDER BY seq DESC LIMIT 500",
+        rows = await self._by_epoch(
+            f"SELECT o.channels, o.created_at, o.sent_at, o.delivered_at FROM obligations_full o WHERE {OF_DEPARTMENT}",
             (jurisdiction, department),
-        ) as cur:
-            return [(r[0], r[1], r[2], r[3]) async for r in cur]
+            None,
+            500,
+            newest_first=True,
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def reports(self, since: float, until: float, jurisdictions: list[str] | None = None) -> list[dict[str, Any]]:
         """Situation reports observed in [since, until), oldest first (``jurisdictions``: only theirs), each as
@@ -444,10 +479,11 @@ class SqlReads:
         marks = ",".join("?" * len(seqs))
         by_warning: dict[int, list[dict[str, Any]]] = {}
         async with self._read.execute(
-            "SELECT warning_seq, id, department, jurisdiction, kind, clause, mandatory, state, deadline, sent_at,"
-            " delivered_at, acknowledged_at, acknowledged_by, ack_method, ack_reason, ack_mode, escalated_at,"
-            " breached_at, start_at, task, seq, done_at, done_json FROM obligations_full"
-            f" WHERE warning_seq IN ({marks}) ORDER BY seq",
+            "SELECT o.warning_seq, o.id, o.department, o.jurisdiction, o.kind, o.clause, o.mandatory, o.state,"
+            " o.deadline, o.sent_at, o.delivered_at, o.acknowledged_at, o.acknowledged_by, o.ack_method, o.ack_reason,"
+            " o.ack_mode, o.escalated_at,"
+            " o.breached_at, o.start_at, o.task, o.seq, o.done_at, o.done_json FROM warnings x"
+            f" JOIN obligations_full o ON {of_warning('o', 'x')} WHERE x.seq IN ({marks}) ORDER BY o.seq",
             seqs,
         ) as cur:
             rows = await cur.fetchall()
@@ -503,8 +539,9 @@ class SqlReads:
         seqs = [w[0] for w in warnings]
         async for r in rows_in(
             self._read,
-            "SELECT warning_seq, id, jurisdiction, department, kind, state, ack_mode, deadline, acknowledged_at,"
-            " delivered_at, done_at, done_json FROM obligations_full WHERE warning_seq IN ({keys}) ORDER BY seq",
+            "SELECT o.warning_seq, o.id, o.jurisdiction, o.department, o.kind, o.state, o.ack_mode, o.deadline,"
+            " o.acknowledged_at, o.delivered_at, o.done_at, o.done_json FROM warnings x"
+            f" JOIN obligations_full o ON {of_warning('o', 'x')} WHERE x.seq IN ({{keys}}) ORDER BY o.seq",
             seqs,
         ):
             by_warning.setdefault(r[0], []).append(
@@ -553,8 +590,8 @@ class SqlReads:
         like = f"%{escaped}%"
         async with self._read.execute(
             "SELECT w.identifier, w.warning_json, w.status, w.received_at,"
-            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq),"
-            " (SELECT COUNT(*) FROM obligations o WHERE o.warning_seq = w.seq AND o.breached_at IS NOT NULL)"
+            f" (SELECT COUNT(*) FROM obligations o WHERE {of_warning()}),"
+            f" (SELECT COUNT(*) FROM obligations o WHERE {of_warning()} AND o.breached_at IS NOT NULL)"
             " FROM warnings w WHERE w.sender != 'warnroute-canary' AND (w.identifier LIKE ? ESCAPE '\\'"
             " OR w.sender LIKE ? ESCAPE '\\' OR w.warning_json LIKE ? ESCAPE '\\') ORDER BY w.seq DESC LIMIT ?",
             (like, like, like, limit),

@@ -36,11 +36,24 @@ OBLIGATION_ID = (
 """An obligation's id in SQL over ``obligations o`` joined to its ``warnings w`` (migration 13): its own, or its
 warning's prefix and its ordinal as Python's ``f"{okey}.{ordinal:03d}"`` writes it."""
 
+EPOCH = 1024
+"""Obligations per feed epoch (migration 14): the feed's index is by epoch first (``seq / EPOCH``), so a commit
+dirties the few pages of the newest epoch's entries instead of one page per department's run of entries."""
+
+
+def of_warning(o: str = "o", w: str = "w") -> str:
+    """SQL: the obligation ``o`` is one of warning ``w``'s (migration 14). A warning's obligations are written
+    together, so their seqs are the run ``first_obligation`` to ``last_obligation``: the rows are found by
+    their primary key, and ``warning_seq`` is checked too."""
+    return f"{o}.seq BETWEEN {w}.first_obligation AND {w}.last_obligation AND {o}.warning_seq = {w}.seq"
+
+
 SEQ_OF_ID = (
     "SELECT seq FROM obligations WHERE id = ? UNION ALL SELECT o.seq FROM warnings w"
-    " JOIN obligations o ON o.warning_seq = w.seq WHERE w.okey = ? AND o.ordinal = ?"
+    f" JOIN obligations o ON {of_warning()} WHERE w.okey = ? AND o.ordinal = ?"
 )
-"""The seq of the obligation with an id, through either index (``seq_args(id)`` gives its arguments)."""
+"""The seq of the obligation with an id: its own (written before migration 13), or its warning's prefix and
+its ordinal (``seq_args(id)`` gives the arguments)."""
 
 
 def split_id(obligation_id: str) -> tuple[str, int] | None:
@@ -76,8 +89,7 @@ _MIGRATION_13_SHARED = """
     CREATE UNIQUE INDEX warnings_okey ON warnings (okey) WHERE okey IS NOT NULL;
     DROP VIEW obligations_full;
 """
-_MIGRATION_13_VIEW = f"""
-    CREATE INDEX obligations_ordinal ON obligations (warning_seq, ordinal);
+_OBLIGATIONS_FULL_13 = f"""
     CREATE VIEW obligations_full AS SELECT o.seq, {OBLIGATION_ID} AS id, o.warning_seq,
         COALESCE(o.due_at, w.due) AS due_at, o.state, COALESCE(o.created_at, w.created) AS created_at, o.sent_at,
         o.delivered_at, o.acknowledged_at, o.closed_at, o.acknowledged_by, COALESCE(o.start_at, w.start) AS start_at,
@@ -86,6 +98,23 @@ _MIGRATION_13_VIEW = f"""
         s.task, s.clause, s.mandatory, s.channels, s.ladder, s.ack_mode,
         s.head || '"' || COALESCE(o.due_at, w.due) || '"}}' AS action_json, w.lineage, s.opening
         FROM obligations o JOIN shapes s ON s.seq = o.shape_seq JOIN warnings w ON w.seq = o.warning_seq
+"""
+_MIGRATION_13_VIEW = (
+    """
+    CREATE INDEX obligations_ordinal ON obligations (warning_seq, ordinal);"""
+    + _OBLIGATIONS_FULL_13
+)
+
+_MIGRATION_14_SHARED = """
+    ALTER TABLE warnings ADD COLUMN first_obligation INTEGER;
+    ALTER TABLE warnings ADD COLUMN last_obligation INTEGER;
+    UPDATE warnings SET first_obligation = (SELECT MIN(o.seq) FROM obligations o WHERE o.warning_seq = warnings.seq),
+        last_obligation = (SELECT MAX(o.seq) FROM obligations o WHERE o.warning_seq = warnings.seq);
+"""
+_MIGRATION_14_INDEXES = f"""
+    DROP INDEX notifications_due;
+    CREATE UNIQUE INDEX obligations_id ON obligations (id) WHERE id IS NOT NULL;
+    CREATE INDEX obligations_feed ON obligations ((seq / {EPOCH}), shape_seq, seq);
 """
 
 MIGRATIONS: tuple[str | ByDatabase, ...] = (
@@ -426,5 +455,64 @@ MIGRATIONS: tuple[str | ByDatabase, ...] = (
     DROP INDEX obligations_warning;
     """
         + _MIGRATION_13_VIEW,
+    ),
+    # 14: fewer index entries per obligation row, which is what writing a warning costs most. An id is unique
+    # only where a row has one (rows written before migration 13): new rows, which leave it NULL, add no entry.
+    # A warning's obligations are the run of seqs from ``first_obligation`` to ``last_obligation`` (written
+    # together), so they are found by the primary key and the (warning, ordinal) index goes. The feed's index
+    # is by epoch of 1,024 seqs first (``schema.EPOCH``): a commit's entries fall on the few pages of the newest
+    # epoch, not one page per department's run. A notification's (state, next attempt) index goes too: the
+    # claim's (state, priority, next attempt) serves every read it served. ``obligations_full`` is unchanged.
+    ByDatabase(
+        sqlite=_MIGRATION_14_SHARED
+        + """
+    DROP VIEW obligations_full;
+    CREATE TABLE obligations_v14 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT,
+        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
+        due_at TEXT,
+        state TEXT NOT NULL,
+        created_at REAL,
+        sent_at REAL,
+        delivered_at REAL,
+        acknowledged_at REAL,
+        closed_at REAL,
+        acknowledged_by TEXT,
+        start_at REAL,
+        deadline REAL,
+        next_step INTEGER,
+        next_step_at REAL,
+        escalated_at REAL,
+        breached_at REAL,
+        ack_method TEXT,
+        ack_reason TEXT,
+        shape_seq INTEGER,
+        opens INTEGER NOT NULL DEFAULT 0,
+        done_at REAL,
+        done_by TEXT,
+        done_json TEXT,
+        ordinal INTEGER
+    );
+    INSERT INTO obligations_v14 ("""
+        + _OBLIGATION_COLUMNS_12
+        + """, ordinal)
+        SELECT """
+        + _OBLIGATION_COLUMNS_12
+        + """, ordinal FROM obligations;
+    DROP TABLE obligations;
+    ALTER TABLE obligations_v14 RENAME TO obligations;
+    CREATE INDEX obligations_next ON obligations (next_step_at) WHERE next_step_at IS NOT NULL;
+    CREATE INDEX obligations_opens ON obligations (opens, seq) WHERE opens > 0;
+    """
+        + _MIGRATION_14_INDEXES
+        + _OBLIGATIONS_FULL_13,
+        postgres=_MIGRATION_14_SHARED
+        + """
+    ALTER TABLE obligations DROP CONSTRAINT obligations_id_key;
+    DROP INDEX obligations_ordinal;
+    DROP INDEX obligations_shape;
+    """
+        + _MIGRATION_14_INDEXES,
     ),
 )

@@ -32,7 +32,7 @@ from router.store.base import (
     StepResult,
 )
 from router.store.reads import Db, fetch, many, rows_in
-from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, seq_args, shape_digest
+from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, of_warning, seq_args, shape_digest
 from router.store.writer import AuditEvent, Writer
 
 _CLOSABLE = ",".join(f"'{s}'" for s in CLOSABLE_STATES)
@@ -60,7 +60,7 @@ ADVANCE = {event: _compile_advance(event) for event in (Event.SENT, Event.DELIVE
 INSERT_WARNINGS = (
     "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
     " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json, okey,"
-    " created, start, due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " created, start, due, first_obligation, last_obligation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_OBLIGATIONS = (
     "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
@@ -70,7 +70,7 @@ INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
 )
 UNOPENED = "opens = CASE WHEN opens > 0 THEN -1 ELSE opens END"  # closed before its opening was claimed
-LINEAGE = "warning_seq IN (SELECT seq FROM warnings WHERE lineage = ?)"
+LINEAGE = f"seq IN (SELECT o.seq FROM warnings w JOIN obligations o ON {of_warning()} WHERE w.lineage = ?)"
 INSERT_NOTIFICATIONS = (
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
     " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -316,8 +316,8 @@ class SqlStore(Writer):
 
     async def _obligations_of(self, db: Db, warning_seq: int) -> tuple[ObligationRow, ...]:
         async with db.execute(
-            "SELECT id, department, jurisdiction, kind, task, clause, mandatory, due_at, action_json"
-            " FROM obligations_full WHERE warning_seq = ? ORDER BY seq",
+            "SELECT o.id, o.department, o.jurisdiction, o.kind, o.task, o.clause, o.mandatory, o.due_at, o.action_json"
+            f" FROM warnings x JOIN obligations_full o ON {of_warning('o', 'x')} WHERE x.seq = ? ORDER BY o.seq",
             (warning_seq,),
         ) as cur:
             return tuple([ObligationRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) async for r in cur])
@@ -586,15 +586,17 @@ class SqlStore(Writer):
     async def _receipts_together(self, db: Db, receipts: list[Receipt]) -> list[Any]:
         wanted = {(r.channel, r.provider_id) for r in receipts}
         carried: dict[tuple[str, str], list[tuple[str, Any]]] = {}
-        async for nid, channel, provider_id, sent in rows_in(
-            db,
-            "SELECT n.id, n.channel, n.provider_id, w.sent FROM notifications n"
-            " LEFT JOIN obligations o ON o.seq = n.obligation_seq LEFT JOIN warnings w ON w.seq = o.warning_seq"
-            " WHERE n.provider_id IN ({keys}) ORDER BY n.seq",
-            sorted({r.provider_id for r in receipts}),
-        ):
-            if (channel, provider_id) in wanted:
-                carried.setdefault((channel, provider_id), []).append((nid, sent))
+        for named in sorted({r.channel for r in receipts}):  # by channel: the (channel, provider id) index finds them
+            async for nid, channel, provider_id, sent in rows_in(
+                db,
+                "SELECT n.id, n.channel, n.provider_id, w.sent FROM notifications n"
+                " LEFT JOIN obligations o ON o.seq = n.obligation_seq LEFT JOIN warnings w ON w.seq = o.warning_seq"
+                " WHERE n.channel = ? AND n.provider_id IN ({keys}) ORDER BY n.seq",
+                sorted({r.provider_id for r in receipts if r.channel == named}),
+                before=(named,),
+            ):
+                if (channel, provider_id) in wanted:
+                    carried.setdefault((channel, provider_id), []).append((nid, sent))
         early = [r for r in receipts if (r.channel, r.provider_id) not in carried]
         if early:
             await db.executemany(
@@ -993,6 +995,7 @@ def ingest_rows(
     for seq, r in new:
         okey = r.okey if r.obligations else None
         start, due = shared_by(r.obligations)
+        seqs = ids("obligations", len(r.obligations))  # a warning's obligations: one run of seqs (migration 14)
         warning_rows.append(
             (
                 seq,
@@ -1016,9 +1019,11 @@ def ingest_rows(
                 now,
                 start,
                 due,
+                seqs[0] if seqs else None,
+                seqs[-1] if seqs else None,
             )
         )
-        obligation_seq = dict(zip((o.id for o in r.obligations), ids("obligations", len(r.obligations)), strict=True))
+        obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
         cursors[r.identifier] = tuple(obligation_seq.values())
         for ordinal, o in enumerate(r.obligations):
             obligation_rows.append(

@@ -1,9 +1,10 @@
-"""Migrations carry a database written by the release before them (tests/data/release_db: a store written
+"""Migrations carry a database written by a release before them (tests/data/release_db: a store written
 by warnroute at commit 2c11729, schema 7, by ``write.py`` there, with the answers that release gave about
-it). Opened by the current store, on SQLite and on PostgreSQL, the same questions get the same answers:
-every warning as the API gives it, its compliance report, the feeds, the counts, one obligation, a
-department's obligations, the audit chain's check. What obligations share is then stored once, and the
-migrated store goes on taking warnings and acknowledgements."""
+it; tests/data/release_13: the same storm written at commit 9624cd5, schema 13). Opened by the current
+store, on SQLite and on PostgreSQL, the same questions get the same answers: every warning as the API gives
+it, its compliance report, the feeds, the counts, one obligation, a department's obligations, the audit
+chain's check. What obligations share is then stored once, and the migrated store goes on taking warnings
+and acknowledgements."""
 
 from __future__ import annotations
 
@@ -24,17 +25,19 @@ from tests.data.release_db.write import answers_of
 from tests.support.pgserver import Postgres
 
 RELEASE = Path(__file__).resolve().parents[1] / "data" / "release_db"
+RELEASE_13 = RELEASE.parent / "release_13"
 TABLES = ("warnings", "obligations", "notifications", "early_receipts", "audit", "principals", "cursors")
+TABLES_13 = ("warnings", "shapes", "obligations", "reports", "report_copies", *TABLES[2:])
 
 
-def release_db(tmp: Path) -> Path:
+def release_db(tmp: Path, release: Path = RELEASE) -> Path:
     path = tmp / "warnroute.db"
-    path.write_bytes(gzip.decompress((RELEASE / "warnroute.db.gz").read_bytes()))
+    path.write_bytes(gzip.decompress((release / "warnroute.db.gz").read_bytes()))
     return path
 
 
-def expected() -> tuple[str, dict[str, Any]]:
-    given = json.loads(gzip.decompress((RELEASE / "answers.json.gz").read_bytes()))
+def expected(release: Path = RELEASE) -> tuple[str, dict[str, Any]]:
+    given = json.loads(gzip.decompress((release / "answers.json.gz").read_bytes()))
     return str(given["obligation_id"]), given["answers"]
 
 
@@ -53,8 +56,8 @@ def kept(release: Any, now: Any) -> bool:
     return bool(release == now)
 
 
-def check(store: SqlStore, config: RoutingConfig) -> None:
-    obligation_id, answers = expected()
+def check(store: SqlStore, config: RoutingConfig, release: Path = RELEASE) -> None:
+    obligation_id, answers = expected(release)
 
     async def scenario() -> None:
         await store.open()
@@ -182,3 +185,75 @@ def test_a_migration_that_fails_leaves_the_database_to_the_next_opener(tmp_path:
             taker.close()
 
     asyncio.run(scenario())
+
+
+def runs_of_seqs(rows: list[tuple[Any, ...]]) -> bool:
+    """Every warning's (first_obligation, last_obligation, count of its obligations, their MIN and MAX seq):
+    the run holds exactly its obligations, and a warning with none has no run."""
+    return all(
+        (first, last) == (low, high) and (count == 0 or last - first + 1 == count)
+        for first, last, count, low, high in rows
+    )
+
+
+RUNS = (
+    "SELECT w.first_obligation, w.last_obligation, COUNT(o.seq), MIN(o.seq), MAX(o.seq) FROM warnings w"
+    " LEFT JOIN obligations o ON o.warning_seq = w.seq GROUP BY w.seq, w.first_obligation, w.last_obligation"
+)
+
+
+def test_a_sqlite_store_written_by_the_last_release_gives_the_same_answers(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """Schema 13 to now: the same answers; each warning's obligations are its run of seqs; the index entries
+    that new rows no longer need are gone (an id is unique where a row has one; no (warning, ordinal))."""
+    path = release_db(tmp_path, RELEASE_13)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (13,)
+        assert db.execute("SELECT COUNT(*), COUNT(id), COUNT(ordinal) FROM obligations").fetchone() == (204, 0, 204)
+    check(SqliteStore(path), config, RELEASE_13)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        assert runs_of_seqs(db.execute(RUNS).fetchall())
+        indexes = {r[1]: r[4] for r in db.execute("PRAGMA index_list(obligations)")}  # name → partial
+    assert indexes == {"obligations_id": 1, "obligations_next": 1, "obligations_opens": 1, "obligations_feed": 0}
+
+
+@pytest.mark.usefixtures("postgres_server")
+def test_a_postgresql_store_written_by_the_last_release_gives_the_same_answers(
+    config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
+) -> None:
+    url = postgres_server.create_database()
+    ddl = PostgresStore(url)._ddl
+    source = sqlite3.connect(release_db(tmp_path, RELEASE_13))
+    with psycopg.connect(url, autocommit=False) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, step in enumerate(MIGRATIONS[:13], start=1):  # the release's schema, in PostgreSQL's words
+            script = step if isinstance(step, str) else step.postgres
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    conn.execute(ddl(statement))
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        for table in TABLES_13:  # the release's rows, as they are
+            cur = source.execute(f"SELECT * FROM {table}")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            if rows:
+                marks = ",".join(["%s"] * len(names))
+                with conn.cursor() as c:
+                    c.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({marks})", rows)
+        conn.commit()
+    check(PostgresStore(url), config, RELEASE_13)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
+        assert runs_of_seqs(conn.execute(RUNS).fetchall())
+        indexes = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'obligations'").fetchall()
+        }
+    assert indexes == {
+        "obligations_pkey",
+        "obligations_id",
+        "obligations_next",
+        "obligations_opens",
+        "obligations_feed",
+    }
