@@ -363,10 +363,10 @@ class Decision:
         }
 
 
-def action_json(spec: ActionSpec, due_at: str) -> str:
+def action_json(head: str, due_at: str) -> str:
     """An action as stored (JSON): its public form plus what routing needs to compare it later, from the
-    spec's prepared head; ``due_at`` is the ISO deadline."""
-    return f'{spec.heads[0]}"{due_at}"}}'
+    spec's prepared head (``ActionSpec.heads[0]``); ``due_at`` is the ISO deadline."""
+    return f'{head}"{due_at}"}}'
 
 
 def told_json(spec: ActionSpec, due_at: str) -> bytes:

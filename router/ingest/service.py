@@ -21,7 +21,7 @@ import structlog
 
 from router.delivery.feed import FeedHub
 from router.domain.ladder import Ladders, Opening, Send, next_on_time, plan_initial
-from router.domain.models import ActionSpec, Decision, WeatherWarning, action_from_record, action_json, told_json
+from router.domain.models import ActionSpec, Decision, WeatherWarning, action_from_record, told_json
 from router.domain.obligation import OpenObligation
 from router.errors import InvalidMessage, StoreUnavailable
 from router.metrics import Metrics
@@ -29,9 +29,10 @@ from router.parsers import parse_message
 from router.parsers.xmlsig import XmlSignatures
 from router.plan.config import RoutingConfig
 from router.routing.route import route
-from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store
+from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store, action_text
 
 log = structlog.get_logger("warnroute.ingest")
+ORDINALS = tuple(f".{i:03d}" for i in range(1000))  # an obligation id's ending: its ordinal in three digits
 RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
 
 
@@ -129,7 +130,7 @@ class IngestService:
                     "cursor": cursor,
                     "obligation_id": obligation.id,
                     "warning_id": warning.id,
-                    "action": orjson.loads(obligation.action_json),
+                    "action": orjson.loads(action_text(obligation)),
                     "drill": warning.drill,
                 }
                 self.hub.publish(obligation.jurisdiction, obligation.department, event)
@@ -239,7 +240,7 @@ def ingest_record(
     opened = 0
     deadlines: dict[datetime, tuple[float, str]] = {}
     for i, action in enumerate(decision.actions):
-        oid = f"{key}.{i:03d}"
+        oid = key + (ORDINALS[i] if i < len(ORDINALS) else f".{i}")
         spec = action.spec
         due = deadlines.get(action.due_at)
         if due is None:
@@ -290,7 +291,7 @@ def ingest_record(
                 spec.clause,
                 spec.mandatory,
                 due_at,
-                action_json(spec, due_at),
+                "",  # its shape's head and its deadline (``action_text``): built where it is read
                 start,
                 deadline,
                 spec.channels,

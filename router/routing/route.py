@@ -239,7 +239,10 @@ def _late_notes(w: WeatherWarning, actions: tuple[Action, ...], now: datetime) -
     notes = []
     if w.expires is not None and w.expires <= now:
         notes.append(f"warning expired at {w.expires.isoformat()} before it was routed")
-    overdue = sum(1 for a in actions if a.due_at <= now)
+    # Each deadline compared with ``now`` in the deadline's own zone: datetimes of one zone compare without
+    # working out either offset (tens of actions per warning, hundreds of warnings a second).
+    local = {zone: now.astimezone(zone) for zone in {a.due_at.tzinfo for a in actions}}
+    overdue = sum(1 for a in actions if a.due_at <= local[a.due_at.tzinfo])
     if overdue and not w.ends:
         notes.append(f"{overdue} action(s) already past their deadline at routing time")
     return notes

@@ -25,6 +25,7 @@ from router.store.base import (
     ReportSend,
     StepResult,
     Store,
+    action_text,
 )
 from router.store.postgres import PostgresStore
 from router.store.sql import SqlStore
@@ -56,5 +57,6 @@ __all__ = [
     "SqliteStore",
     "StepResult",
     "Store",
+    "action_text",
     "make_store",
 ]

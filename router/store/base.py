@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
+from router.domain.models import action_json
 from router.domain.obligation import OpenObligation
 
 
@@ -26,7 +27,7 @@ class ObligationRow(NamedTuple):
     clause: str
     mandatory: bool
     due_at: str
-    action_json: str
+    action_json: str  # "": its head followed by its deadline (``action_text``), written so by ingest
     start_at: float = 0.0  # the clock starts at the warning's issue time
     deadline: float = 0.0
     channels: tuple[str, ...] = ()
@@ -37,6 +38,12 @@ class ObligationRow(NamedTuple):
     head: str = ""  # ``action_json`` before its deadline (what the store keeps once); "": the store cuts it off
     opening: str = ""  # what the ladder sends when it opens on time (JSON, see ``router.store.schema``); shared
     opens: bool = False  # the opening is due: the dispatcher writes its notifications when it claims them
+
+
+def action_text(o: ObligationRow) -> str:
+    """An obligation's action as JSON: its own, or its shape's head followed by its deadline (as ingest writes
+    rows: the text is built only where it is read)."""
+    return o.action_json or action_json(o.head, o.due_at)
 
 
 class NotificationRow(NamedTuple):

@@ -30,6 +30,7 @@ from router.store.base import (
     ReportOutcome,
     ReportRecord,
     StepResult,
+    action_text,
 )
 from router.store.reads import Db, fetch, many, rows_in
 from router.store.schema import OBLIGATION_ID, SEQ_OF_ID, SHAPE_COLUMNS, of_warning, seq_args, shape_digest
@@ -225,7 +226,7 @@ class SqlStore(Writer):
                     continue
                 obligation_rows[index - 1] = (*row[:11], 0, *row[12:])
                 warning = warning if warning is not None else orjson.loads(r.warning_json)
-                action = orjson.loads(o.action_json)
+                action = orjson.loads(action_text(o))
                 sends = opening_sends(o.opening)
                 for (suffix, channel, purpose, *to), seq in zip(
                     sends, self._ids("notifications", len(sends)), strict=True
@@ -1084,10 +1085,15 @@ def notification_row(seq: int, n: NotificationRow, obligation_seq: int, now: flo
 
 def shape_values(o: ObligationRow) -> tuple[Any, ...]:
     """An obligation's shape, in ``SHAPE_COLUMNS`` order; its head is its action's JSON before the deadline."""
-    tail = f'"{o.due_at}"}}'
-    if not o.action_json.endswith(tail) or (o.head and len(o.head) + len(tail) != len(o.action_json)):
-        raise ValueError(f"obligation {o.id}: its action does not end with its deadline")
-    head = o.head or o.action_json[: len(o.action_json) - len(tail)]
+    if o.action_json:
+        tail = f'"{o.due_at}"}}'
+        if not o.action_json.endswith(tail) or (o.head and len(o.head) + len(tail) != len(o.action_json)):
+            raise ValueError(f"obligation {o.id}: its action does not end with its deadline")
+        head = o.head or o.action_json[: len(o.action_json) - len(tail)]
+    elif o.head:
+        head = o.head
+    else:
+        raise ValueError(f"obligation {o.id}: it has no action")
     channels = ",".join(o.channels)
     return (
         o.department,

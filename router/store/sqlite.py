@@ -16,6 +16,7 @@ from router.store.reads import Db, Result
 from router.store.sql import SqlStore
 
 MIB = 1024 * 1024
+ROOM_TRUSTED = 0.25  # seconds: what a quarter second of warnings writes is far below a reserve's worth
 
 
 class _Result(Result):
@@ -71,9 +72,15 @@ class SqliteStore(SqlStore):
         super().__init__(batch_max=batch_max, clock=clock)
         self.path = path
         self.reserve_bytes = reserve_bytes
+        self._roomy_until = 0.0  # monotonic time until which the last reading of free space is trusted
 
     def room(self) -> str | None:
+        """A reading of at least twice the reserve is trusted for ``ROOM_TRUSTED`` seconds, not read again for
+        every warning on the thread that serves them; nearer the reserve, every warning reads it again."""
         if self.reserve_bytes <= 0:
+            return None
+        now = time.monotonic()
+        if now < self._roomy_until:
             return None
         try:
             fs = os.statvfs(self.path.parent)
@@ -81,6 +88,8 @@ class SqliteStore(SqlStore):
             return f"the store's folder {self.path.parent} cannot be read: {exc.strerror}"
         free = fs.f_bavail * fs.f_frsize
         if free >= self.reserve_bytes:
+            if free >= 2 * self.reserve_bytes:
+                self._roomy_until = now + ROOM_TRUSTED
             return None
         return (
             f"the disk holding the store ({self.path.parent}) has {free / MIB:.1f} MiB free, below the "
