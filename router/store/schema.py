@@ -81,6 +81,41 @@ _OBLIGATION_COLUMNS_12 = (
     " acknowledged_by, start_at, deadline, next_step, next_step_at, escalated_at, breached_at, ack_method,"
     " ack_reason, shape_seq, opens, done_at, done_by, done_json"
 )
+
+
+def _obligations_table(name: str, *, unique_id: bool) -> str:
+    """The obligations table as migrations 13 and 14 rebuild it on SQLite (which cannot alter a column's
+    constraints): a row's own id, where it has one, unique in the column (13) or through a partial index (14)."""
+    return f"""
+    CREATE TABLE {name} (
+        seq INTEGER PRIMARY KEY,
+        id TEXT{" UNIQUE" if unique_id else ""},
+        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
+        due_at TEXT,
+        state TEXT NOT NULL,
+        created_at REAL,
+        sent_at REAL,
+        delivered_at REAL,
+        acknowledged_at REAL,
+        closed_at REAL,
+        acknowledged_by TEXT,
+        start_at REAL,
+        deadline REAL,
+        next_step INTEGER,
+        next_step_at REAL,
+        escalated_at REAL,
+        breached_at REAL,
+        ack_method TEXT,
+        ack_reason TEXT,
+        shape_seq INTEGER,
+        opens INTEGER NOT NULL DEFAULT 0,
+        done_at REAL,
+        done_by TEXT,
+        done_json TEXT,
+        ordinal INTEGER
+    );"""
+
+
 _MIGRATION_13_SHARED = """
     ALTER TABLE warnings ADD COLUMN okey TEXT;
     ALTER TABLE warnings ADD COLUMN created REAL;
@@ -405,34 +440,8 @@ MIGRATIONS: tuple[str | ByDatabase, ...] = (
     # on the warning alone). ``obligations_full`` reads every row as before.
     ByDatabase(
         sqlite=_MIGRATION_13_SHARED
+        + _obligations_table("obligations_v13", unique_id=True)
         + """
-    CREATE TABLE obligations_v13 (
-        seq INTEGER PRIMARY KEY,
-        id TEXT UNIQUE,
-        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
-        due_at TEXT,
-        state TEXT NOT NULL,
-        created_at REAL,
-        sent_at REAL,
-        delivered_at REAL,
-        acknowledged_at REAL,
-        closed_at REAL,
-        acknowledged_by TEXT,
-        start_at REAL,
-        deadline REAL,
-        next_step INTEGER,
-        next_step_at REAL,
-        escalated_at REAL,
-        breached_at REAL,
-        ack_method TEXT,
-        ack_reason TEXT,
-        shape_seq INTEGER,
-        opens INTEGER NOT NULL DEFAULT 0,
-        done_at REAL,
-        done_by TEXT,
-        done_json TEXT,
-        ordinal INTEGER
-    );
     INSERT INTO obligations_v13 ("""
         + _OBLIGATION_COLUMNS_12
         + """)
@@ -466,34 +475,9 @@ MIGRATIONS: tuple[str | ByDatabase, ...] = (
     ByDatabase(
         sqlite=_MIGRATION_14_SHARED
         + """
-    DROP VIEW obligations_full;
-    CREATE TABLE obligations_v14 (
-        seq INTEGER PRIMARY KEY,
-        id TEXT,
-        warning_seq INTEGER NOT NULL REFERENCES warnings (seq),
-        due_at TEXT,
-        state TEXT NOT NULL,
-        created_at REAL,
-        sent_at REAL,
-        delivered_at REAL,
-        acknowledged_at REAL,
-        closed_at REAL,
-        acknowledged_by TEXT,
-        start_at REAL,
-        deadline REAL,
-        next_step INTEGER,
-        next_step_at REAL,
-        escalated_at REAL,
-        breached_at REAL,
-        ack_method TEXT,
-        ack_reason TEXT,
-        shape_seq INTEGER,
-        opens INTEGER NOT NULL DEFAULT 0,
-        done_at REAL,
-        done_by TEXT,
-        done_json TEXT,
-        ordinal INTEGER
-    );
+    DROP VIEW obligations_full;"""
+        + _obligations_table("obligations_v14", unique_id=False)
+        + """
     INSERT INTO obligations_v14 ("""
         + _OBLIGATION_COLUMNS_12
         + """, ordinal)

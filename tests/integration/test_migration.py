@@ -56,6 +56,31 @@ def kept(release: Any, now: Any) -> bool:
     return bool(release == now)
 
 
+def as_released(url: str, released: Path, version: int, tables: tuple[str, ...]) -> None:
+    """A PostgreSQL database as the release at schema ``version`` would have left it: its migrations, in
+    PostgreSQL's words, and the rows of ``tables`` copied as they are from the SQLite store it wrote."""
+    ddl = PostgresStore(url)._ddl
+    source = sqlite3.connect(released)
+    with psycopg.connect(url, autocommit=False) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, step in enumerate(MIGRATIONS[:version], start=1):
+            script = step if isinstance(step, str) else step.postgres
+            for statement in (s.strip() for s in script.split(";")):
+                if statement:
+                    conn.execute(ddl(statement))
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        for table in tables:
+            cur = source.execute(f"SELECT * FROM {table}")
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            if rows:
+                marks = ",".join(["%s"] * len(names))
+                with conn.cursor() as c:
+                    c.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({marks})", rows)
+        conn.commit()
+    source.close()
+
+
 def check(store: SqlStore, config: RoutingConfig, release: Path = RELEASE) -> None:
     obligation_id, answers = expected(release)
 
@@ -140,25 +165,8 @@ def test_a_postgresql_store_written_by_the_release_gives_the_same_answers(
     config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
 ) -> None:
     url = postgres_server.create_database()
-    ddl = PostgresStore(url)._ddl
-    source = sqlite3.connect(release_db(tmp_path))
-    with psycopg.connect(url, autocommit=False) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, script in enumerate(MIGRATIONS[:7], start=1):  # the release's schema
-            assert isinstance(script, str)  # the release's migrations were the same for both databases
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    conn.execute(ddl(statement))
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-        for table in TABLES:  # the release's rows, as they are
-            cur = source.execute(f"SELECT * FROM {table}")
-            names = [d[0] for d in cur.description]
-            rows = cur.fetchall()
-            if rows:
-                marks = ",".join(["%s"] * len(names))
-                with conn.cursor() as c:
-                    c.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({marks})", rows)
-        conn.commit()
+    assert all(isinstance(script, str) for script in MIGRATIONS[:7])  # the same for both databases then
+    as_released(url, release_db(tmp_path), 7, TABLES)
     check(PostgresStore(url), config)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
@@ -224,25 +232,7 @@ def test_a_postgresql_store_written_by_the_last_release_gives_the_same_answers(
     config: RoutingConfig, tmp_path: Path, postgres_server: Postgres
 ) -> None:
     url = postgres_server.create_database()
-    ddl = PostgresStore(url)._ddl
-    source = sqlite3.connect(release_db(tmp_path, RELEASE_13))
-    with psycopg.connect(url, autocommit=False) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, step in enumerate(MIGRATIONS[:13], start=1):  # the release's schema, in PostgreSQL's words
-            script = step if isinstance(step, str) else step.postgres
-            for statement in (s.strip() for s in script.split(";")):
-                if statement:
-                    conn.execute(ddl(statement))
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-        for table in TABLES_13:  # the release's rows, as they are
-            cur = source.execute(f"SELECT * FROM {table}")
-            names = [d[0] for d in cur.description]
-            rows = cur.fetchall()
-            if rows:
-                marks = ",".join(["%s"] * len(names))
-                with conn.cursor() as c:
-                    c.executemany(f"INSERT INTO {table} ({','.join(names)}) VALUES ({marks})", rows)
-        conn.commit()
+    as_released(url, release_db(tmp_path, RELEASE_13), 13, TABLES_13)
     check(PostgresStore(url), config, RELEASE_13)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
