@@ -57,10 +57,11 @@ def postgres_server() -> Iterator[Postgres]:
         server.remove()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "sqlite-process", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Each store test runs twice: on a SQLite file and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return Backend("sqlite", str(tmp_path / "db.sqlite"))
+    """Each store test runs three times: on a SQLite file (ingest written on the writer's thread, and by a
+    process of its own, as the server writes it) and on a fresh PostgreSQL database."""
+    if request.param.startswith("sqlite"):
+        return Backend("sqlite", str(tmp_path / "db.sqlite"), ingest_process=request.param == "sqlite-process")
     server: Postgres = request.getfixturevalue("postgres_server")
     return Backend("postgres", server.create_database())

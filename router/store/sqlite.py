@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sqlite3
 import time
@@ -12,8 +13,10 @@ from typing import Any
 
 import aiosqlite
 
+from router.store.process import IngestProcess, WriterStopped
 from router.store.reads import Db, Result
-from router.store.sql import SqlStore
+from router.store.sql import HANDED_KINDS, SqlStore, opening_sends
+from router.store.writer import RELEASE
 
 MIB = 1024 * 1024
 ROOM_TRUSTED = 0.25  # seconds: what a quarter second of warnings writes is far below a reserve's worth
@@ -55,9 +58,15 @@ class ThreadDb:
         self.conn.close()
 
 
+async def _unlease(db: Db, ids: list[str]) -> None:
+    await db.executemany(RELEASE, [(i,) for i in ids])
+
+
 class SqliteStore(SqlStore):
     """``reserve_bytes``: free space on the database's filesystem kept for work already accepted
-    (recording sends, acknowledgements, escalations); below it, new warnings are refused."""
+    (recording sends, acknowledgements, escalations); below it, new warnings are refused.
+    ``ingest_process``: ingest batches are written by a process of their own (``router.store.process``),
+    on another core than the one serving requests; the server's store does so."""
 
     own_thread = True
 
@@ -68,11 +77,48 @@ class SqliteStore(SqlStore):
         batch_max: int = 256,
         clock: Callable[[], float] = time.time,
         reserve_bytes: int = 0,
+        ingest_process: bool = False,
     ) -> None:
         super().__init__(batch_max=batch_max, clock=clock)
         self.path = path
         self.reserve_bytes = reserve_bytes
         self._roomy_until = 0.0  # monotonic time until which the last reading of free space is trusted
+        self.ingest_process = IngestProcess(path) if ingest_process else None
+
+    async def open(self, *, owner: bool = True) -> None:
+        await super().open(owner=owner)
+        if self.ingest_process is not None and owner:
+            try:
+                await self.ingest_process.start()  # migrated: the child writes the current schema
+            except BaseException:
+                await self.close()
+                raise
+            self._elsewhere = self.ingest_process.ingest
+
+    async def close(self) -> None:
+        try:
+            await super().close()  # the write loop has stopped: the child holds no batch
+        finally:
+            if self.ingest_process is not None:
+                await self.ingest_process.close()
+            self._elsewhere = None
+
+    async def _ingest_elsewhere(self, db: Db, records: list[Any]) -> list[Any]:
+        """If the child died holding the batch, the §4.3 reports it may have leased to this process's
+        dispatcher are due again at once (claimed as usual), committed or not."""
+        try:
+            return await super()._ingest_elsewhere(db, records)
+        except WriterStopped:
+            leased = [
+                o.id + send[0]
+                for r in records
+                for o in r.obligations
+                if o.opens and o.opening and o.kind in HANDED_KINDS
+                for send in opening_sends(o.opening)
+            ]
+            if leased:
+                await self._on_writer(self._transaction(db, functools.partial(_unlease, ids=leased)))
+            raise
 
     def room(self) -> str | None:
         """A reading of at least twice the reserve is trusted for ``ROOM_TRUSTED`` seconds, not read again for

@@ -37,6 +37,9 @@ from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 log = structlog.get_logger("warnroute.store")
 AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
+Elsewhere = Callable[[list[Any], float, float | None], Awaitable[tuple[list[Any], list[ClaimedNotification]]]]
+RELEASE = "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'"
+ELSEWHERE_DEPTH = 4  # ingest batches sent to the other writer at once: it starts the next as it commits one
 INSERT_AUDIT = (
     "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)"
 )
@@ -53,6 +56,7 @@ class Writer(SqlReads):
     shared = False  # True: other processes write to the same database (PostgreSQL)
     database = "sqlite"  # which words of a ``ByDatabase`` migration are this database's
     own_thread = False  # True: write transactions run on a thread of the writer's own (``_on_writer``)
+    alternating = False  # True: another connection writes between this one's transactions (``process.py``)
 
     def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
         self.batch_max = batch_max
@@ -76,6 +80,10 @@ class Writer(SqlReads):
         self._releasing: set[asyncio.Task[None]] = set()
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Ingest batches written elsewhere (``router.store.process``): records, now, the hand-over lease →
+        # outcomes and the reports leased for this process's dispatcher. Awaited on the serving loop.
+        self._elsewhere: Elsewhere | None = None
+        self._stale = False  # written elsewhere since this connection's last transaction: ids read again
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -211,10 +219,7 @@ class Writer(SqlReads):
 
     async def release(self, ids: list[str]) -> None:
         async def job(db: Db) -> None:
-            await db.executemany(
-                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
-                [(i,) for i in ids],
-            )
+            await db.executemany(RELEASE, [(i,) for i in ids])
 
         await self._submit("job", job)
 
@@ -230,9 +235,12 @@ class Writer(SqlReads):
     async def _write_loop(self) -> None:
         assert self._writer is not None
         db = self._writer
+        elsewhere: set[asyncio.Task[None]] = set()  # ingest batches at the other writer, oldest first
         while True:
             item = await self._queue.get()
             if item is None:
+                if elsewhere:
+                    await asyncio.wait(elsewhere)
                 return
             batch = [item]
             while len(batch) < self.batch_max and not self._queue.empty():
@@ -246,8 +254,17 @@ class Writer(SqlReads):
             others = [(p, f) for k, p, f in batch if k == "job"]
             if ingests:
                 records = [p for p, _ in ingests]
-                await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
+                if self._elsewhere is not None:  # the next batch waits at the other writer while it writes one
+                    job = functools.partial(self._ingest_elsewhere, records=records)
+                    elsewhere.add(task := asyncio.create_task(self._run(db, [f for _, f in ingests], job, local=False)))
+                    task.add_done_callback(elsewhere.discard)
+                    while len(elsewhere) >= ELSEWHERE_DEPTH:
+                        await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
             if receipts or others:
+                if elsewhere:  # one writer at a time: this connection's transaction follows the other's
+                    await asyncio.wait(elsewhere)
                 told, jobs = [p for p, _ in receipts], [job for job, _ in others]
                 futures = [f for _, f in receipts] + [f for _, f in others]
                 await self._run(db, futures, functools.partial(self._receipts_and_jobs, receipts=told, jobs=jobs))
@@ -275,10 +292,11 @@ class Writer(SqlReads):
             await db.execute("RELEASE SAVEPOINT job")
         return out
 
-    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job) -> None:
-        """One write transaction; ``job`` returns one result per future (or ``_Failed``)."""
+    async def _run(self, db: Db, futures: list[asyncio.Future[Any]], job: Job, *, local: bool = True) -> None:
+        """One write transaction (``local``: on this connection; else ``job`` has it written elsewhere, and
+        awaits it on this loop); ``job`` returns one result per future (or ``_Failed``)."""
         try:
-            result = await self._on_writer(self._transaction(db, job))
+            result = await (self._on_writer(self._transaction(db, job)) if local else job(db))
         except Exception as caught:  # the whole transaction failed: every waiter hears why
             exc = self._told(caught)
             for future in futures:
@@ -314,12 +332,13 @@ class Writer(SqlReads):
         saved, head = dict(self._next), self._head
         try:
             await self._begin(db)
-            if self.shared:
+            if self.shared or self.alternating or self._stale:
                 await self._ends(db)
             else:
                 await self._audit_tail(db)
             result = await job(db)
             await db.execute("COMMIT")
+            self._stale = False
         except Exception:
             self._next, self._head = saved, head
             self._shapes_seen.clear()
@@ -336,6 +355,15 @@ class Writer(SqlReads):
         if self._thread_loop is None:
             return await transaction
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(transaction, self._thread_loop))
+
+    async def _ingest_elsewhere(self, db: Db, records: list[Any]) -> list[Any]:  # noqa: ARG002 - a Job
+        """Have ``_elsewhere`` write a batch of ingest records; its reports leased for this process's dispatcher
+        are handed over as a local batch's are."""
+        assert self._elsewhere is not None
+        self._stale = True
+        outcomes, handed = await self._elsewhere(records, self.clock(), self._hand_lease)
+        self._handing += handed
+        return outcomes
 
     async def _audit_tail(self, db: Db) -> None:
         """Where the chain ends, read inside the write transaction: an administrative command beside the

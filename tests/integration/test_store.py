@@ -87,6 +87,10 @@ def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConf
     run(scenario)
 
 
+THREAD_OR_SERVER = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
+@THREAD_OR_SERVER  # the writer's own batches (a process's: test_ingest_process.py)
 def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, backend: Backend) -> None:
     """Group commit: 200 concurrent submissions, every one durable, fewer transactions than requests."""
 
@@ -321,6 +325,7 @@ def test_a_feed_read_across_epochs_misses_nothing_and_repeats_nothing(
     run(scenario)
 
 
+@THREAD_OR_SERVER  # it fails the writer's own statements (a process's failure: test_ingest_process.py)
 def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
     """The disk fails after the batch's warning and obligation rows went in (the audit chain's insert
     raises): the whole transaction is undone, the caller hears why, and the store goes on."""

@@ -1,0 +1,301 @@
+"""The embedded store's ingest transactions in a process of their own, on a core of their own.
+
+One Python process serves requests and writes: a transaction of sixteen warnings took twice its CPU in
+wall time, waiting for the interpreter lock that serving held. So the SQLite store writes its ingest
+batches in a child process (``IngestProcess``), and keeps every other write (claims, outcomes,
+acknowledgements, reports) on the parent's writer thread. The parent's write loop runs one transaction at
+a time, ingest or not, so the two connections never wait for SQLite's write lock, and each re-reads where
+ids and the audit chain end before it writes (``Writer._ends``).
+
+What crosses is narrow. An obligation's shape (what obligations of one classification share, the long
+action text among it) crosses once per child, as a token; each obligation then crosses as its id, its
+clocks and its token (``encode``). The child builds the same ``IngestRecord`` again (``decode``) and
+writes it with the same code as the parent would (``SqlStore._ingest_batch``). It answers with what the
+parent does not hold: each record's status, cancelled count and feed cursors, and the §4.3 reports it
+leased for the parent's dispatcher.
+
+The child ignores SIGINT and SIGTERM: it stops when its parent says so, or when its parent's end of the
+pipe closes (the parent died). If it dies, the batch it held fails (its waiters hear the store is
+unavailable, and a client that retries gets ``duplicate`` if it had committed), the reports it may have
+leased are released, and the next batch starts a new child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import functools
+import multiprocessing
+import operator
+import os
+import pickle
+import signal
+import socket
+import struct
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from router.errors import StoreUnavailable
+from router.store.base import ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow
+
+log = structlog.get_logger("warnroute.store")
+
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IngestRecord))
+OBLIGATIONS = RECORD_FIELDS.index("obligations")
+# ObligationRow's fields that its shape fixes, and those of its own (the rest).
+SHAPE = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
+OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
+TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
+STOP = b""
+FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
+Reply = tuple[list[tuple[Any, ...]], list[ClaimedNotification]]
+
+
+class WriterStopped(StoreUnavailable):
+    """The writer's process died holding a batch: whether that batch committed is unknown."""
+
+
+class Encoder:
+    """The parent's side of what crosses: it remembers which shapes the child holds."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[tuple[Any, ...], int] = {}
+
+    def encode(self, records: list[IngestRecord], now: float, lease: float | None) -> bytes:
+        tokens, new = self.tokens, {}
+        reset = len(tokens) > TOKENS_MAX
+        if reset:
+            tokens.clear()
+        out = []
+        get = operator.attrgetter(*RECORD_FIELDS)
+        for r in records:
+            own = []
+            for o in r.obligations:
+                key = SHAPE(o)
+                token = tokens.get(key)
+                if token is None:
+                    token = tokens[key] = len(tokens)
+                    new[token] = key
+                own.append((*OWN(o), token))
+            fields = list(get(r))
+            fields[OBLIGATIONS] = own
+            out.append(fields)
+        return pickle.dumps((now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class Decoder:
+    """The child's side: the shapes it was sent, by token."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[int, tuple[Any, ...]] = {}
+
+    def decode(self, data: bytes) -> tuple[float, float | None, list[IngestRecord]]:
+        now, lease, reset, new, records = pickle.loads(data)
+        if reset:
+            self.shapes.clear()
+        self.shapes.update(new)
+        shapes = self.shapes
+        out = []
+        for fields in records:
+            fields[OBLIGATIONS] = tuple(
+                ObligationRow._make((w[0], *s[:6], *w[1:5], *s[6:9], w[5], w[6], *s[9:], w[7]))
+                for w in fields[OBLIGATIONS]
+                for s in (shapes[w[8]],)
+            )
+            out.append(IngestRecord(*fields))
+        return now, lease, out
+
+
+def answer(outcomes: list[IngestOutcome], handed: list[ClaimedNotification]) -> bytes:
+    """What the child says of a committed batch: per record what the parent does not hold."""
+    rows = [
+        (o.status, o.cancelled, o.problem, o.obligation_seqs, o.obligations if o.status == "duplicate" else None)
+        for o in outcomes
+    ]
+    return pickle.dumps((True, rows, handed), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def failure(exc: Exception) -> bytes:
+    """What the child says of a batch it could not write (its transaction undone): the exception itself when
+    it crosses, else its words."""
+    try:
+        return pickle.dumps((False, exc, None), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}"), None))
+
+
+def outcomes_of(data: bytes, records: list[IngestRecord]) -> tuple[list[IngestOutcome], list[ClaimedNotification]]:
+    """The parent's reading of the child's answer: the outcomes ``SqlStore.ingest`` gives, and the handed reports.
+    Raises what the child could not write."""
+    ok, rows, handed = pickle.loads(data)
+    if not ok:
+        raise rows
+    outcomes = [
+        IngestOutcome(
+            status,
+            r.identifier,
+            (r.obligations if status == "created" else obligations or ()),
+            cancelled,
+            problem,
+            seqs,
+        )
+        for r, (status, cancelled, problem, seqs, obligations) in zip(records, rows, strict=True)
+    ]
+    return outcomes, handed
+
+
+class IngestProcess:
+    """The parent's handle on the child: started at open, and again by the next batch after it died. Used on
+    the loop that serves requests: a batch is encoded there and its answer read there as soon as it comes,
+    with no thread to wake (the parent's end of the pipe is an asyncio stream; the child's, a blocking
+    ``Connection``, whose framing the stream writes and reads). Batches may be sent before the last is
+    answered: the child writes them in order, and answers in order."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._answers: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        self._encoder = Encoder()
+        self._starting = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        """Start the child now (else the next batch starts it)."""
+        async with self._starting:
+            if self._writer is None or not self._alive():
+                await self._start()
+
+    async def _start(self) -> asyncio.StreamWriter:
+        await self._forget()
+        process, sock = await asyncio.to_thread(_spawn, self.path)
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        self._process, self._writer, self._encoder = process, writer, Encoder()
+        self._reading = asyncio.create_task(self._read(reader), name="store-ingest-answers")
+        log.info("ingest_process_started", pid=process.pid)
+        return writer
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        """The child's answers, in the order of the batches sent; when it stops, what it held fails."""
+        try:
+            while True:
+                (size,) = FRAME.unpack(await reader.readexactly(FRAME.size))
+                answer = await reader.readexactly(size)
+                self._answers.popleft().set_result(answer)
+        except (OSError, asyncio.IncompleteReadError):
+            code = self._process.exitcode if self._process is not None else None
+            if self._answers:
+                log.error("ingest_process_stopped", exitcode=code, batches=len(self._answers))
+            while self._answers:
+                self._answers.popleft().set_exception(
+                    WriterStopped(f"the store's writer process stopped (exit code {code}) while writing")
+                )
+
+    async def ingest(
+        self, records: list[IngestRecord], now: float, lease: float | None
+    ) -> tuple[list[IngestOutcome], list[ClaimedNotification]]:
+        """Have the child write ``records`` in one transaction."""
+        async with self._starting:  # one child at a time, however many batches find it gone
+            writer = self._writer if self._writer is not None and self._alive() else await self._start()
+        answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        data = self._encoder.encode(records, now, lease)
+        self._answers.append(answered)
+        writer.write(FRAME.pack(len(data)) + data)
+        with contextlib.suppress(OSError):  # the child is gone: the reader fails what it held
+            await writer.drain()
+        return outcomes_of(await answered, records)
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.is_alive() and not self._writer_closing()
+
+    def _writer_closing(self) -> bool:
+        return self._writer is None or self._writer.is_closing() or self._reading is None or self._reading.done()
+
+    async def _forget(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        process, self._process, self._writer = self._process, None, None
+        if process is not None:
+            await asyncio.to_thread(_reap, process)
+        if self._reading is not None:
+            await self._reading  # the child has exited: its end is closed, and what it held has failed
+            self._reading = None
+
+    async def close(self) -> None:
+        """Stop the child: it finishes the batches it holds (none, when the write loop has stopped), then exits."""
+        if self._writer is not None:
+            with contextlib.suppress(OSError):
+                self._writer.write(FRAME.pack(0))  # STOP
+                await self._writer.drain()
+        await self._forget()
+
+
+def _spawn(path: Path) -> tuple[multiprocessing.process.BaseProcess, socket.socket]:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=main, args=(child, str(path)), name="store-ingest", daemon=True)
+    process.start()
+    child.close()
+    sock = socket.socket(fileno=os.dup(parent.fileno()))  # a socket pair's end: the parent's stream
+    parent.close()
+    return process, sock
+
+
+def _reap(process: multiprocessing.process.BaseProcess) -> None:
+    """Wait for the child to exit (its end of the pipe is closed, or it was told to stop), then kill it by its
+    pid if it has not."""
+    process.join(timeout=10)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
+
+
+def main(conn: Connection, path: str) -> None:
+    """The child: one writer connection, one transaction per batch it is sent, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent, which stops the child
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    asyncio.run(_serve(conn, Path(path)))
+
+
+async def _serve(conn: Connection, path: Path) -> None:
+    from router.store.sqlite import SqliteStore
+
+    now = 0.0
+    store = SqliteStore(path, clock=lambda: now)
+    store.own_thread = False
+    store.alternating = True
+    decoder = Decoder()
+    db = await store._connect()
+    try:
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except EOFError:  # the parent is gone
+                return
+            if data == STOP:
+                return
+            now, store._hand_lease, records = decoder.decode(data)
+            try:
+                outcomes = await store._transaction(db, functools.partial(store._ingest_batch, records=records))
+            except Exception as exc:
+                conn.send_bytes(failure(exc))
+                continue
+            if len(store._shape_seqs) > 100_000:
+                store._shape_seqs.clear()
+            store._shape_seqs.update(store._shapes_seen)
+            store._shapes_seen.clear()
+            handed, store._handing = store._handing, []
+            conn.send_bytes(answer(outcomes, handed))
+    finally:
+        await db.close()
+        conn.close()

@@ -1,0 +1,299 @@
+"""The embedded store's ingest batches written by a process of their own (router/store/process.py), as the
+server writes them: what crosses to it comes back the same, batches share commits, its ids and audit chain
+interleave with the parent's writes, and a failure or death of the child loses nothing that was answered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from router.audit.chain import verify
+from router.delivery.feed import FeedHub
+from router.errors import StoreUnavailable
+from router.ingest.service import IngestService, SentWindow
+from router.metrics import Metrics
+from router.plan.config import RoutingConfig
+from router.store import ClaimedNotification, IngestOutcome, IngestRecord, SqliteStore
+from router.store.process import Decoder, Encoder, WriterStopped
+from tests.support.messages import issue_clock, json_message
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def _service(path: Path, config: RoutingConfig) -> AsyncIterator[tuple[SqliteStore, IngestService]]:
+    """A store whose ingest batches a process of their own writes, and the service over it; closed after,
+    whatever the test found."""
+    clock = issue_clock(json_message())
+    store = SqliteStore(path, clock=clock, ingest_process=True)
+    await store.open()
+    try:
+        yield (
+            store,
+            IngestService(
+                config,
+                store,
+                Metrics(CollectorRegistry()),
+                FeedHub(),
+                lambda: None,
+                clock=clock,
+                sent_window=SentWindow(max_ahead=86400.0),
+            ),
+        )
+    finally:
+        await store.close()
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def _records(config: RoutingConfig, count: int) -> list[IngestRecord]:
+    """What ingest writes for ``count`` warnings of two counties and three colours."""
+
+    async def build() -> list[IngestRecord]:
+        out: list[IngestRecord] = []
+
+        class Keep(SqliteStore):
+            async def ingest(self, record: IngestRecord):  # type: ignore[no-untyped-def]
+                out.append(record)
+                raise StoreUnavailable("kept, not written")
+
+        clock = issue_clock(json_message())
+        service = IngestService(
+            config,
+            Keep(Path("/nonexistent")),
+            Metrics(CollectorRegistry()),
+            FeedHub(),
+            lambda: None,
+            clock=clock,
+            sent_window=SentWindow(max_ahead=86400.0),
+        )
+        for i in range(count):
+            severity = ("blue", "yellow", "orange")[i % 3]
+            code, sender, hazard = (
+                ("530324", "罗平县气象台", "rainstorm") if i % 2 else ("530326", "会泽县气象台", "gale")
+            )
+            message = json_message(
+                identifier=f"w{i}",
+                severity=severity,
+                hazard=hazard,
+                areas=[code],
+                sender=sender,
+                sender_code=code + "41600000",
+            )
+            with pytest.raises(StoreUnavailable):
+                await service.submit(message)
+        return out
+
+    return asyncio.run(build())
+
+
+def test_records_cross_to_the_writer_process_exactly_as_ingest_made_them(config: RoutingConfig) -> None:
+    """Every field of every record and obligation arrives as it was; each shape crosses once, and the
+    batches after the first carry tokens for the shapes the child already holds."""
+    records = _records(config, 12)
+    assert sum(len(r.obligations) for r in records) > 12 * 30
+    encoder, decoder = Encoder(), Decoder()
+    first = encoder.encode(records[:6], 1.5, 60.0)
+    now, lease, back = decoder.decode(first)
+    assert (now, lease, back) == (1.5, 60.0, records[:6])
+    again = encoder.encode(records[:6], 2.5, None)  # the same shapes: none crosses again
+    assert len(again) < len(first) / 2
+    assert decoder.decode(again) == (2.5, None, records[:6])
+    assert decoder.decode(encoder.encode(records[6:], 3.0, None))[2] == records[6:]
+    shapes = {
+        (
+            o.department,
+            o.jurisdiction,
+            o.kind,
+            o.task,
+            o.clause,
+            o.mandatory,
+            o.channels,
+            o.ladder,
+            o.ack_mode,
+            o.head,
+            o.opening,
+        )
+        for r in records
+        for o in r.obligations
+    }
+    assert len(decoder.shapes) == len(shapes)
+
+
+def test_the_writer_process_shares_commits_and_its_ids_and_chain_interleave_with_the_parents(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """200 concurrent warnings in fewer batches than warnings; between them, the parent's own writes (a
+    report's notifications, acknowledgements); every seq once, and the audit chain intact from its first
+    link to its last."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> int:
+        async with _service(path, config) as (store, service):
+            assert store.ingest_process is not None
+            batches = 0
+            original = store.ingest_process.ingest
+
+            async def counting(
+                records: list[IngestRecord], now: float, lease: float | None
+            ) -> tuple[list[IngestOutcome], list[ClaimedNotification]]:
+                nonlocal batches
+                batches += 1
+                return await original(records, now, lease)
+
+            store._elsewhere = counting
+            taken: list[ClaimedNotification] = []
+            store.hand_over(60, taken.extend)  # the child writes the orange signals' §4.3 reports' notifications
+            first = await asyncio.gather(*(service.submit(json_message(identifier=f"a{i}")) for i in range(100)))
+            some = [o.id for o in first[0].outcome.obligations[:3]]
+            acks = [store.acknowledge(oid, "web", "duty", at=time.time()) for oid in some]
+            # Claims write the openings' notifications on the parent's connection, between the child's batches.
+            claims = [store.claim_notifications(now=1e12, limit=50, lease_seconds=60) for _ in range(10)]
+            more = [service.submit(json_message(identifier=f"b{i}", severity="orange")) for i in range(100)]
+            acked, claims_made, later = await asyncio.gather(
+                asyncio.gather(*acks), asyncio.gather(*claims), asyncio.gather(*more)
+            )
+            assert [a.status for a in acked] == ["acknowledged"] * 3
+            assert all(r.outcome.status == "created" for r in [*first, *later])
+            assert len(taken) == 100 * 4  # each orange signal's two HQs, by webhook and SMS
+            claimed = [c for batch in claims_made for c in batch]
+            for _ in range(20):  # a claim opens a bounded number of obligations: claim until none is left
+                more_claimed = await store.claim_notifications(now=1e12, limit=5000, lease_seconds=60)
+                if not more_claimed:
+                    break
+                claimed += more_claimed
+            written = _rows(path, "SELECT id FROM notifications")
+            assert sorted(c.id for c in [*taken, *claimed]) == sorted(str(r[0]) for r in written)  # each once
+            # Every warning's ladders opened with what its routing said they would: none went missing.
+            routed = _rows(path, "SELECT detail FROM audit WHERE kind = 'routed'")
+            assert len(written) == sum(json.loads(str(r[0]))["notifications"] for r in routed) > 200 * 4
+        return batches
+
+    batches = run(scenario)
+    assert batches < 200
+    assert _rows(path, "SELECT COUNT(*) FROM warnings")[0][0] == 200
+    for table in ("warnings", "obligations", "notifications", "audit"):
+        seqs = [r[0] for r in _rows(path, f"SELECT seq FROM {table} ORDER BY seq")]
+        assert seqs == list(range(1, len(seqs) + 1)), table
+    audit = _rows(path, "SELECT seq, at, kind, warning_id, obligation_id, detail, prev, hash FROM audit ORDER BY seq")
+    assert verify(audit).ok  # type: ignore[arg-type]
+    assert {r[2] for r in audit} >= {"received", "routed", "acknowledged"}
+
+
+def test_a_batch_the_writer_process_cannot_write_is_undone_and_the_next_is_written(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """The child's transaction fails after the warning and obligation rows went in (the audit chain's insert
+    is refused): the caller hears the child's words, nothing of the batch stays, and the store goes on."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        async with _service(path, config) as (_, service):
+            with sqlite3.connect(path) as db:
+                db.execute(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+                )
+            with pytest.raises(sqlite3.IntegrityError, match="audit refused"):
+                await service.submit(json_message())
+            with sqlite3.connect(path) as db:
+                db.execute("DROP TRIGGER refuse")
+            accepted = await service.submit(json_message(identifier="53032441600000_20260715080500"))
+            assert accepted.outcome.status == "created"
+
+    run(scenario)
+    assert _rows(path, "SELECT identifier FROM warnings") == [("53032441600000_20260715080500",)]
+    assert _rows(path, "SELECT COUNT(*) FROM shapes") == _rows(
+        path, "SELECT COUNT(DISTINCT shape_seq) FROM obligations"
+    )
+
+
+def test_a_writer_process_killed_holding_a_batch_fails_that_batch_and_the_next_starts_another(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """The child is killed (SIGKILL, by its pid) while it waits for the database's write lock: its caller
+    hears the store is unavailable (nothing was written), the next warning starts a new child and lands, and
+    a child killed between batches is replaced as quietly."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        async with _service(path, config) as (store, service):
+            assert store.ingest_process is not None
+            first = store.ingest_process.pid
+            assert first is not None
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # the child's BEGIN waits for it (busy_timeout)
+            pending = asyncio.create_task(service.submit(json_message(identifier="held")))
+            await asyncio.sleep(0.5)
+            os.kill(first, signal.SIGKILL)
+            with pytest.raises(StoreUnavailable, match="writer process stopped"):
+                await pending
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            landed = await service.submit(json_message(identifier="after"))
+            assert landed.outcome.status == "created"
+            second = store.ingest_process.pid
+            assert second not in (None, first)
+            assert second is not None
+            os.kill(second, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            again = await service.submit(json_message(identifier="later"))
+            assert again.outcome.status == "created"
+            assert store.ingest_process.pid not in (None, first, second)
+
+    run(scenario)
+    assert _rows(path, "SELECT identifier FROM warnings ORDER BY seq") == [("after",), ("later",)]
+
+
+def test_reports_leased_by_a_writer_that_died_before_answering_are_claimed_again(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """The child committed an orange signal's batch, leasing its §4.3 direct reports to this process's
+    dispatcher, then died before it answered: the caller hears the store is unavailable, nothing is handed
+    over, and the leased reports are due again at once (claimed as usual), under the keys they were
+    written with."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        async with _service(path, config) as (store, service):
+            assert store.ingest_process is not None
+            taken: list[ClaimedNotification] = []
+            store.hand_over(60, taken.extend)
+            writes = store.ingest_process.ingest
+
+            async def commits_then_dies(records: list[IngestRecord], now: float, lease: float | None) -> object:
+                await writes(records, now, lease)
+                raise WriterStopped("the store's writer process stopped (exit code -9) while writing")
+
+            store._elsewhere = commits_then_dies  # type: ignore[assignment]
+            with pytest.raises(StoreUnavailable, match="writer process stopped"):
+                await service.submit(json_message(identifier="orange", severity="orange"))
+            assert taken == []
+            assert _rows(path, "SELECT COUNT(*) FROM notifications WHERE state = 'sending'") == [(0,)]
+            claimed = await store.claim_notifications(now=1e12, limit=1000, lease_seconds=60)
+            direct = {(c.department, c.channel) for c in claimed if c.action["kind"] == "direct_report"}
+            assert direct == {
+                ("flood_drought_hq", "webhook"),
+                ("flood_drought_hq", "sms"),
+                ("geohazard_hq", "webhook"),
+                ("geohazard_hq", "sms"),
+            }
+
+    run(scenario)
+
+
+def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(factory())
