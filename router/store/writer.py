@@ -39,7 +39,11 @@ AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, ki
 Job = Callable[[Db], Awaitable[Any]]
 Elsewhere = Callable[[list[Any], float, float | None], Awaitable[tuple[list[Any], list[ClaimedNotification]]]]
 RELEASE = "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'"
-ELSEWHERE_DEPTH = 4  # ingest batches sent to the other writer at once: it starts the next as it commits one
+ELSEWHERE_DEPTH = 4  # ingest batches at the other writer at once: it starts the next as it commits one
+# Warnings per batch at the other writer, at least: requests that came together are answered in parts, so
+# they come back in parts and keep the other writer busy, instead of all waiting for one batch (then all for
+# the next). A burst (a Kafka poll) is split in ``ELSEWHERE_DEPTH`` parts.
+ELSEWHERE_BATCH = 16
 INSERT_AUDIT = (
     "INSERT INTO audit (seq, at, kind, warning_id, obligation_id, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?)"
 )
@@ -252,22 +256,32 @@ class Writer(SqlReads):
             ingests = [(p, f) for k, p, f in batch if k == "ingest"]
             receipts = [(p, f) for k, p, f in batch if k == "receipt"]
             others = [(p, f) for k, p, f in batch if k == "job"]
-            if ingests:
+            if ingests and self._elsewhere is not None:
+                await self._send_elsewhere(db, ingests, elsewhere)
+            elif ingests:
                 records = [p for p, _ in ingests]
-                if self._elsewhere is not None:  # the next batch waits at the other writer while it writes one
-                    job = functools.partial(self._ingest_elsewhere, records=records)
-                    elsewhere.add(task := asyncio.create_task(self._run(db, [f for _, f in ingests], job, local=False)))
-                    task.add_done_callback(elsewhere.discard)
-                    while len(elsewhere) >= ELSEWHERE_DEPTH:
-                        await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
-                else:
-                    await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
+                await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
             if receipts or others:
                 if elsewhere:  # one writer at a time: this connection's transaction follows the other's
                     await asyncio.wait(elsewhere)
                 told, jobs = [p for p, _ in receipts], [job for job, _ in others]
                 futures = [f for _, f in receipts] + [f for _, f in others]
                 await self._run(db, futures, functools.partial(self._receipts_and_jobs, receipts=told, jobs=jobs))
+
+    async def _send_elsewhere(
+        self, db: Db, ingests: list[tuple[Any, asyncio.Future[Any]]], elsewhere: set[asyncio.Task[None]]
+    ) -> None:
+        """Ingest records to the other writer in ``ELSEWHERE_DEPTH`` batches of at least ``ELSEWHERE_BATCH``,
+        each a task of ``elsewhere`` until it is answered; returns once fewer than ``ELSEWHERE_DEPTH`` batches
+        wait there."""
+        size = max(ELSEWHERE_BATCH, -(-len(ingests) // ELSEWHERE_DEPTH))
+        for start in range(0, len(ingests), size):
+            part = ingests[start : start + size]
+            job = functools.partial(self._ingest_elsewhere, records=[p for p, _ in part])
+            elsewhere.add(task := asyncio.create_task(self._run(db, [f for _, f in part], job, local=False)))
+            task.add_done_callback(elsewhere.discard)
+            while len(elsewhere) >= ELSEWHERE_DEPTH:
+                await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
 
     async def _receipts_and_jobs(self, db: Db, receipts: list[Any], jobs: list[Job]) -> list[Any]:
         """Providers' receipts (set by set, ``_receipt_batch``) and other writes, in one transaction."""

@@ -48,6 +48,9 @@ log = structlog.get_logger("warnroute.kafka")
 LOG_APPEND_TIME = 1
 RETRY_CAP = 30.0
 DEPTH = 2  # batches in hand at once: routing of one overlaps the store's write of the one before
+# Records routed and not yet written, at most: a poll's records are routed a part at a time, and each part
+# is written while the next is routed. (Routed all at once, the first write would wait for the last routing.)
+ROUTING_AHEAD = 128
 Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
@@ -81,6 +84,7 @@ class IngestConsumer:
         self._stopping = asyncio.Event()
         self._committed: dict[TopicPartition, int] = {}
         self.revoking = False  # a rebalance waits: take nothing more, commit what is in hand
+        self._routing = asyncio.Semaphore(ROUTING_AHEAD)
         self._tails: dict[Any, asyncio.Task[None]] = {}  # each key's latest lane, for the next batch to follow
 
     async def start(self) -> None:
@@ -173,7 +177,8 @@ class IngestConsumer:
             await after  # its failure fails this lane too: an Update must not be routed before its Alert
         for record in records:
             try:
-                await self._one(record)
+                async with self._routing:
+                    await self._one(record)
             except Rejected as rejected:
                 await self._dead_letter(record, rejected)
 

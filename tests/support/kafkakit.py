@@ -64,7 +64,7 @@ def read_topic(bootstrap: str, topic: str | list[str], at_least: int, timeout: f
         try:
             deadline = time.monotonic() + timeout
             topics = [topic] if isinstance(topic, str) else topic
-            consumer.assign([tp for name in topics for tp in await _partitions(consumer, name)])
+            consumer.assign([tp for name in topics for tp in await partitions_of(consumer, name)])
             await consumer.seek_to_beginning()
             out: list[Any] = []
             while len(out) < at_least and time.monotonic() < deadline:
@@ -88,7 +88,7 @@ def committed(bootstrap: str, topic: str, group: str) -> tuple[int, int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = await _partitions(consumer, topic)
+            partitions = await partitions_of(consumer, topic)
             ends = await consumer.end_offsets(partitions)
             done = [await consumer.committed(tp) or 0 for tp in partitions]
             return sum(done), sum(ends.values())
@@ -103,7 +103,7 @@ def committed_everything(bootstrap: str, topic: str, group: str) -> bool:
     return done == written > 0
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The topic's partitions (a client that has not asked about the topic yet must fetch its metadata)."""
     for _ in range(50):
         partitions = consumer.partitions_for_topic(topic)
