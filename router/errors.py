@@ -59,7 +59,10 @@ class ConfigError(WarnrouteError):
 
 
 class StoreUnavailable(WarnrouteError):
-    """The store cannot write now; ``problem`` says why in words (never a connection string or a secret)."""
+    """The store cannot write now; ``problem`` says why in words (never a connection string or a secret).
+    ``undone``: nothing of the write was kept (False: it may have been, as when a writer died mid-way)."""
+
+    undone = True
 
     def __init__(self, problem: str) -> None:
         self.problem = problem

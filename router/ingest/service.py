@@ -113,9 +113,13 @@ class IngestService:
         record = self.record(warning, decision, lineage, previous is not None)
         try:
             outcome = await self.store.ingest(record)
-        except StoreUnavailable as exc:  # the write failed as a whole: nothing of it is kept
+        except StoreUnavailable as exc:  # the write failed as a whole: nothing of it is kept, or perhaps all
             self.metrics.store_unavailable.inc()
-            raise StoreUnavailable(f"{exc.problem}; nothing was accepted, send it again later") from exc
+            if exc.undone:
+                raise StoreUnavailable(f"{exc.problem}; nothing was accepted, send it again later") from exc
+            told = StoreUnavailable(f"{exc.problem}; send it again: if it was written, the answer is 'duplicate'")
+            told.undone = False
+            raise told from exc
         self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
         if outcome.status != "created":
             bound.info("warning_" + outcome.status)

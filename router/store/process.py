@@ -3,9 +3,10 @@
 One Python process serves requests and writes: a transaction of sixteen warnings took twice its CPU in
 wall time, waiting for the interpreter lock that serving held. So the SQLite store writes its ingest
 batches in a child process (``IngestProcess``), and keeps every other write (claims, outcomes,
-acknowledgements, reports) on the parent's writer thread. The parent's write loop runs one transaction at
-a time, ingest or not, so the two connections never wait for SQLite's write lock, and each re-reads where
-ids and the audit chain end before it writes (``Writer._ends``).
+acknowledgements, reports) on the parent's writer thread. The parent's write loop sends the child up to
+``ELSEWHERE_DEPTH`` batches at once (it starts the next as it commits one), and runs a write of its own
+only once the child has answered all it was sent, so the two connections never wait for SQLite's write
+lock. Each re-reads where ids and the audit chain end before it writes (``Writer._ends``).
 
 What crosses is narrow. An obligation's shape (what obligations of one classification share, the long
 action text among it) crosses once per child, as a token; each obligation then crosses as its id, its
@@ -51,13 +52,13 @@ OBLIGATIONS = RECORD_FIELDS.index("obligations")
 SHAPE = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
 OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
-STOP = b""
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
-Reply = tuple[list[tuple[Any, ...]], list[ClaimedNotification]]
 
 
 class WriterStopped(StoreUnavailable):
     """The writer's process died holding a batch: whether that batch committed is unknown."""
+
+    undone = False
 
 
 class Encoder:
@@ -197,7 +198,7 @@ class IngestProcess:
                 log.error("ingest_process_stopped", exitcode=code, batches=len(self._answers))
             while self._answers:
                 self._answers.popleft().set_exception(
-                    WriterStopped(f"the store's writer process stopped (exit code {code}) while writing")
+                    WriterStopped(f"the store's writer process stopped (exit code {code}) while writing it")
                 )
 
     async def ingest(
@@ -234,7 +235,7 @@ class IngestProcess:
         """Stop the child: it finishes the batches it holds (none, when the write loop has stopped), then exits."""
         if self._writer is not None:
             with contextlib.suppress(OSError):
-                self._writer.write(FRAME.pack(0))  # STOP
+                self._writer.write(FRAME.pack(0))  # an empty message: stop
                 await self._writer.drain()
         await self._forget()
 
@@ -282,7 +283,7 @@ async def _serve(conn: Connection, path: Path) -> None:
                 data = conn.recv_bytes()
             except EOFError:  # the parent is gone
                 return
-            if data == STOP:
+            if not data:  # told to stop
                 return
             now, store._hand_lease, records = decoder.decode(data)
             try:

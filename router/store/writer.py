@@ -8,7 +8,9 @@ calls. Where several processes share one database, ``_begin`` serialises their w
 re-reads where each table ends), so ids, the audit chain and every escalation step stay single-file.
 The audit chain is appended here, inside the caller's transaction. On SQLite the transactions run on a
 thread of the writer's own, statement after statement without a hop back to the serving loop; the
-loop hands each batch over once and hears its outcome once (``_on_writer``).
+loop hands each batch over once and hears its outcome once (``_on_writer``). The server's SQLite store
+has its ingest batches written by a process of their own (``_elsewhere``, :mod:`router.store.process`):
+this loop sends them there and waits for them before a write of its own.
 
 A subclass says how to connect and how to begin a write transaction (sqlite.py, postgres.py); what is
 written is :mod:`router.store.sql`'s.
@@ -87,7 +89,6 @@ class Writer(SqlReads):
         # Ingest batches written elsewhere (``router.store.process``): records, now, the hand-over lease →
         # outcomes and the reports leased for this process's dispatcher. Awaited on the serving loop.
         self._elsewhere: Elsewhere | None = None
-        self._stale = False  # written elsewhere since this connection's last transaction: ids read again
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -346,13 +347,12 @@ class Writer(SqlReads):
         saved, head = dict(self._next), self._head
         try:
             await self._begin(db)
-            if self.shared or self.alternating or self._stale:
+            if self.shared or self.alternating or self._elsewhere is not None:  # others write too: ids read again
                 await self._ends(db)
             else:
                 await self._audit_tail(db)
             result = await job(db)
             await db.execute("COMMIT")
-            self._stale = False
         except Exception:
             self._next, self._head = saved, head
             self._shapes_seen.clear()
@@ -374,7 +374,6 @@ class Writer(SqlReads):
         """Have ``_elsewhere`` write a batch of ingest records; its reports leased for this process's dispatcher
         are handed over as a local batch's are."""
         assert self._elsewhere is not None
-        self._stale = True
         outcomes, handed = await self._elsewhere(records, self.clock(), self._hand_lease)
         self._handing += handed
         return outcomes
