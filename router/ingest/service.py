@@ -200,11 +200,6 @@ class _Shared(NamedTuple):
     opening: Opening
     opening_json: str
     climbs: bool  # the ladder has rungs (with none, an obligation opens on time whenever it arrives)
-    # An ``ObligationRow``'s fields that the spec fixes, in its order: those before its deadline's text,
-    # those between its deadline and its next step, and its head.
-    before: tuple[str, str, str, str | None, str, bool]
-    between: tuple[tuple[str, ...], str | None, str]
-    head: str
 
 
 def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Shared:
@@ -218,18 +213,14 @@ def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Share
     ladder = ladders.choose(kind, spec.department, rank)
     rungs = ladder or ""  # no ladder: no rungs
     opening = ladders.opening_sends(rungs, room, spec.department, spec.jurisdiction, spec.channels)
-    ack_mode = ladders.ack_mode(kind)
     found = _Shared(
         ladders,
         kind,
         ladder,
-        ack_mode,
+        ladders.ack_mode(kind),
         opening,
         opening_json(opening.sends),
         bool(ladders.ladders.get(rungs)),
-        (spec.department, spec.jurisdiction, kind, spec.task, spec.clause, spec.mandatory),
-        (spec.channels, ladder, ack_mode),
-        spec.heads[0],
     )
     if len(spec.memo) < 64:
         spec.memo[(rank, room)] = found
@@ -294,9 +285,29 @@ def ingest_record(
                     send.jurisdiction if escalation else None,
                 )
             )
-        # The action's text is "": its shape's head and its deadline (``action_text``), built where it is read.
-        row = (oid, *common.before, due_at, "", start, deadline, *common.between, next_step, next_step_at)
-        obligations.append(ObligationRow._make((*row, common.head, opening, opening != "")))
+        obligations.append(
+            ObligationRow(
+                oid,
+                spec.department,
+                spec.jurisdiction,
+                kind,
+                spec.task,
+                spec.clause,
+                spec.mandatory,
+                due_at,
+                "",  # its shape's head and its deadline (``action_text``): built where it is read
+                start,
+                deadline,
+                spec.channels,
+                ladder,
+                common.ack_mode,
+                next_step,
+                next_step_at,
+                spec.heads[0],
+                opening,
+                opening != "",
+            )
+        )
     # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
     # actions are the obligations). What the lineage has been told: a new warning's is its own
     # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
