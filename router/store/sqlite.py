@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import sqlite3
 import time
@@ -16,7 +15,6 @@ import aiosqlite
 from router.store.process import IngestProcess, WriterStopped
 from router.store.reads import Db, Result
 from router.store.sql import HANDED_KINDS, SqlStore, opening_sends
-from router.store.writer import RELEASE
 
 MIB = 1024 * 1024
 ROOM_TRUSTED = 0.25  # seconds: what a quarter second of warnings writes is far below a reserve's worth
@@ -56,10 +54,6 @@ class ThreadDb:
 
     async def close(self) -> None:
         self.conn.close()
-
-
-async def _unlease(db: Db, ids: list[str]) -> None:
-    await db.executemany(RELEASE, [(i,) for i in ids])
 
 
 class SqliteStore(SqlStore):
@@ -105,7 +99,8 @@ class SqliteStore(SqlStore):
 
     async def _ingest_elsewhere(self, db: Db, records: list[Any]) -> list[Any]:
         """If the child died holding the batch, the §4.3 reports it may have leased to this process's
-        dispatcher are due again at once (claimed as usual), committed or not."""
+        dispatcher are due again at once (claimed as usual), committed or not: released by a write of this
+        connection's, after the batches still at the child."""
         try:
             return await super()._ingest_elsewhere(db, records)
         except WriterStopped:
@@ -117,7 +112,7 @@ class SqliteStore(SqlStore):
                 for send in opening_sends(o.opening)
             ]
             if leased:
-                await self._on_writer(self._transaction(db, functools.partial(_unlease, ids=leased)))
+                self._release_soon(leased)
             raise
 
     def room(self) -> str | None:

@@ -228,6 +228,12 @@ class Writer(SqlReads):
 
         await self._submit("job", job)
 
+    def _release_soon(self, ids: list[str]) -> None:
+        """``release`` these, without waiting for it (a write queued behind whatever is queued now)."""
+        release = asyncio.create_task(self.release(ids))
+        self._releasing.add(release)
+        release.add_done_callback(self._releasing.discard)
+
     # -- the writer ----------------------------------------------------------------------------
 
     async def _submit(self, kind: str, payload: Any) -> Any:
@@ -240,7 +246,7 @@ class Writer(SqlReads):
     async def _write_loop(self) -> None:
         assert self._writer is not None
         db = self._writer
-        elsewhere: set[asyncio.Task[None]] = set()  # ingest batches at the other writer, oldest first
+        elsewhere: set[asyncio.Task[None]] = set()  # ingest batches at the other writer, until answered
         while True:
             item = await self._queue.get()
             if item is None:
@@ -331,9 +337,7 @@ class Writer(SqlReads):
                 self._take(handed)
             except Exception:  # not taken: due again at once, claimed as usual
                 log.exception("handover_failed", count=len(handed))
-                release = asyncio.create_task(self.release([c.id for c in handed]))
-                self._releasing.add(release)
-                release.add_done_callback(self._releasing.discard)
+                self._release_soon([c.id for c in handed])
         for future, value in zip(futures, result, strict=True):
             if future.done():
                 continue
