@@ -48,6 +48,7 @@ log = structlog.get_logger("warnroute.store")
 
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IngestRecord))
 OBLIGATIONS = RECORD_FIELDS.index("obligations")
+FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 # ObligationRow's fields that its shape fixes, and those of its own (the rest).
 SHAPE = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
 OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
@@ -73,7 +74,6 @@ class Encoder:
         if reset:
             tokens.clear()
         out = []
-        get = operator.attrgetter(*RECORD_FIELDS)
         for r in records:
             own = []
             for o in r.obligations:
@@ -83,7 +83,7 @@ class Encoder:
                     token = tokens[key] = len(tokens)
                     new[token] = key
                 own.append((*OWN(o), token))
-            fields = list(get(r))
+            fields = list(FIELDS_OF(r))
             fields[OBLIGATIONS] = own
             out.append(fields)
         return pickle.dumps((now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)

@@ -40,7 +40,6 @@ log = structlog.get_logger("warnroute.store")
 AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
 Elsewhere = Callable[[list[Any], float, float | None], Awaitable[tuple[list[Any], list[ClaimedNotification]]]]
-RELEASE = "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'"
 ELSEWHERE_DEPTH = 4  # ingest batches at the other writer at once: it starts the next as it commits one
 # Warnings per batch at the other writer, at least: requests that came together are answered in parts, so
 # they come back in parts and keep the other writer busy, instead of all waiting for one batch (then all for
@@ -224,7 +223,10 @@ class Writer(SqlReads):
 
     async def release(self, ids: list[str]) -> None:
         async def job(db: Db) -> None:
-            await db.executemany(RELEASE, [(i,) for i in ids])
+            await db.executemany(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
+                [(i,) for i in ids],
+            )
 
         await self._submit("job", job)
 
