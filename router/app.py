@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -270,18 +269,3 @@ class Runtime:
                 deadline, _ = await self.store.deadlines()
                 self.metrics.nearest_deadline.set(deadline - time.time() if deadline is not None else float("nan"))
             await asyncio.sleep(5)
-
-
-YOUNG_OBJECTS = 50_000  # the collector's first threshold (CPython's default is 700)
-
-
-def settle_heap() -> None:
-    """For a serving process, once what lives as long as it (modules, the config, its routes, the app) is
-    built: the collector stops looking at that (``gc.freeze``), and looks at young objects less often. A
-    warning allocates thousands of short-lived containers, nearly all freed by reference counting within
-    its request; at the default threshold the collector took 14 % of the serving thread going over the
-    same survivors again and again (1 % after)."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_OBJECTS, middle, old)

@@ -235,7 +235,7 @@ def _cmd_plan_coverage(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from router.app import settle_heap
+    from router.heap import settle_heap
     from router.logs import configure
     from router.settings import Settings
     from router.web.api import create_app

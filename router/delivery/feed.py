@@ -31,6 +31,10 @@ class FeedHub:
             if not subscribers:
                 del self._subscribers[(jurisdiction, department)]
 
+    def following(self) -> bool:
+        """Whether anyone follows any feed now."""
+        return bool(self._subscribers)
+
     def listened(self, jurisdiction: str, department: str) -> bool:
         """Whether anyone follows this department's feed now (events are built only then)."""
         return (jurisdiction, department) in self._subscribers

@@ -33,6 +33,7 @@ from router.store import IngestOutcome, IngestRecord, NotificationRow, Obligatio
 
 log = structlog.get_logger("warnroute.ingest")
 ORDINALS = tuple(f".{i:03d}" for i in range(1000))  # an obligation id's ending: its ordinal in three digits
+_row = ObligationRow._make  # a row from its fields in order
 RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
 
 
@@ -128,7 +129,8 @@ class IngestService:
         self._remember(warning.id, lineage, decision)
         for kind, n in Counter(o.kind for o in record.obligations).items():
             self.metrics.obligations_created.labels(kind).inc(n)
-        for obligation, cursor in zip(record.obligations, outcome.obligation_seqs, strict=True):
+        followed = record.obligations if self.hub.following() else ()  # events are built only for a listener
+        for obligation, cursor in zip(followed, outcome.obligation_seqs[: len(followed)], strict=True):
             if self.hub.listened(obligation.jurisdiction, obligation.department):
                 event = {
                     "cursor": cursor,
@@ -200,6 +202,11 @@ class _Shared(NamedTuple):
     opening: Opening
     opening_json: str
     climbs: bool  # the ladder has rungs (with none, an obligation opens on time whenever it arrives)
+    # An obligation that opens on time is its id, these, its deadline's text, "", its start and deadline,
+    # ``middle``, when its next step is, and ``last`` (``ObligationRow``'s order): rows built by concatenation.
+    first: tuple[str, str, str, str | None, str, bool]
+    middle: tuple[tuple[str, ...], str | None, str, int | None]
+    last: tuple[str, str, bool]
 
 
 def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Shared:
@@ -213,14 +220,18 @@ def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Share
     ladder = ladders.choose(kind, spec.department, rank)
     rungs = ladder or ""  # no ladder: no rungs
     opening = ladders.opening_sends(rungs, room, spec.department, spec.jurisdiction, spec.channels)
+    ack_mode, sends = ladders.ack_mode(kind), opening_json(opening.sends)
     found = _Shared(
         ladders,
         kind,
         ladder,
-        ladders.ack_mode(kind),
+        ack_mode,
         opening,
-        opening_json(opening.sends),
+        sends,
         bool(ladders.ladders.get(rungs)),
+        (spec.department, spec.jurisdiction, kind, spec.task, spec.clause, spec.mandatory),
+        (spec.channels, ladder, ack_mode, opening.next_step),
+        (spec.heads[0], sends, sends != ""),
     )
     if len(spec.memo) < 64:
         spec.memo[(rank, room)] = found
@@ -251,25 +262,24 @@ def ingest_record(
             due = deadlines[action.due_at] = (action.due_at.timestamp(), action.due_at.isoformat())
         deadline, due_at = due
         common = shared(ladders, spec, rank, deadline - start)
-        kind, ladder, o = common.kind, common.ladder, common.opening
-        sends: tuple[Send, ...]
-        next_step: int | None
-        next_step_at: float | None
+        o = common.opening
         next_at = next_on_time(o, common.climbs, start, deadline, now)
-        opening = ""
         if next_at is not None:  # the usual case: the ladder's opening rungs, memoised, sent when claimed
-            sends, next_step, next_step_at = (), o.next_step, next_at
-            opening = common.opening_json
             opened += len(o.sends)
-        else:  # late: what is due now is written now
-            rungs = ladder or ""  # no ladder: no rungs
-            where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
-            first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
-            # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
-            sends = first.sends
-            next_step, next_step_at = (
-                (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[rungs]), now)
+            obligations.append(
+                _row((oid, *common.first, due_at, "", start, deadline, *common.middle, next_at, *common.last))
             )
+            continue
+        # Late: what is due now is written now.
+        kind, ladder = common.kind, common.ladder
+        rungs = ladder or ""  # no ladder: no rungs
+        where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
+        first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
+        # A warning that arrives past a deadline is breached by the scheduler's next pass, not here.
+        sends = first.sends
+        next_step, next_step_at = (
+            (first.next_step, first.next_at) if not first.breached else (len(ladders.ladders[rungs]), now)
+        )
         priority = 0 if spec.mandatory else 1
         for send in sends:  # ids relative to the obligation's
             escalation = send.purpose != "action"
@@ -304,8 +314,8 @@ def ingest_record(
                 next_step,
                 next_step_at,
                 spec.heads[0],
-                opening,
-                opening != "",
+                "",
+                False,
             )
         )
     # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its

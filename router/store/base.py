@@ -7,6 +7,7 @@ the store (``claim_notifications`` / ``record_outcomes``), so a restart resumes 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
@@ -38,6 +39,12 @@ class ObligationRow(NamedTuple):
     head: str = ""  # ``action_json`` before its deadline (what the store keeps once); "": the store cuts it off
     opening: str = ""  # what the ladder sends when it opens on time (JSON, see ``router.store.schema``); shared
     opens: bool = False  # the opening is due: the dispatcher writes its notifications when it claims them
+
+
+# What obligations of one classification share (the fields a shape is made of, ``router.store.schema``), as
+# one tuple, in ``ObligationRow``'s order; and what is an obligation's own.
+SHAPE_OF = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
+OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
 
 
 def action_text(o: ObligationRow) -> str:

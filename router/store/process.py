@@ -42,7 +42,8 @@ from typing import Any
 import structlog
 
 from router.errors import StoreUnavailable
-from router.store.base import ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow
+from router.heap import settle_heap
+from router.store.base import OWN, SHAPE_OF, ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow
 
 log = structlog.get_logger("warnroute.store")
 
@@ -50,8 +51,6 @@ RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(IngestRecord))
 OBLIGATIONS = RECORD_FIELDS.index("obligations")
 FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 # ObligationRow's fields that its shape fixes, and those of its own (the rest).
-SHAPE = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
-OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
 
@@ -75,16 +74,18 @@ class Encoder:
             tokens.clear()
         out = []
         for r in records:
-            own = []
-            for o in r.obligations:
-                key = SHAPE(o)
-                token = tokens.get(key)
-                if token is None:
-                    token = tokens[key] = len(tokens)
-                    new[token] = key
-                own.append((*OWN(o), token))
+            keys = list(map(SHAPE_OF, r.obligations))
+            known = list(map(tokens.get, keys))
+            if None in known:  # a shape the child has not been sent
+                for i, token in enumerate(known):
+                    if token is None:
+                        token = tokens.get(keys[i])
+                        if token is None:
+                            token = tokens[keys[i]] = len(tokens)
+                            new[token] = keys[i]
+                        known[i] = token
             fields = list(FIELDS_OF(r))
-            fields[OBLIGATIONS] = own
+            fields[OBLIGATIONS] = (list(map(OWN, r.obligations)), known)
             out.append(fields)
         return pickle.dumps((now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -103,10 +104,10 @@ class Decoder:
         shapes = self.shapes
         out = []
         for fields in records:
+            own, known = fields[OBLIGATIONS]
             fields[OBLIGATIONS] = tuple(
                 ObligationRow._make((w[0], *s[:6], *w[1:5], *s[6:9], w[5], w[6], *s[9:], w[7]))
-                for w in fields[OBLIGATIONS]
-                for s in (shapes[w[8]],)
+                for w, s in zip(own, map(shapes.__getitem__, known), strict=True)
             )
             out.append(IngestRecord(*fields))
         return now, lease, out
@@ -265,6 +266,7 @@ def main(conn: Connection, path: str) -> None:
     """The child: one writer connection, one transaction per batch it is sent, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent, which stops the child
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    settle_heap()
     asyncio.run(_serve(conn, Path(path)))
 
 

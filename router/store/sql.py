@@ -20,6 +20,7 @@ import orjson
 from router.access.roles import Principal
 from router.domain.obligation import ACK_MODES, CLOSABLE_STATES, OPEN_STATES, Event, OpenObligation, transition
 from router.store.base import (
+    SHAPE_OF,
     AckResult,
     ClaimedNotification,
     IngestOutcome,
@@ -258,12 +259,18 @@ class SqlStore(Writer):
     async def _shapes(self, db: Db, obligations: list[ObligationRow]) -> list[int]:
         """Each obligation's shape (what obligations of one classification share), in order: found by its
         content digest, or written now. A changed text is another digest: old obligations keep theirs."""
-        values = [shape_values(o) for o in obligations]
         memo = self._digests
         if len(memo) > 100_000:
             memo.clear()
-        digests = [memo.get(v) or memo.setdefault(v, shape_digest(v)) for v in values]
-        unique = dict(zip(digests, values, strict=True))
+        digests = []
+        for o in obligations:
+            key = shape_values(o) if o.action_json else SHAPE_OF(o)  # the shape's fields, as they come
+            found = memo.get(key)
+            if found is None:
+                values = shape_values(o)
+                found = memo[key] = (shape_digest(values), values)
+            digests.append(found)
+        unique = dict(digests)
         committed = self._shape_seqs
         known: dict[str, int] = {d: committed[d] for d in unique if d in committed}
         keys = [d for d in unique if d not in known]
@@ -277,7 +284,7 @@ class SqlStore(Writer):
                 rows.append((seq, digest, *unique[digest]))
             await db.executemany(INSERT_SHAPES, rows)
         self._shapes_seen.update(known)  # remembered once this transaction commits (a shape is never removed)
-        return [known[d] for d in digests]
+        return [known[d] for d, _ in digests]
 
     async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""

@@ -73,7 +73,7 @@ class Writer(SqlReads):
         self._next: dict[str, int] = {}
         self._head = GENESIS
         self.last_write_at = 0.0
-        self._digests: dict[tuple[Any, ...], str] = {}  # a shape's values → its content digest
+        self._digests: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}  # shape fields → digest, values
         self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
         self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
         self._opening_of: dict[int, list[tuple[str, str, str, str | None, str | None]]] = {}  # shape seq → opening

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from router.web.answers import error, rt
 
 DRAIN_BYTES = 8 * MAX_BYTES  # an oversized body is read this far before the 413
 INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
+ANSWERED = ("id", "department", "jurisdiction", "kind", "task", "clause", "mandatory", "due_at")  # of each obligation
+ANSWERED_OF = operator.attrgetter(*ANSWERED)
 
 router = APIRouter()
 
@@ -55,19 +58,7 @@ async def ingest(request: Request) -> Response:
         "warning_id": accepted.warning.id,
         "status": outcome.status,
         "drill": accepted.warning.drill,
-        "obligations": [
-            {
-                "id": o.id,
-                "department": o.department,
-                "jurisdiction": o.jurisdiction,
-                "kind": o.kind,
-                "task": o.task,
-                "clause": o.clause,
-                "mandatory": o.mandatory,
-                "due_at": o.due_at,
-            }
-            for o in outcome.obligations
-        ],
+        "obligations": [dict(zip(ANSWERED, ANSWERED_OF(o), strict=True)) for o in outcome.obligations],
     }
     if accepted.decision is not None:
         answer["reference_unknown"] = accepted.decision.reference_unknown
