@@ -90,7 +90,7 @@ class Runtime:
         self.config = self._config if self._config is not None else load_config(s.config_dir)
         self.metrics = Metrics(CollectorRegistry())
         self.store = make_store(
-            s.data_dir, s.database_url, reserve_bytes=s.disk_reserve_mb * 1024 * 1024, ingest_process=True
+            s.data_dir, s.database_url, reserve_bytes=s.disk_reserve_mb * 1024 * 1024, writer_process=True
         )
         await self.store.open()
         self._stack.push_async_callback(self.store.close)

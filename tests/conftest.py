@@ -62,6 +62,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     """Each store test runs three times: on a SQLite file (ingest written on the writer's thread, and by a
     process of its own, as the server writes it) and on a fresh PostgreSQL database."""
     if request.param.startswith("sqlite"):
-        return Backend("sqlite", str(tmp_path / "db.sqlite"), ingest_process=request.param == "sqlite-process")
+        return Backend("sqlite", str(tmp_path / "db.sqlite"), writer_process=request.param == "sqlite-process")
     server: Postgres = request.getfixturevalue("postgres_server")
     return Backend("postgres", server.create_database())

@@ -33,14 +33,14 @@ from router.store.sqlite import SqliteStore
 
 
 def make_store(
-    data_dir: Path, database_url: str | None = None, *, reserve_bytes: int = 0, ingest_process: bool = False
+    data_dir: Path, database_url: str | None = None, *, reserve_bytes: int = 0, writer_process: bool = False
 ) -> SqlStore:
     """PostgreSQL when a database URL is given (instances share it), else SQLite in ``data_dir``, refusing
     new warnings while its disk has less than ``reserve_bytes`` free, and writing them in a process of their
-    own with ``ingest_process`` (a server's store; ``router.store.process``)."""
+    own with ``writer_process`` (a server's store; ``router.store.process``)."""
     if database_url:
         return PostgresStore(database_url)
-    return SqliteStore(data_dir / "warnroute.db", reserve_bytes=reserve_bytes, ingest_process=ingest_process)
+    return SqliteStore(data_dir / "warnroute.db", reserve_bytes=reserve_bytes, writer_process=writer_process)
 
 
 __all__ = [

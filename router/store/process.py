@@ -1,24 +1,27 @@
-"""The embedded store's ingest transactions in a process of their own, on a core of their own.
+"""The embedded store's busiest transactions in a process of their own, on a core of their own.
 
 One Python process serves requests and writes: a transaction of sixteen warnings took twice its CPU in
-wall time, waiting for the interpreter lock that serving held. So the SQLite store writes its ingest
-batches in a child process (``IngestProcess``), and keeps every other write (claims, outcomes,
-acknowledgements, reports) on the parent's writer thread. The parent's write loop sends the child up to
-``ELSEWHERE_DEPTH`` batches at once (it starts the next as it commits one), and runs a write of its own
-only once the child has answered all it was sent, so the two connections never wait for SQLite's write
-lock. Each re-reads where ids and the audit chain end before it writes (``Writer._ends``).
+wall time, waiting for the interpreter lock that serving held. So the SQLite store writes in a child
+process (``WriterProcess``) its ingest batches and the outbox's claims, outcomes and receipts
+(``SqlStore.ELSEWHERE``: what the dispatcher writes while warnings arrive), and keeps the other writes
+(acknowledgements, reports, the ladders' steps) on the parent's writer thread. The parent's write loop
+sends the child up to ``ELSEWHERE_DEPTH`` transactions at once (it starts the next as it commits one), in
+the order they came, and runs a write of its own only once the child has answered all it was sent, so the
+two connections never wait for SQLite's write lock. Each re-reads where ids and the audit chain end
+before it writes (``Writer._ends``).
 
 What crosses is narrow. An obligation's shape (what obligations of one classification share, the long
 action text among it) crosses once per child, as a token; each obligation then crosses as its id, its
 clocks and its token (``encode``). The child builds the same ``IngestRecord`` again (``decode``) and
 writes it with the same code as the parent would (``SqlStore._ingest_batch``). It answers with what the
 parent does not hold: each record's status, cancelled count and feed cursors, and the §4.3 reports it
-leased for the parent's dispatcher.
+leased for the parent's dispatcher. A claim, outcome or receipt write crosses as the store method's name
+and its arguments, and its result comes back as the parent's own write would return it.
 
 The child ignores SIGINT and SIGTERM: it stops when its parent says so, or when its parent's end of the
-pipe closes (the parent died). If it dies, the batch it held fails (its waiters hear the store is
-unavailable, and a client that retries gets ``duplicate`` if it had committed), the reports it may have
-leased are released, and the next batch starts a new child.
+pipe closes (the parent died). If it dies, what it held fails (its waiters hear the store is unavailable,
+and a client that retries gets ``duplicate`` if it had committed), what it may have leased (the reports of
+a batch, the notifications of a claim) is released, and the next write starts a new child.
 """
 
 from __future__ import annotations
@@ -35,15 +38,20 @@ import pickle
 import signal
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from router.errors import StoreUnavailable
 from router.heap import settle_heap
 from router.store.base import OWN, SHAPE_OF, ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow
+
+if TYPE_CHECKING:
+    from router.store.reads import Db
+    from router.store.sql import SqlStore
 
 log = structlog.get_logger("warnroute.store")
 
@@ -52,6 +60,7 @@ OBLIGATIONS = RECORD_FIELDS.index("obligations")
 FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 # ObligationRow's fields that its shape fixes, and those of its own (the rest).
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
+INGEST, JOB = "ingest", "job"  # what a message to the child asks: write a batch (``Encoder``), or a store's write
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
 
 
@@ -87,7 +96,7 @@ class Encoder:
             fields = list(FIELDS_OF(r))
             fields[OBLIGATIONS] = (list(map(OWN, r.obligations)), known)
             out.append(fields)
-        return pickle.dumps((now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((INGEST, now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class Decoder:
@@ -96,8 +105,9 @@ class Decoder:
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[Any, ...]] = {}
 
-    def decode(self, data: bytes) -> tuple[float, float | None, list[IngestRecord]]:
-        now, lease, reset, new, records = pickle.loads(data)
+    def decode(self, message: tuple[Any, ...]) -> tuple[float, float | None, list[IngestRecord]]:
+        """An ``INGEST`` message's (unpickled) records."""
+        _, now, lease, reset, new, records = message
         if reset:
             self.shapes.clear()
         self.shapes.update(new)
@@ -120,6 +130,19 @@ def answer(outcomes: list[IngestOutcome], handed: list[ClaimedNotification]) -> 
         for o in outcomes
     ]
     return pickle.dumps((True, rows, handed), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def done(result: Any) -> bytes:
+    """What the child says of a store's write it committed: what the write returned."""
+    return pickle.dumps((True, result, None), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def result_of(data: bytes) -> Any:
+    """The parent's reading of ``done``; raises what the child could not write."""
+    ok, result, _ = pickle.loads(data)
+    if not ok:
+        raise result
+    return result
 
 
 def failure(exc: Exception) -> bytes:
@@ -151,12 +174,12 @@ def outcomes_of(data: bytes, records: list[IngestRecord]) -> tuple[list[IngestOu
     return outcomes, handed
 
 
-class IngestProcess:
-    """The parent's handle on the child: started at open, and again by the next batch after it died. Used on
-    the loop that serves requests: a batch is encoded there and its answer read there as soon as it comes,
+class WriterProcess:
+    """The parent's handle on the child: started at open, and again by the next write after it died. Used on
+    the loop that serves requests: a write is encoded there and its answer read there as soon as it comes,
     with no thread to wake (the parent's end of the pipe is an asyncio stream; the child's, a blocking
-    ``Connection``, whose framing the stream writes and reads). Batches may be sent before the last is
-    answered: the child writes them in order, and answers in order."""
+    ``Connection``, whose framing the stream writes and reads). Writes may be sent before the last is
+    answered: the child makes them in order, and answers in order. ``writer.Elsewhere`` is what it does."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -183,7 +206,7 @@ class IngestProcess:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         self._process, self._writer, self._encoder = process, writer, Encoder()
         self._reading = asyncio.create_task(self._read(reader), name="store-ingest-answers")
-        log.info("ingest_process_started", pid=process.pid)
+        log.info("writer_process_started", pid=process.pid)
         return writer
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -196,7 +219,7 @@ class IngestProcess:
         except (OSError, asyncio.IncompleteReadError):
             code = self._process.exitcode if self._process is not None else None
             if self._answers:
-                log.error("ingest_process_stopped", exitcode=code, batches=len(self._answers))
+                log.error("writer_process_stopped", exitcode=code, writes=len(self._answers))
             while self._answers:
                 self._answers.popleft().set_exception(
                     WriterStopped(f"the store's writer process stopped (exit code {code}) while writing it")
@@ -206,15 +229,24 @@ class IngestProcess:
         self, records: list[IngestRecord], now: float, lease: float | None
     ) -> tuple[list[IngestOutcome], list[ClaimedNotification]]:
         """Have the child write ``records`` in one transaction."""
-        async with self._starting:  # one child at a time, however many batches find it gone
+        return outcomes_of(await self._send(lambda: self._encoder.encode(records, now, lease)), records)
+
+    async def job(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Have the child make the store's write ``name`` with ``arguments``, in one transaction."""
+        message = pickle.dumps((JOB, name, arguments), protocol=pickle.HIGHEST_PROTOCOL)
+        return result_of(await self._send(lambda: message))
+
+    async def _send(self, encode: Callable[[], bytes]) -> bytes:
+        """Send what ``encode`` makes (once the child is there: a new child holds no shapes) and await the answer."""
+        async with self._starting:  # one child at a time, however many writes find it gone
             writer = self._writer if self._writer is not None and self._alive() else await self._start()
         answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        data = self._encoder.encode(records, now, lease)
+        data = encode()
         self._answers.append(answered)
         writer.write(FRAME.pack(len(data)) + data)
         with contextlib.suppress(OSError):  # the child is gone: the reader fails what it held
             await writer.drain()
-        return outcomes_of(await answered, records)
+        return await answered
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.is_alive() and not self._writer_closing()
@@ -287,7 +319,11 @@ async def _serve(conn: Connection, path: Path) -> None:
                 return
             if not data:  # told to stop
                 return
-            now, store._hand_lease, records = decoder.decode(data)
+            message = pickle.loads(data)
+            if message[0] == JOB:
+                conn.send_bytes(await _job(store, db, message[1], message[2]))
+                continue
+            now, store._hand_lease, records = decoder.decode(message)
             try:
                 outcomes = await store._transaction(db, functools.partial(store._ingest_batch, records=records))
             except Exception as exc:
@@ -302,3 +338,14 @@ async def _serve(conn: Connection, path: Path) -> None:
     finally:
         await db.close()
         conn.close()
+
+
+async def _job(store: SqlStore, db: Db, name: str, arguments: dict[str, Any]) -> bytes:
+    """One of the store's ``ELSEWHERE`` writes, in a transaction of its own: what it returned, or why not."""
+    try:
+        if name not in store.ELSEWHERE:
+            raise ValueError(f"{name!r} is not a write the store's writer process makes")
+        result = await store._transaction(db, functools.partial(getattr(store, name), **arguments))
+    except Exception as exc:
+        return failure(exc)
+    return done(result)

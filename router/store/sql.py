@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -113,6 +114,10 @@ class Receipt(NamedTuple):
 
 class SqlStore(Writer):
     """``router.store.base.Store`` over SQL. ``open()`` before use, ``close()`` after."""
+
+    # What the dispatcher writes while warnings arrive (and gives back): with a writer process, written there
+    # in the order asked (``Writer``).
+    ELSEWHERE = frozenset({"_claim", "_record_outcomes", "_receipt_batch", "_release", "_unlease"})
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -333,33 +338,9 @@ class SqlStore(Writer):
     # -- the outbox ----------------------------------------------------------------------------
 
     async def claim_notifications(self, now: float, limit: int, lease_seconds: float) -> list[ClaimedNotification]:
-        async def job(db: Db) -> tuple[list[ClaimedNotification], list[Any]]:
-            if self.shared:  # a process that died holding a lease: its notifications are due again
-                await db.execute(
-                    "UPDATE notifications SET state = 'pending', lease_until = NULL"
-                    " WHERE state = 'sending' AND lease_until < ?",
-                    (now,),
-                )
-            await self._open(db, limit)
-            rows = await fetch(
-                db,
-                "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
-                " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
-                " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
-                " JOIN obligations_full o ON o.seq = n.obligation_seq"
-                " JOIN warnings w ON w.seq = o.warning_seq"
-                " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
-                " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
-                (now, limit),
-            )
-            reports = await self._claim_reports(db, now, max(limit // 4, 1))
-            await many(
-                db,
-                "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
-                [(now + lease_seconds, r[0]) for r in rows] + [(now + lease_seconds, seq) for seq, _ in reports],
-            )
-            return [c for _, c in reports], rows  # the rows become notifications once the lock is let go
-
+        # Every claim leases until a time of its own, so that what one claim leased can be told apart (``_unlease``).
+        self._leased_until = until = max(now + lease_seconds, math.nextafter(self._leased_until, math.inf))
+        job = functools.partial(self._claim, now=now, limit=limit, until=until)
         claimed: tuple[list[ClaimedNotification], list[Any]] = await self._submit("job", job)
         reports, rows = claimed
         # Every notification of one warning carries the same warning: decoded once, shared (read only).
@@ -383,6 +364,38 @@ class SqlStore(Writer):
             )
             for r in rows
         ]
+
+    async def _claim(self, db: Db, now: float, limit: int, until: float) -> tuple[list[ClaimedNotification], list[Any]]:
+        """Lease what is due at ``now`` until ``until`` (``claim_notifications``): the reports' notifications, and
+        the rows the others become once the write lock is let go (each warning's text once: rows of one warning
+        share it)."""
+        if self.shared:  # a process that died holding a lease: its notifications are due again
+            await db.execute(
+                "UPDATE notifications SET state = 'pending', lease_until = NULL"
+                " WHERE state = 'sending' AND lease_until < ?",
+                (now,),
+            )
+        await self._open(db, limit)
+        rows = await fetch(
+            db,
+            "SELECT n.seq, n.id, o.id, n.channel, n.attempts, COALESCE(n.to_department, o.department),"
+            " COALESCE(n.to_jurisdiction, o.jurisdiction), o.action_json, w.warning_json, w.status,"
+            " n.next_attempt_at, n.purpose, o.department, o.jurisdiction, o.deadline, o.seq FROM notifications n"
+            " JOIN obligations_full o ON o.seq = n.obligation_seq"
+            " JOIN warnings w ON w.seq = o.warning_seq"
+            " WHERE n.state = 'pending' AND n.next_attempt_at <= ?"
+            " ORDER BY n.priority, n.next_attempt_at, n.seq LIMIT ?",
+            (now, limit),
+        )
+        reports = await self._claim_reports(db, now, max(limit // 4, 1))
+        await many(
+            db,
+            "UPDATE notifications SET state = 'sending', lease_until = ? WHERE seq = ?",
+            [(until, r[0]) for r in rows] + [(until, seq) for seq, _ in reports],
+        )
+        texts: dict[str, str] = {}
+        rows = [(*r[:8], texts.setdefault(r[8], r[8]), *r[9:]) for r in rows]
+        return [c for _, c in reports], rows
 
     async def _claim_reports(self, db: Db, now: float, limit: int) -> list[tuple[int, ClaimedNotification]]:
         """The reports' notifications due (DESIGN §13): each with its report and the clauses it is sent under."""
@@ -453,68 +466,67 @@ class SqlStore(Writer):
 
     async def record_outcomes(self, outcomes: list[NotificationOutcome]) -> None:
         """Apply a batch of attempt outcomes in one transaction, a few ``executemany`` calls in all."""
+        await self._submit("job", functools.partial(self._record_outcomes, outcomes=outcomes))
 
-        async def job(db: Db) -> None:
-            retry = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "retry"]
-            wait = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "wait"]
-            failed = [o for o in outcomes if o.state == "failed"]
-            done = [o for o in outcomes if o.state in ("sent", "delivered")]
-            await many(
-                db,
-                "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
-                " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
-                retry,
-            )
-            await many(  # waiting for a provider's window is not an attempt
-                db,
-                "UPDATE notifications SET state = 'pending', next_attempt_at = ?, lease_until = NULL, last_error = ?"
-                " WHERE id = ? AND state = 'sending'",
-                wait,
-            )
-            await many(
-                db,
-                "UPDATE notifications SET state = 'failed', attempts = attempts + ?, lease_until = NULL,"
-                " last_error = ? WHERE id = ? AND state = 'sending'",
-                [(int(o.attempted), o.error, o.id) for o in failed],
-            )
-            # A channel that failed for good: the ladder's next step fires now rather than at its time.
-            await many(
-                db,
-                "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
-                " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
-                [(o.at, o.id) for o in failed],
-            )
-            await many(
-                db,
-                "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
-                " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
-                " WHERE id = ? AND state = 'sending'",
-                [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
-            )
-            await self._advance(db, [(o.id, o.state, o.at) for o in done])
-            events: list[AuditEvent] = []
-            if done or failed:
-                ids = [o.id for o in (*done, *failed) if o.owner is None]
-                owners = await self._owners(db, ids) if ids else {}
-                owners.update({o.id: o.owner for o in (*done, *failed) if o.owner is not None})
-                for o in (*done, *failed):
-                    warning_id, obligation_id, detail = _audit_owner(o.id, owners.get(o.id))
-                    if o.state == "failed":
-                        detail["error"] = o.error
-                    elif o.provider_id:
-                        detail["provider_id"] = o.provider_id
-                    kind = {"sent": "sent", "delivered": "delivered", "failed": "send_failed"}[o.state]
-                    events.append((o.at, kind, warning_id, obligation_id, detail))
-            await self._audit(db, events)
-            sent: dict[str, list[str]] = {}  # provider id → the notifications its message carried
-            for o in done:
-                if o.state == "sent" and o.provider_id is not None:
-                    sent.setdefault(o.provider_id, []).append(o.id)
-            if sent and (await fetch(db, "SELECT COUNT(*) FROM early_receipts"))[0][0]:
-                for provider_id, notification_ids in sent.items():
-                    await self._apply_early_receipt(db, notification_ids, provider_id)
-
-        await self._submit("job", job)
+    async def _record_outcomes(self, db: Db, outcomes: list[NotificationOutcome]) -> None:
+        retry = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "retry"]
+        wait = [(o.next_attempt_at, o.error, o.id) for o in outcomes if o.state == "wait"]
+        failed = [o for o in outcomes if o.state == "failed"]
+        done = [o for o in outcomes if o.state in ("sent", "delivered")]
+        await many(
+            db,
+            "UPDATE notifications SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?,"
+            " lease_until = NULL, last_error = ? WHERE id = ? AND state = 'sending'",
+            retry,
+        )
+        await many(  # waiting for a provider's window is not an attempt
+            db,
+            "UPDATE notifications SET state = 'pending', next_attempt_at = ?, lease_until = NULL, last_error = ?"
+            " WHERE id = ? AND state = 'sending'",
+            wait,
+        )
+        await many(
+            db,
+            "UPDATE notifications SET state = 'failed', attempts = attempts + ?, lease_until = NULL,"
+            " last_error = ? WHERE id = ? AND state = 'sending'",
+            [(int(o.attempted), o.error, o.id) for o in failed],
+        )
+        # A channel that failed for good: the ladder's next step fires now rather than at its time.
+        await many(
+            db,
+            "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
+            " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
+            [(o.at, o.id) for o in failed],
+        )
+        await many(
+            db,
+            "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
+            " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
+            " WHERE id = ? AND state = 'sending'",
+            [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
+        )
+        await self._advance(db, [(o.id, o.state, o.at) for o in done])
+        events: list[AuditEvent] = []
+        if done or failed:
+            ids = [o.id for o in (*done, *failed) if o.owner is None]
+            owners = await self._owners(db, ids) if ids else {}
+            owners.update({o.id: o.owner for o in (*done, *failed) if o.owner is not None})
+            for o in (*done, *failed):
+                warning_id, obligation_id, detail = _audit_owner(o.id, owners.get(o.id))
+                if o.state == "failed":
+                    detail["error"] = o.error
+                elif o.provider_id:
+                    detail["provider_id"] = o.provider_id
+                kind = {"sent": "sent", "delivered": "delivered", "failed": "send_failed"}[o.state]
+                events.append((o.at, kind, warning_id, obligation_id, detail))
+        await self._audit(db, events)
+        sent: dict[str, list[str]] = {}  # provider id → the notifications its message carried
+        for o in done:
+            if o.state == "sent" and o.provider_id is not None:
+                sent.setdefault(o.provider_id, []).append(o.id)
+        if sent and (await fetch(db, "SELECT COUNT(*) FROM early_receipts"))[0][0]:
+            for provider_id, notification_ids in sent.items():
+                await self._apply_early_receipt(db, notification_ids, provider_id)
 
     async def _owners(self, db: Db, notification_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
         """notification id → (warning id, obligation id, channel, purpose)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sqlite3
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from router.store.process import IngestProcess, WriterStopped
+from router.store.process import WriterProcess, WriterStopped
 from router.store.reads import Db, Result
 from router.store.sql import HANDED_KINDS, SqlStore, opening_sends
 
@@ -59,8 +60,9 @@ class ThreadDb:
 class SqliteStore(SqlStore):
     """``reserve_bytes``: free space on the database's filesystem kept for work already accepted
     (recording sends, acknowledgements, escalations); below it, new warnings are refused.
-    ``ingest_process``: ingest batches are written by a process of their own (``router.store.process``),
-    on another core than the one serving requests; the server's store does so."""
+    ``writer_process``: ingest batches, and the outbox's claims, outcomes and receipts, are written by a
+    process of their own (``router.store.process``), on another core than the one serving requests; the
+    server's store does so."""
 
     own_thread = True
 
@@ -71,36 +73,36 @@ class SqliteStore(SqlStore):
         batch_max: int = 256,
         clock: Callable[[], float] = time.time,
         reserve_bytes: int = 0,
-        ingest_process: bool = False,
+        writer_process: bool = False,
     ) -> None:
         super().__init__(batch_max=batch_max, clock=clock)
         self.path = path
         self.reserve_bytes = reserve_bytes
         self._roomy_until = 0.0  # monotonic time until which the last reading of free space is trusted
-        self.ingest_process = IngestProcess(path) if ingest_process else None
+        self.writer_process = WriterProcess(path) if writer_process else None
 
     async def open(self, *, owner: bool = True) -> None:
         await super().open(owner=owner)
-        if self.ingest_process is not None and owner:
+        if self.writer_process is not None and owner:
             try:
-                await self.ingest_process.start()  # migrated: the child writes the current schema
+                await self.writer_process.start()  # migrated: the child writes the current schema
             except BaseException:
                 await self.close()
                 raise
-            self._elsewhere = self.ingest_process.ingest
+            self._elsewhere = self.writer_process
 
     async def close(self) -> None:
         try:
             await super().close()  # the write loop has stopped: the child holds no batch
         finally:
-            if self.ingest_process is not None:
-                await self.ingest_process.close()
+            if self.writer_process is not None:
+                await self.writer_process.close()
             self._elsewhere = None
 
     async def _ingest_elsewhere(self, db: Db, records: list[Any]) -> list[Any]:
         """If the child died holding the batch, the §4.3 reports it may have leased to this process's
-        dispatcher are due again at once (claimed as usual), committed or not: released by a write of this
-        connection's, after the batches still at the child."""
+        dispatcher are due again at once (claimed as usual), committed or not: released by a write queued
+        behind the batches still at the child."""
         try:
             return await super()._ingest_elsewhere(db, records)
         except WriterStopped:
@@ -113,6 +115,17 @@ class SqliteStore(SqlStore):
             ]
             if leased:
                 self._release_soon(leased)
+            raise
+
+    async def _write_elsewhere(self, db: Db, job: functools.partial[Any], each: bool) -> list[Any]:
+        """A claim the child did not answer (it died, say) may have committed: what it leased is due again at
+        once, released by a write queued behind those still at the child (every claim leases until a time of
+        its own)."""
+        try:
+            return await super()._write_elsewhere(db, job, each)
+        except Exception:
+            if job.func.__name__ == "_claim":
+                self._unlease_soon(job.keywords["until"])
             raise
 
     def room(self) -> str | None:

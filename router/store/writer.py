@@ -9,8 +9,9 @@ re-reads where each table ends), so ids, the audit chain and every escalation st
 The audit chain is appended here, inside the caller's transaction. On SQLite the transactions run on a
 thread of the writer's own, statement after statement without a hop back to the serving loop; the
 loop hands each batch over once and hears its outcome once (``_on_writer``). The server's SQLite store
-has its ingest batches written by a process of their own (``_elsewhere``, :mod:`router.store.process`):
-this loop sends them there and waits for them before a write of its own.
+has its busiest writes made by a process of their own (``_elsewhere``, :mod:`router.store.process`): ingest
+batches, and the outbox's claims, outcomes and receipts (``ELSEWHERE``); this loop sends them there, in
+the order they came, and waits for them before a write of its own.
 
 A subclass says how to connect and how to begin a write transaction (sqlite.py, postgres.py); what is
 written is :mod:`router.store.sql`'s.
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
@@ -39,8 +40,7 @@ from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 log = structlog.get_logger("warnroute.store")
 AuditEvent = tuple[float, str, str | None, str | None, dict[str, Any]]  # at, kind, warning_id, obligation_id, detail
 Job = Callable[[Db], Awaitable[Any]]
-Elsewhere = Callable[[list[Any], float, float | None], Awaitable[tuple[list[Any], list[ClaimedNotification]]]]
-ELSEWHERE_DEPTH = 4  # ingest batches at the other writer at once: it starts the next as it commits one
+ELSEWHERE_DEPTH = 4  # transactions at the other writer at once: it starts the next as it commits one
 # Warnings per batch at the other writer, at least: requests that came together are answered in parts, so
 # they come back in parts and keep the other writer busy, instead of all waiting for one batch (then all for
 # the next). A burst (a Kafka poll) is split in ``ELSEWHERE_DEPTH`` parts.
@@ -55,6 +55,20 @@ class _Failed:
     exc: Exception
 
 
+class Elsewhere(Protocol):
+    """Another connection's writer, in a process of its own (:class:`router.store.process.WriterProcess`)."""
+
+    async def ingest(
+        self, records: list[Any], now: float, lease: float | None
+    ) -> tuple[list[Any], list[ClaimedNotification]]:
+        """A batch of ingest records in one transaction: outcomes, and the reports leased for the dispatcher."""
+        ...
+
+    async def job(self, name: str, arguments: dict[str, Any]) -> Any:
+        """The store's write ``name`` (one of ``Writer.ELSEWHERE``) with ``arguments``, in one transaction."""
+        ...
+
+
 class Writer(SqlReads):
     """The writer and the reads of one database. ``open()`` before use, ``close()`` after."""
 
@@ -62,6 +76,7 @@ class Writer(SqlReads):
     database = "sqlite"  # which words of a ``ByDatabase`` migration are this database's
     own_thread = False  # True: write transactions run on a thread of the writer's own (``_on_writer``)
     alternating = False  # True: another connection writes between this one's transactions (``process.py``)
+    ELSEWHERE: frozenset[str] = frozenset()  # the writes (methods taking the connection) ``_elsewhere`` may make
 
     def __init__(self, *, batch_max: int = 256, clock: Callable[[], float] = time.time) -> None:
         self.batch_max = batch_max
@@ -73,6 +88,7 @@ class Writer(SqlReads):
         self._next: dict[str, int] = {}
         self._head = GENESIS
         self.last_write_at = 0.0
+        self._leased_until = 0.0  # the end of the last claim's lease (``SqlStore.claim_notifications``)
         self._digests: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}  # shape fields → digest, values
         self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
         self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
@@ -82,11 +98,11 @@ class Writer(SqlReads):
         self._hand_lease: float | None = None
         self._take: Callable[[list[ClaimedNotification]], None] | None = None
         self._handing: list[ClaimedNotification] = []
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._releasing: set[asyncio.Task[Any]] = set()
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        # Ingest batches written elsewhere (``router.store.process``): records, now, the hand-over lease →
-        # outcomes and the reports leased for this process's dispatcher. Awaited on the serving loop.
+        # Ingest batches and the ``ELSEWHERE`` writes made by another writer (``router.store.process``), awaited
+        # on the serving loop.
         self._elsewhere: Elsewhere | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -222,19 +238,40 @@ class Writer(SqlReads):
             self._hand_lease, self._take = (lease_seconds, take) if take is not None else (None, None)
 
     async def release(self, ids: list[str]) -> None:
-        async def job(db: Db) -> None:
-            await db.executemany(
-                "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
-                [(i,) for i in ids],
-            )
+        await self._submit("job", functools.partial(self._release, ids=ids))
 
-        await self._submit("job", job)
+    async def _release(self, db: Db, ids: list[str]) -> None:
+        await db.executemany(
+            "UPDATE notifications SET state = 'pending', lease_until = NULL WHERE id = ? AND state = 'sending'",
+            [(i,) for i in ids],
+        )
+
+    async def _unlease(self, db: Db, until: float) -> None:
+        """Release what is leased until exactly ``until``: what one claim leased."""
+        await db.execute(
+            "UPDATE notifications SET state = 'pending', lease_until = NULL"
+            " WHERE state = 'sending' AND lease_until = ?",
+            (until,),
+        )
+
+    def _unlease_soon(self, until: float) -> None:
+        """``_unlease``, without waiting for it (a write queued behind whatever is queued now)."""
+        self._later(self._submit("job", functools.partial(self._unlease, until=until)))
 
     def _release_soon(self, ids: list[str]) -> None:
         """``release`` these, without waiting for it (a write queued behind whatever is queued now)."""
-        release = asyncio.create_task(self.release(ids))
-        self._releasing.add(release)
-        release.add_done_callback(self._releasing.discard)
+        self._later(self.release(ids))
+
+    def _later(self, write: Coroutine[Any, Any, Any]) -> None:
+        """A write queued behind whatever is queued now, not waited for (its failure is logged)."""
+        task = asyncio.create_task(write)
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[Any]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("release_failed", error=str(task.exception()))
 
     # -- the writer ----------------------------------------------------------------------------
 
@@ -248,7 +285,7 @@ class Writer(SqlReads):
     async def _write_loop(self) -> None:
         assert self._writer is not None
         db = self._writer
-        elsewhere: set[asyncio.Task[None]] = set()  # ingest batches at the other writer, until answered
+        elsewhere: set[asyncio.Task[None]] = set()  # transactions at the other writer, until answered
         while True:
             item = await self._queue.get()
             if item is None:
@@ -265,8 +302,20 @@ class Writer(SqlReads):
             ingests = [(p, f) for k, p, f in batch if k == "ingest"]
             receipts = [(p, f) for k, p, f in batch if k == "receipt"]
             others = [(p, f) for k, p, f in batch if k == "job"]
-            if ingests and self._elsewhere is not None:
-                await self._send_elsewhere(db, ingests, elsewhere)
+            if self._elsewhere is not None:
+                if ingests:
+                    await self._send_elsewhere(db, ingests, elsewhere)
+                if receipts:
+                    batch_of = functools.partial(self._receipt_batch, receipts=[p for p, _ in receipts])
+                    await self._job_elsewhere(db, batch_of, [f for _, f in receipts], elsewhere, each=True)
+                    receipts = []
+                kept = []
+                for job, future in others:
+                    if self._movable(job):
+                        await self._job_elsewhere(db, job, [future], elsewhere, each=False)
+                    else:
+                        kept.append((job, future))
+                others = kept
             elif ingests:
                 records = [p for p, _ in ingests]
                 await self._run(db, [f for _, f in ingests], functools.partial(self._ingest_batch, records=records))
@@ -287,10 +336,44 @@ class Writer(SqlReads):
         for start in range(0, len(ingests), size):
             part = ingests[start : start + size]
             job = functools.partial(self._ingest_elsewhere, records=[p for p, _ in part])
-            elsewhere.add(task := asyncio.create_task(self._run(db, [f for _, f in part], job, local=False)))
-            task.add_done_callback(elsewhere.discard)
-            while len(elsewhere) >= ELSEWHERE_DEPTH:
-                await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
+            await self._to_elsewhere(db, [f for _, f in part], job, elsewhere)
+
+    def _movable(self, job: Job) -> bool:
+        """Whether ``job`` is one of this store's ``ELSEWHERE`` writes, with its arguments named."""
+        return (
+            isinstance(job, functools.partial)
+            and getattr(job.func, "__self__", None) is self
+            and job.func.__name__ in self.ELSEWHERE
+            and not job.args
+        )
+
+    async def _job_elsewhere(
+        self,
+        db: Db,
+        job: functools.partial[Any],
+        futures: list[asyncio.Future[Any]],
+        elsewhere: set[asyncio.Task[None]],
+        *,
+        each: bool,
+    ) -> None:
+        """``job`` (an ``ELSEWHERE`` write) to the other writer; ``each``: it answers each of ``futures`` (a list),
+        else the one."""
+        await self._to_elsewhere(db, futures, functools.partial(self._write_elsewhere, job=job, each=each), elsewhere)
+
+    async def _to_elsewhere(
+        self, db: Db, futures: list[asyncio.Future[Any]], job: Job, elsewhere: set[asyncio.Task[None]]
+    ) -> None:
+        """One transaction to the other writer (``job`` has it made there), a task of ``elsewhere`` until it is
+        answered, after those sent before; returns once fewer than ``ELSEWHERE_DEPTH`` wait there."""
+        elsewhere.add(task := asyncio.create_task(self._run(db, futures, job, local=False)))
+        task.add_done_callback(elsewhere.discard)
+        while len(elsewhere) >= ELSEWHERE_DEPTH:
+            await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _write_elsewhere(self, db: Db, job: functools.partial[Any], each: bool) -> list[Any]:  # noqa: ARG002 - a Job
+        assert self._elsewhere is not None
+        result = await self._elsewhere.job(job.func.__name__, job.keywords)
+        return list(result) if each else [result]
 
     async def _receipts_and_jobs(self, db: Db, receipts: list[Any], jobs: list[Job]) -> list[Any]:
         """Providers' receipts (set by set, ``_receipt_batch``) and other writes, in one transaction."""
@@ -380,7 +463,7 @@ class Writer(SqlReads):
         """Have ``_elsewhere`` write a batch of ingest records; its reports leased for this process's dispatcher
         are handed over as a local batch's are."""
         assert self._elsewhere is not None
-        outcomes, handed = await self._elsewhere(records, self.clock(), self._hand_lease)
+        outcomes, handed = await self._elsewhere.ingest(records, self.clock(), self._hand_lease)
         self._handing += handed
         return outcomes
 

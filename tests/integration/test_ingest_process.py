@@ -1,6 +1,7 @@
-"""The embedded store's ingest batches written by a process of their own (router/store/process.py), as the
-server writes them: what crosses to it comes back the same, batches share commits, its ids and audit chain
-interleave with the parent's writes, and a failure or death of the child loses nothing that was answered."""
+"""The embedded store's ingest batches, claims, outcomes and receipts written by a process of their own
+(router/store/process.py), as the server writes them: what crosses to it comes back the same, batches share
+commits, its ids and audit chain interleave with the parent's writes, and a failure or death of the child
+loses nothing that was answered and leaves nothing leased that no one holds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pickle
 import signal
 import sqlite3
 import time
@@ -33,10 +35,10 @@ T = TypeVar("T")
 
 @contextlib.asynccontextmanager
 async def _service(path: Path, config: RoutingConfig) -> AsyncIterator[tuple[SqliteStore, IngestService]]:
-    """A store whose ingest batches a process of their own writes, and the service over it; closed after,
-    whatever the test found."""
+    """A store whose ingest batches and outbox writes a process of their own makes, and the service over it;
+    closed after, whatever the test found."""
     clock = issue_clock(json_message())
-    store = SqliteStore(path, clock=clock, ingest_process=True)
+    store = SqliteStore(path, clock=clock, writer_process=True)
     await store.open()
     try:
         yield (
@@ -108,12 +110,12 @@ def test_records_cross_to_the_writer_process_exactly_as_ingest_made_them(config:
     assert sum(len(r.obligations) for r in records) > 12 * 30
     encoder, decoder = Encoder(), Decoder()
     first = encoder.encode(records[:6], 1.5, 60.0)
-    now, lease, back = decoder.decode(first)
+    now, lease, back = decoder.decode(pickle.loads(first))
     assert (now, lease, back) == (1.5, 60.0, records[:6])
     again = encoder.encode(records[:6], 2.5, None)  # the same shapes: none crosses again
     assert len(again) < len(first) / 2
-    assert decoder.decode(again) == (2.5, None, records[:6])
-    assert decoder.decode(encoder.encode(records[6:], 3.0, None))[2] == records[6:]
+    assert decoder.decode(pickle.loads(again)) == (2.5, None, records[:6])
+    assert decoder.decode(pickle.loads(encoder.encode(records[6:], 3.0, None)))[2] == records[6:]
     shapes = {
         (
             o.department,
@@ -144,9 +146,9 @@ def test_the_writer_process_shares_commits_and_its_ids_and_chain_interleave_with
 
     async def scenario() -> int:
         async with _service(path, config) as (store, service):
-            assert store.ingest_process is not None
+            assert store.writer_process is not None
             batches = 0
-            original = store.ingest_process.ingest
+            original = store.writer_process.ingest
 
             async def counting(
                 records: list[IngestRecord], now: float, lease: float | None
@@ -155,13 +157,13 @@ def test_the_writer_process_shares_commits_and_its_ids_and_chain_interleave_with
                 batches += 1
                 return await original(records, now, lease)
 
-            store._elsewhere = counting
+            store.writer_process.ingest = counting  # type: ignore[method-assign]
             taken: list[ClaimedNotification] = []
             store.hand_over(60, taken.extend)  # the child writes the orange signals' §4.3 reports' notifications
             first = await asyncio.gather(*(service.submit(json_message(identifier=f"a{i}")) for i in range(100)))
             some = [o.id for o in first[0].outcome.obligations[:3]]
             acks = [store.acknowledge(oid, "web", "duty", at=time.time()) for oid in some]
-            # Claims write the openings' notifications on the parent's connection, between the child's batches.
+            # Claims write the openings' notifications (the child, too); acknowledgements are the parent's own.
             claims = [store.claim_notifications(now=1e12, limit=50, lease_seconds=60) for _ in range(10)]
             more = [service.submit(json_message(identifier=f"b{i}", severity="orange")) for i in range(100)]
             acked, claims_made, later = await asyncio.gather(
@@ -231,8 +233,8 @@ def test_a_writer_process_killed_holding_a_batch_fails_that_batch_and_the_next_s
 
     async def scenario() -> None:
         async with _service(path, config) as (store, service):
-            assert store.ingest_process is not None
-            first = store.ingest_process.pid
+            assert store.writer_process is not None
+            first = store.writer_process.pid
             assert first is not None
             blocker = sqlite3.connect(path, isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")  # the child's BEGIN waits for it (busy_timeout)
@@ -247,14 +249,14 @@ def test_a_writer_process_killed_holding_a_batch_fails_that_batch_and_the_next_s
             blocker.close()
             landed = await service.submit(json_message(identifier="after"))
             assert landed.outcome.status == "created"
-            second = store.ingest_process.pid
+            second = store.writer_process.pid
             assert second not in (None, first)
             assert second is not None
             os.kill(second, signal.SIGKILL)
             await asyncio.sleep(0.2)
             again = await service.submit(json_message(identifier="later"))
             assert again.outcome.status == "created"
-            assert store.ingest_process.pid not in (None, first, second)
+            assert store.writer_process.pid not in (None, first, second)
 
     run(scenario)
     assert _rows(path, "SELECT identifier FROM warnings ORDER BY seq") == [("after",), ("later",)]
@@ -271,16 +273,16 @@ def test_reports_leased_by_a_writer_that_died_before_answering_are_claimed_again
 
     async def scenario() -> None:
         async with _service(path, config) as (store, service):
-            assert store.ingest_process is not None
+            assert store.writer_process is not None
             taken: list[ClaimedNotification] = []
             store.hand_over(60, taken.extend)
-            writes = store.ingest_process.ingest
+            writes = store.writer_process.ingest
 
             async def commits_then_dies(records: list[IngestRecord], now: float, lease: float | None) -> object:
                 await writes(records, now, lease)
                 raise WriterStopped("the store's writer process stopped (exit code -9) while writing")
 
-            store._elsewhere = commits_then_dies  # type: ignore[assignment]
+            store.writer_process.ingest = commits_then_dies  # type: ignore[assignment,method-assign]
             with pytest.raises(StoreUnavailable, match="writer process stopped"):
                 await service.submit(json_message(identifier="orange", severity="orange"))
             assert taken == []
@@ -298,3 +300,40 @@ def test_reports_leased_by_a_writer_that_died_before_answering_are_claimed_again
 
 def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(factory())
+
+
+def test_what_a_claim_leased_before_the_writer_process_died_unanswered_is_due_again_at_once(
+    tmp_path: Path, config: RoutingConfig
+) -> None:
+    """A claim the child committed (notifications opened and leased) and then died before answering: the
+    dispatcher hears the store is unavailable; what that claim leased is not left leased to no one until a
+    restart, but claimed by the next claim, under the same ids; a claim that was answered keeps its lease."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> None:
+        async with _service(path, config) as (store, service):
+            assert store.writer_process is not None
+            for i in range(3):
+                await service.submit(json_message(identifier=f"gale{i}", hazard="gale"))
+            kept = await store.claim_notifications(now=1e12, limit=5, lease_seconds=60)
+            assert len(kept) == 5
+            writes = store.writer_process.job
+            lost: list[str] = []
+
+            async def commits_then_dies(name: str, arguments: dict[str, Any]) -> object:
+                reports, rows = await writes(name, arguments)
+                lost.extend([c.id for c in reports] + [str(r[1]) for r in rows])
+                raise WriterStopped("the store's writer process stopped (exit code -9) while writing")
+
+            store.writer_process.job = commits_then_dies  # type: ignore[method-assign]
+            with pytest.raises(StoreUnavailable, match="writer process stopped"):
+                await store.claim_notifications(now=1e12, limit=20, lease_seconds=60)
+            store.writer_process.job = writes  # type: ignore[method-assign]
+            assert len(lost) == 20
+            again = await store.claim_notifications(now=1e12 + 1, limit=20, lease_seconds=60)
+            assert sorted(c.id for c in again) == sorted(lost)
+            assert {c.id for c in kept}.isdisjoint(lost)
+            sending = _rows(path, "SELECT COUNT(*) FROM notifications WHERE state = 'sending'")[0][0]
+            assert sending == 5 + 20  # the answered claim's five are still leased
+
+    run(scenario)

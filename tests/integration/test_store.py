@@ -90,7 +90,7 @@ def test_identifier_reused_for_another_message_is_a_conflict(config: RoutingConf
 THREAD_OR_SERVER = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 
 
-@THREAD_OR_SERVER  # the writer's own batches (a process's: test_ingest_process.py)
+@THREAD_OR_SERVER  # the writer's own batches (a process's: test_writer_process.py)
 def test_concurrent_ingests_share_commits_and_all_land(config: RoutingConfig, backend: Backend) -> None:
     """Group commit: 200 concurrent submissions, every one durable, fewer transactions than requests."""
 
@@ -246,7 +246,8 @@ def test_receipts_waiting_together_each_reach_every_notification_their_message_c
         answers = await asyncio.gather(*(store.record_receipt(common, m, ok, 101.0) for m, ok in receipts))
         issued = "2026-07-15T08:00:00+08:00"
         assert answers[:4] == [issued, issued, issued, None]
-        assert together == ([] if twice else [4])
+        if not backend.writer_process:  # a writer process's statements are its own, not spied on from here
+            assert together == ([] if twice else [4])
         states = dict(backend.rows("SELECT id, state FROM notifications WHERE provider_id LIKE 'm-%'"))
         assert states == {a.id: "delivered", b.id: "delivered", c.id: "failed", d.id: "delivered"}
         assert backend.rows("SELECT provider_id, delivered FROM early_receipts") == [("m-late", 1)]
@@ -325,7 +326,7 @@ def test_a_feed_read_across_epochs_misses_nothing_and_repeats_nothing(
     run(scenario)
 
 
-@THREAD_OR_SERVER  # it fails the writer's own statements (a process's failure: test_ingest_process.py)
+@THREAD_OR_SERVER  # it fails the writer's own statements (a process's failure: test_writer_process.py)
 def test_a_failed_transaction_writes_nothing(config: RoutingConfig, backend: Backend) -> None:
     """The disk fails after the batch's warning and obligation rows went in (the audit chain's insert
     raises): the whole transaction is undone, the caller hears why, and the store goes on."""

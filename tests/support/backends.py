@@ -1,5 +1,5 @@
-"""The stores the store suites run against: SQLite on a real file (its ingest batches written on the writer's
-thread, or by a process of their own as the server's are), PostgreSQL on a real server."""
+"""The stores the store suites run against: SQLite on a real file (its ingest batches and the outbox's writes
+made on the writer's thread, or by a process of their own as the server's are), PostgreSQL on a real server."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from router.store import PostgresStore, SqliteStore, SqlStore
 class Backend:
     name: str
     location: str  # the SQLite file, or the PostgreSQL database URL
-    ingest_process: bool = False  # SQLite: ingest batches written by a process of their own (a server's store)
+    writer_process: bool = False  # SQLite: ingest and the outbox written by a process of their own (a server's)
 
     def store(self, clock: Callable[[], float] = time.time) -> SqlStore:
         """A store on this backend's one database (a second call is the same database after a restart)."""
         if self.name == "sqlite":
-            return SqliteStore(Path(self.location), clock=clock, ingest_process=self.ingest_process)
+            return SqliteStore(Path(self.location), clock=clock, writer_process=self.writer_process)
         return PostgresStore(self.location, clock=clock)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
