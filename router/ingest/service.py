@@ -196,14 +196,11 @@ class _Shared(NamedTuple):
     time after the clock's start: its ladder, and what that ladder sends when it opens on time."""
 
     ladders: Ladders
-    kind: str
-    ladder: str | None
-    ack_mode: str
     opening: Opening
-    opening_json: str
     climbs: bool  # the ladder has rungs (with none, an obligation opens on time whenever it arrives)
-    # An obligation that opens on time is its id, these, its deadline's text, "", its start and deadline,
-    # ``middle``, when its next step is, and ``last`` (``ObligationRow``'s order): rows built by concatenation.
+    # An obligation that opens on time is its id, these (department, jurisdiction, kind, task, clause,
+    # mandatory), its deadline's text, "", its start and deadline, ``middle`` (channels, ladder, ack mode, the
+    # next step), when that step is, and ``last`` (head, opening, whether it opens): ``ObligationRow``'s order.
     first: tuple[str, str, str, str | None, str, bool]
     middle: tuple[tuple[str, ...], str | None, str, int | None]
     last: tuple[str, str, bool]
@@ -223,11 +220,7 @@ def shared(ladders: Ladders, spec: ActionSpec, rank: int, room: float) -> _Share
     ack_mode, sends = ladders.ack_mode(kind), opening_json(opening.sends)
     found = _Shared(
         ladders,
-        kind,
-        ladder,
-        ack_mode,
         opening,
-        sends,
         bool(ladders.ladders.get(rungs)),
         (spec.department, spec.jurisdiction, kind, spec.task, spec.clause, spec.mandatory),
         (spec.channels, ladder, ack_mode, opening.next_step),
@@ -271,7 +264,7 @@ def ingest_record(
             )
             continue
         # Late: what is due now is written now.
-        kind, ladder = common.kind, common.ladder
+        kind, (channels, ladder, ack_mode, _) = common.first[2], common.middle  # its own next step, below
         rungs = ladder or ""  # no ladder: no rungs
         where = (spec.department, spec.jurisdiction, kind, spec.channels, rungs)
         first = plan_initial(ladders, OpenObligation(0, "", *where, 0, start, deadline), now)
@@ -295,29 +288,8 @@ def ingest_record(
                     send.jurisdiction if escalation else None,
                 )
             )
-        obligations.append(
-            ObligationRow(
-                oid,
-                spec.department,
-                spec.jurisdiction,
-                kind,
-                spec.task,
-                spec.clause,
-                spec.mandatory,
-                due_at,
-                "",  # its shape's head and its deadline (``action_text``): built where it is read
-                start,
-                deadline,
-                spec.channels,
-                ladder,
-                common.ack_mode,
-                next_step,
-                next_step_at,
-                spec.heads[0],
-                "",
-                False,
-            )
-        )
+        row = (oid, *common.first, due_at, "", start, deadline, channels, ladder, ack_mode, next_step, next_step_at)
+        obligations.append(_row((*row, common.last[0], "", False)))  # no opening to write when claimed
     # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
     # actions are the obligations). What the lineage has been told: a new warning's is its own
     # obligations, which the store already holds (written as ""); an Update's also keeps what earlier

@@ -129,17 +129,17 @@ def answer(outcomes: list[IngestOutcome], handed: list[ClaimedNotification]) -> 
         (o.status, o.cancelled, o.problem, o.obligation_seqs, o.obligations if o.status == "duplicate" else None)
         for o in outcomes
     ]
-    return pickle.dumps((True, rows, handed), protocol=pickle.HIGHEST_PROTOCOL)
+    return done((rows, handed))
 
 
 def done(result: Any) -> bytes:
     """What the child says of a store's write it committed: what the write returned."""
-    return pickle.dumps((True, result, None), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((True, result), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def result_of(data: bytes) -> Any:
     """The parent's reading of ``done``; raises what the child could not write."""
-    ok, result, _ = pickle.loads(data)
+    ok, result = pickle.loads(data)
     if not ok:
         raise result
     return result
@@ -149,17 +149,15 @@ def failure(exc: Exception) -> bytes:
     """What the child says of a batch it could not write (its transaction undone): the exception itself when
     it crosses, else its words."""
     try:
-        return pickle.dumps((False, exc, None), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}"), None))
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
 def outcomes_of(data: bytes, records: list[IngestRecord]) -> tuple[list[IngestOutcome], list[ClaimedNotification]]:
     """The parent's reading of the child's answer: the outcomes ``SqlStore.ingest`` gives, and the handed reports.
     Raises what the child could not write."""
-    ok, rows, handed = pickle.loads(data)
-    if not ok:
-        raise rows
+    rows, handed = result_of(data)
     outcomes = [
         IngestOutcome(
             status,
@@ -205,7 +203,7 @@ class WriterProcess:
         process, sock = await asyncio.to_thread(_spawn, self.path)
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         self._process, self._writer, self._encoder = process, writer, Encoder()
-        self._reading = asyncio.create_task(self._read(reader), name="store-ingest-answers")
+        self._reading = asyncio.create_task(self._read(reader), name="store-writer-answers")
         log.info("writer_process_started", pid=process.pid)
         return writer
 
@@ -329,10 +327,7 @@ async def _serve(conn: Connection, path: Path) -> None:
             except Exception as exc:
                 conn.send_bytes(failure(exc))
                 continue
-            if len(store._shape_seqs) > 100_000:
-                store._shape_seqs.clear()
-            store._shape_seqs.update(store._shapes_seen)
-            store._shapes_seen.clear()
+            store._keep_shapes()
             handed, store._handing = store._handing, []
             conn.send_bytes(answer(outcomes, handed))
     finally:

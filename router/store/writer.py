@@ -98,7 +98,7 @@ class Writer(SqlReads):
         self._hand_lease: float | None = None
         self._take: Callable[[list[ClaimedNotification]], None] | None = None
         self._handing: list[ClaimedNotification] = []
-        self._releasing: set[asyncio.Task[Any]] = set()
+        self._writing_later: set[asyncio.Task[Any]] = set()  # ``_later``'s writes, until written
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         # Ingest batches and the ``ELSEWHERE`` writes made by another writer (``router.store.process``), awaited
@@ -265,11 +265,11 @@ class Writer(SqlReads):
     def _later(self, write: Coroutine[Any, Any, Any]) -> None:
         """A write queued behind whatever is queued now, not waited for (its failure is logged)."""
         task = asyncio.create_task(write)
-        self._releasing.add(task)
-        task.add_done_callback(self._released)
+        self._writing_later.add(task)
+        task.add_done_callback(self._written_later)
 
-    def _released(self, task: asyncio.Task[Any]) -> None:
-        self._releasing.discard(task)
+    def _written_later(self, task: asyncio.Task[Any]) -> None:
+        self._writing_later.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("release_failed", error=str(task.exception()))
 
@@ -410,11 +410,7 @@ class Writer(SqlReads):
                     future.set_exception(exc)
             return
         self.last_write_at = self.clock()
-        if self._shapes_seen:
-            if len(self._shape_seqs) > 100_000:
-                self._shape_seqs.clear()
-            self._shape_seqs.update(self._shapes_seen)
-            self._shapes_seen.clear()
+        self._keep_shapes()
         if self._handing:
             handed, self._handing = self._handing, []
             try:
@@ -430,6 +426,14 @@ class Writer(SqlReads):
                 future.set_exception(value.exc)
             else:
                 future.set_result(value)
+
+    def _keep_shapes(self) -> None:
+        """After a commit: the shapes its transaction found or wrote are known committed."""
+        if self._shapes_seen:
+            if len(self._shape_seqs) > 100_000:
+                self._shape_seqs.clear()
+            self._shape_seqs.update(self._shapes_seen)
+            self._shapes_seen.clear()
 
     async def _transaction(self, db: Db, job: Job) -> Any:
         """Begin, ``job``, commit; on failure everything the writer counted in it is undone and it raises."""
