@@ -65,10 +65,19 @@ INSERT_WARNINGS = (
     " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json, okey,"
     " created, start, due, first_obligation, last_obligation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+# An obligation's row names only the columns it has a value for: binding a NULL (or a bool) costs sqlite3 a
+# search for an adapter, several times what binding a number or a text costs. Its id, when it was written and
+# (mostly) its deadline's text and its clock's start are its warning's (migration 13): the row leaves them out.
+# ``ingest_rows`` makes a row of 8 values; one whose deadline or start is its own has those two after them.
 INSERT_OBLIGATIONS = (
-    "INSERT INTO obligations (seq, id, warning_seq, shape_seq, due_at, state, created_at, start_at, deadline,"
-    " next_step, next_step_at, opens, ordinal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, state)"
+    " VALUES (?,?,?,?,?,?,?,?,'pending')"
 )
+INSERT_OBLIGATIONS_OWN = (
+    "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, due_at,"
+    " start_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,'pending')"
+)
+OPENS = 6  # where a row from ``ingest_rows`` has whether (and how urgently) its ladder opens
 INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
 )
@@ -77,6 +86,16 @@ LINEAGE = f"seq IN (SELECT o.seq FROM warnings w JOIN obligations o ON {of_warni
 INSERT_NOTIFICATIONS = (
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
     " priority, purpose, to_department, to_jurisdiction) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+# An opening's notifications, pending: an obligation's own send (its purpose "action", to the obligation's
+# recipient), and one to someone else (an escalation's copy).
+INSERT_OPENED = (
+    "INSERT INTO notifications (seq, id, obligation_seq, channel, next_attempt_at, created_at, priority, state,"
+    " purpose) VALUES (?,?,?,?,?,?,?,'pending','action')"
+)
+INSERT_OPENED_TO = (
+    "INSERT INTO notifications (seq, id, obligation_seq, channel, next_attempt_at, created_at, priority, purpose,"
+    " to_department, to_jurisdiction, state) VALUES (?,?,?,?,?,?,?,?,?,?,'pending')"
 )
 
 INSERT_HANDED = (  # a §4.3 report's opening, leased to this process's dispatcher in its warning's transaction
@@ -161,7 +180,8 @@ class SqlStore(Writer):
         warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
         handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
-        await db.executemany(INSERT_OBLIGATIONS, obligation_rows)
+        await many(db, INSERT_OBLIGATIONS, [row for row in obligation_rows if len(row) == 8])
+        await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) == 10])
         await many(db, INSERT_NOTIFICATIONS, notification_rows)
         if handed:
             await db.executemany(INSERT_HANDED, [row for row, _ in handed])
@@ -230,7 +250,7 @@ class SqlStore(Writer):
                 row, index = obligation_rows[index], index + 1
                 if not (o.opens and o.opening and o.kind in HANDED_KINDS):
                     continue
-                obligation_rows[index - 1] = (*row[:11], 0, *row[12:])
+                obligation_rows[index - 1] = (*row[:OPENS], 0, *row[OPENS + 1 :])
                 warning = warning if warning is not None else orjson.loads(r.warning_json)
                 action = orjson.loads(action_text(o))
                 sends = opening_sends(o.opening)
@@ -441,15 +461,13 @@ class SqlStore(Writer):
             for suffix, channel, purpose, department, jurisdiction in openings[int(r[2])]
         ]
         ids = self._ids("notifications", len(sends))
-        await db.executemany(
-            INSERT_NOTIFICATIONS + " ON CONFLICT DO NOTHING",
-            [
-                (seq, nid, o, channel, "pending", at, at, priority, purpose, department, jurisdiction)
-                for seq, (o, nid, channel, at, priority, purpose, department, jurisdiction) in zip(
-                    ids, sends, strict=True
-                )
-            ],
-        )
+        pending = [
+            (seq, nid, o, channel, at, at, priority, purpose, department, jurisdiction)
+            for seq, (o, nid, channel, at, priority, purpose, department, jurisdiction) in zip(ids, sends, strict=True)
+        ]
+        # An obligation's own send names no recipient (its obligation's is it): no NULLs bound (``INSERT_OBLIGATIONS``).
+        await many(db, INSERT_OPENED + " ON CONFLICT DO NOTHING", [n[:7] for n in pending if n[7] == "action"])
+        await many(db, INSERT_OPENED_TO + " ON CONFLICT DO NOTHING", [n for n in pending if n[7] != "action"])
         await db.executemany("UPDATE obligations SET opens = 0 WHERE seq = ?", [(r[0],) for r in rows])
 
     async def _openings(
@@ -498,12 +516,13 @@ class SqlStore(Writer):
             " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
             [(o.at, o.id) for o in failed],
         )
-        await many(
+        await many(  # no NULL bound for a send not yet known delivered (``INSERT_OBLIGATIONS``)
             db,
             "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
-            " provider_id = ?, sent_at = ?, delivered_at = COALESCE(delivered_at, ?), last_error = NULL"
-            " WHERE id = ? AND state = 'sending'",
-            [(o.state, o.provider_id, o.at, o.at if o.state == "delivered" else None, o.id) for o in done],
+            " provider_id = ?, sent_at = ?,"
+            " delivered_at = CASE WHEN ? = 'delivered' THEN COALESCE(delivered_at, ?) ELSE delivered_at END,"
+            " last_error = NULL WHERE id = ? AND state = 'sending'",
+            [(o.state, o.provider_id, o.at, o.state, o.at, o.id) for o in done],
         )
         await self._advance(db, [(o.id, o.state, o.at) for o in done])
         events: list[AuditEvent] = []
@@ -1045,24 +1064,20 @@ def ingest_rows(
         )
         obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
         cursors[r.identifier] = tuple(obligation_seq.values())
+        # An obligation's id is its warning's prefix and its ordinal; when it was written is its warning's.
         for ordinal, o in enumerate(r.obligations):
-            obligation_rows.append(
-                (
-                    obligation_seq[o.id],
-                    None if okey is not None else o.id,  # the warning's prefix and the ordinal say it
-                    seq,
-                    next(shape),
-                    None if o.due_at == due else o.due_at,
-                    "pending",
-                    None,  # the warning's ``created``
-                    None if o.start_at == start else o.start_at,
-                    o.deadline,
-                    o.next_step,
-                    o.next_step_at,
-                    (1 if o.mandatory else 2) if o.opens else 0,
-                    ordinal,
-                )
+            row = (
+                obligation_seq[o.id],
+                seq,
+                next(shape),
+                o.deadline,
+                o.next_step,
+                o.next_step_at,
+                (1 if o.mandatory else 2) if o.opens else 0,
+                ordinal,
             )
+            own = o.due_at != due or o.start_at != start
+            obligation_rows.append((*row, o.due_at, o.start_at) if own else row)
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors

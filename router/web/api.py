@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from router.app import Runtime
 from router.plan.config import RoutingConfig
@@ -31,7 +32,10 @@ def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastA
             app.state.runtime = runtime
             yield
 
-    app = FastAPI(title="warnroute", version="0.1.0", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry spans, metrics and logs are off: warnroute's metrics are Prometheus's
+    # (``/metrics``) and its logs structlog's; asking per request whether a provider is set costs every request.
+    off: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    app = FastAPI(title="warnroute", version="0.1.0", lifespan=lifespan, telemetry=off)
     app.add_middleware(HeaderLimits)
     install_errors(app)
     for area in (ingest, situation, reports, obligations, feeds):

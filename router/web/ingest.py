@@ -12,14 +12,16 @@ from fastapi.responses import Response
 
 from router.errors import Conflict
 from router.parsers.xmlsafe import MAX_BYTES
-from router.web.answers import error, rt
+from router.store import ObligationRow
+from router.web.answers import Direct, error, rt
 
 DRAIN_BYTES = 8 * MAX_BYTES  # an oversized body is read this far before the 413
 INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "application/json")
 ANSWERED = ("id", "department", "jurisdiction", "kind", "task", "clause", "mandatory", "due_at")  # of each obligation
-ANSWERED_OF = operator.attrgetter(*ANSWERED)
+SHARED_OF = operator.itemgetter(1, 2, 3, 4, 5, 6)  # an ``ObligationRow``'s department … mandatory: its action's
+_shared_json: dict[tuple[Any, ...], bytes] = {}  # those fields as JSON members, once per action
 
-router = APIRouter()
+router = APIRouter(route_class=Direct)
 
 
 @router.post("/api/v1/warnings", status_code=202)
@@ -58,7 +60,7 @@ async def ingest(request: Request) -> Response:
         "warning_id": accepted.warning.id,
         "status": outcome.status,
         "drill": accepted.warning.drill,
-        "obligations": [dict(zip(ANSWERED, ANSWERED_OF(o), strict=True)) for o in outcome.obligations],
+        "obligations": [_answered(o) for o in outcome.obligations],
     }
     if accepted.decision is not None:
         answer["reference_unknown"] = accepted.decision.reference_unknown
@@ -67,6 +69,18 @@ async def ingest(request: Request) -> Response:
     return Response(
         orjson.dumps(answer), status_code=202 if outcome.status == "created" else 200, media_type="application/json"
     )
+
+
+def _answered(o: ObligationRow) -> orjson.Fragment:
+    """An obligation as the answer lists it (``ANSWERED``): what its action's obligations share is serialised
+    once. Its id (hex digits, a dot and digits) and deadline (ISO 8601) need no escaping in JSON."""
+    shared = SHARED_OF(o)
+    members = _shared_json.get(shared)
+    if members is None:
+        if len(_shared_json) > 10_000:
+            _shared_json.clear()
+        members = _shared_json[shared] = orjson.dumps(dict(zip(ANSWERED[1:7], shared, strict=True)))[1:-1]
+    return orjson.Fragment(b'{"id":"%s",%s,"due_at":"%s"}' % (o.id.encode(), members, o.due_at.encode()))
 
 
 async def _too_large(chunks: AsyncIterator[bytes], read: int) -> Response:
