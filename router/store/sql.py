@@ -68,14 +68,15 @@ INSERT_WARNINGS = (
 # An obligation's row names only the columns it has a value for: binding a NULL (or a bool) costs sqlite3 a
 # search for an adapter, several times what binding a number or a text costs. Its id, when it was written and
 # (mostly) its deadline's text and its clock's start are its warning's (migration 13): the row leaves them out.
-# ``ingest_rows`` makes a row of 8 values; one whose deadline or start is its own has those two after them.
+# ``ingest_rows`` makes a row of 8 values; one whose id (a record without the warning's prefix: the canary's),
+# deadline or start is its own has those three after them.
 INSERT_OBLIGATIONS = (
     "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, state)"
     " VALUES (?,?,?,?,?,?,?,?,'pending')"
 )
 INSERT_OBLIGATIONS_OWN = (
-    "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, due_at,"
-    " start_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,'pending')"
+    "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, id,"
+    " due_at, start_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending')"
 )
 OPENS = 6  # where a row from ``ingest_rows`` has whether (and how urgently) its ladder opens
 INSERT_SHAPES = (
@@ -181,7 +182,7 @@ class SqlStore(Writer):
         handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
         await many(db, INSERT_OBLIGATIONS, [row for row in obligation_rows if len(row) == 8])
-        await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) == 10])
+        await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) == 11])
         await many(db, INSERT_NOTIFICATIONS, notification_rows)
         if handed:
             await db.executemany(INSERT_HANDED, [row for row, _ in handed])
@@ -1064,7 +1065,8 @@ def ingest_rows(
         )
         obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
         cursors[r.identifier] = tuple(obligation_seq.values())
-        # An obligation's id is its warning's prefix and its ordinal; when it was written is its warning's.
+        # An obligation's id is its warning's prefix and its ordinal (where the record gives a prefix); when it
+        # was written is its warning's.
         for ordinal, o in enumerate(r.obligations):
             row = (
                 obligation_seq[o.id],
@@ -1076,8 +1078,10 @@ def ingest_rows(
                 (1 if o.mandatory else 2) if o.opens else 0,
                 ordinal,
             )
-            own = o.due_at != due or o.start_at != start
-            obligation_rows.append((*row, o.due_at, o.start_at) if own else row)
+            if okey is not None and o.due_at == due and o.start_at == start:
+                obligation_rows.append(row)
+            else:
+                obligation_rows.append((*row, None if okey is not None else o.id, o.due_at, o.start_at))
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors

@@ -112,6 +112,36 @@ def test_duplicate_ingest_and_conflicting_reuse(stack: Stack) -> None:
     assert httpx.get(f"{stack.api}/api/v1/summary").json()["warnings"]["total"] == 1
 
 
+def test_the_publishers_answer_lists_each_obligation_as_the_store_holds_it(stack: Stack) -> None:
+    """The 202 lists every obligation with its id, recipient, kind, task, clause, whether it is mandatory and
+    its deadline, exactly as the warning's own page (the store's reading) has them; the duplicate's answer
+    (built from the store) is the same list. Two entries are written out from config/warnings.yaml: the §4.2
+    and §4.2.3 report to 罗平县's party committee (mandatory) and §4.5's response of its government (not
+    mandatory)."""
+    url = f"{stack.api}/api/v1/warnings"
+    first = httpx.post(url, content=json_message(), headers=JSON)
+    assert first.status_code == 202, first.text
+    listed = first.json()["obligations"]
+    fields = ["id", "department", "jurisdiction", "kind", "task", "clause", "mandatory", "due_at"]
+    assert listed and all(list(o) == fields for o in listed)
+    stored = httpx.get(f"{url}/{first.json()['warning_id']}").json()["obligations"]
+    assert [o["id"] for o in listed] == [o["id"] for o in stored]
+    for o, s in zip(listed, stored, strict=True):
+        assert {k: o[k] for k in fields[1:]} == {k: s["action"].get(k) for k in fields[1:]}
+
+    def of(department: str, kind: str) -> dict[str, object]:
+        found = [o for o in listed if o["department"] == department and o["kind"] == kind]
+        assert len(found) == 1, found
+        return {k: found[0][k] for k in ("jurisdiction", "task", "clause", "mandatory")}
+
+    # §4.2's and §4.2.3's reports to one recipient are one obligation, citing the latter.
+    expected = {"jurisdiction": "530324", "task": None, "clause": "4.2.3", "mandatory": True}
+    assert of("party_committee", "report") == expected
+    assert of("government", "respond") == {"jurisdiction": "530324", "task": None, "clause": "4.5", "mandatory": False}
+    again = httpx.post(url, content=json_message(), headers=JSON)
+    assert again.status_code == 200 and again.json()["obligations"] == listed
+
+
 def test_department_feed_pull_with_cursor_and_live_stream(stack: Stack) -> None:
     url = f"{stack.api}/api/v1/warnings"
     httpx.post(url, content=json_message(identifier="53032441600000_a"), headers=JSON)
