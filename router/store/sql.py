@@ -68,8 +68,8 @@ INSERT_WARNINGS = (
 # An obligation's row names only the columns it has a value for: binding a NULL (or a bool) costs sqlite3 a
 # search for an adapter, several times what binding a number or a text costs. Its id, when it was written and
 # (mostly) its deadline's text and its clock's start are its warning's (migration 13): the row leaves them out.
-# ``ingest_rows`` makes a row of 8 values; one whose id (a record without the warning's prefix: the canary's),
-# deadline or start is its own has those three after them.
+# ``ingest_rows`` makes a row of ``SHARED_ROW`` values; one whose id (a record without the warning's prefix:
+# the canary's), deadline or start is its own has those three after them.
 INSERT_OBLIGATIONS = (
     "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, state)"
     " VALUES (?,?,?,?,?,?,?,?,'pending')"
@@ -78,6 +78,7 @@ INSERT_OBLIGATIONS_OWN = (
     "INSERT INTO obligations (seq, warning_seq, shape_seq, deadline, next_step, next_step_at, opens, ordinal, id,"
     " due_at, start_at, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending')"
 )
+SHARED_ROW = 8  # the values of a row whose id, deadline and start are its warning's
 OPENS = 6  # where a row from ``ingest_rows`` has whether (and how urgently) its ladder opens
 INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
@@ -181,8 +182,8 @@ class SqlStore(Writer):
         warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
         handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
-        await many(db, INSERT_OBLIGATIONS, [row for row in obligation_rows if len(row) == 8])
-        await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) == 11])
+        await many(db, INSERT_OBLIGATIONS, [row for row in obligation_rows if len(row) == SHARED_ROW])
+        await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) > SHARED_ROW])
         await many(db, INSERT_NOTIFICATIONS, notification_rows)
         if handed:
             await db.executemany(INSERT_HANDED, [row for row, _ in handed])
