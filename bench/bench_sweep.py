@@ -37,6 +37,7 @@ from router.metrics import Metrics
 from router.obligations.scheduler import Scheduler
 from router.plan.config import load_config
 from router.store import SqliteStore
+from router.store.schema import of_warning
 
 T0 = 1_800_000_000.0
 SPREAD = 1800.0
@@ -110,6 +111,10 @@ def build(path: Path, n: int) -> None:
                 _insert(db, rows)
                 rows = []
         _insert(db, rows)
+        db.execute(  # each warning's nearest step, as the store keeps it (migration 15)
+            "UPDATE warnings SET next_at = (SELECT MIN(o.next_step_at) FROM obligations o"
+            f" WHERE {of_warning('o', 'warnings')})"
+        )
     db.close()
 
 

@@ -37,17 +37,25 @@ class Scheduler(Runs):
     ) -> None:
         self.store, self.config, self.metrics, self.on_sends = store, config, metrics, on_sends
         self.clock, self.poll_seconds, self.batch = clock, poll_seconds, batch
+        self._passed_at = 0.0  # the time of the last pass
         # A failed pass (the store unwell) is tried again at the next poll.
         self.worker = Worker(
             "scheduler", self._step, poll=poll_seconds, clock=clock, retry_after=lambda _: poll_seconds
         )
 
     async def _step(self) -> bool:
-        return await self.pass_once() >= self.batch  # a full batch: more may be due already
+        """One pass; True when more is due at the pass's time already (a full batch, or warnings whose nearest
+        step had passed held none due and the store set them right), so the next pass follows at once. A pass
+        leaves every step it fires later than its time, so each pass that follows has something new to do."""
+        stepped = await self.pass_once()
+        if stepped >= self.batch:
+            return True
+        due = await self.store.next_due()
+        return due is not None and due <= self._passed_at
 
     async def pass_once(self) -> int:
         """One pass over what is due now; returns how many obligations it stepped."""
-        now = self.clock()
+        now = self._passed_at = self.clock()
         due = await self.store.next_due()
         if due is None or due > now:
             return 0

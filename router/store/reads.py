@@ -278,10 +278,9 @@ class SqlReads:
             return [(str(r[0]), str(r[1]), str(r[2]), float(r[3])) async for r in cur]
 
     async def next_due(self) -> float | None:
-        """When the nearest ladder step is due (a read: an idle scheduler never takes the write lock)."""
-        async with self._read.execute(
-            "SELECT MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
-        ) as cur:
+        """When the nearest ladder step is due, or earlier (a read: an idle scheduler never takes the write lock):
+        the nearest of the warnings' nearest steps (migration 15), which may be one already taken or closed."""
+        async with self._read.execute("SELECT MIN(next_at) FROM warnings WHERE next_at IS NOT NULL") as cur:
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
@@ -468,8 +467,9 @@ class SqlReads:
         obligations (the self-test recipient's canaries left out)."""
         async with self._read.execute(
             "SELECT w.seq, w.identifier, w.warning_json, w.status, w.lineage FROM warnings w"
-            " WHERE w.sender != 'warnroute-canary' AND (w.seq IN (SELECT DISTINCT warning_seq FROM obligations"
-            " WHERE next_step_at IS NOT NULL) OR w.received_at >= ?) ORDER BY w.seq DESC LIMIT ?",
+            " WHERE w.sender != 'warnroute-canary' AND (w.received_at >= ? OR w.next_at IS NOT NULL AND EXISTS"
+            f" (SELECT 1 FROM obligations o WHERE {of_warning()} AND o.next_step_at IS NOT NULL))"
+            " ORDER BY w.seq DESC LIMIT ?",
             (iso_time(since), limit),
         ) as cur:
             warnings = await cur.fetchall()
@@ -632,7 +632,8 @@ class SqlReads:
     async def deadlines(self) -> tuple[float | None, float | None]:
         """(nearest deadline, nearest step) among obligations with something still scheduled."""
         async with self._read.execute(
-            "SELECT MIN(deadline), MIN(next_step_at) FROM obligations WHERE next_step_at IS NOT NULL"
+            f"SELECT MIN(o.deadline), MIN(o.next_step_at) FROM warnings w CROSS JOIN obligations o"
+            f" WHERE w.next_at IS NOT NULL AND {of_warning()} AND o.next_step_at IS NOT NULL"
         ) as cur:
             row = await cur.fetchone()
         return (row[0], row[1]) if row else (None, None)

@@ -45,7 +45,7 @@ def of_warning(o: str = "o", w: str = "w") -> str:
     """SQL: the obligation ``o`` is one of warning ``w``'s (migration 14). A warning's obligations are written
     together, so their seqs are the run ``first_obligation`` to ``last_obligation``: the rows are found by
     their primary key, and ``warning_seq`` is checked too."""
-    return f"{o}.seq BETWEEN {w}.first_obligation AND {w}.last_obligation AND {o}.warning_seq = {w}.seq"
+    return f"{o}.seq BETWEEN {w}.first_obligation AND {w}.last_obligation AND +{o}.warning_seq = {w}.seq"
 
 
 SEQ_OF_ID = (
@@ -499,4 +499,22 @@ MIGRATIONS: tuple[str | ByDatabase, ...] = (
     """
         + _MIGRATION_14_INDEXES,
     ),
+    # 15: what is due is found through the warning, not through an index entry for each obligation (two fewer
+    # entries for each obligation written): ``opens``, the most urgent opening of its obligations not claimed
+    # yet (1 mandatory, 2 not; 0 none), and ``next_at``, no later than its obligations' nearest ladder step
+    # (NULL: none is scheduled). Both may lag when obligations close (the claim and the scheduler, which read
+    # the warning's run of obligations, set them right); neither is ever later than what it stands for. A
+    # partial index on each finds the warnings; the obligations' own indexes on them go.
+    f"""
+    ALTER TABLE warnings ADD COLUMN opens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE warnings ADD COLUMN next_at REAL;
+    UPDATE warnings SET opens = (SELECT MIN(o.opens) FROM obligations o WHERE {of_warning("o", "warnings")}
+        AND o.opens > 0) WHERE seq IN (SELECT warning_seq FROM obligations WHERE opens > 0);
+    UPDATE warnings SET next_at = (SELECT MIN(o.next_step_at) FROM obligations o WHERE {of_warning("o", "warnings")})
+        WHERE seq IN (SELECT warning_seq FROM obligations WHERE next_step_at IS NOT NULL);
+    DROP INDEX obligations_opens;
+    DROP INDEX obligations_next;
+    CREATE INDEX warnings_opens ON warnings (opens, seq) WHERE opens > 0;
+    CREATE INDEX warnings_next ON warnings (next_at) WHERE next_at IS NOT NULL;
+    """,
 )

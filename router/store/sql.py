@@ -63,8 +63,10 @@ ADVANCE = {event: _compile_advance(event) for event in (Event.SENT, Event.DELIVE
 INSERT_WARNINGS = (
     "INSERT INTO warnings (seq, identifier, sender, sent, content_hash, lineage, received_at, product, hazard,"
     " severity, jurisdiction, status, msg_type, reference_unknown, warning_json, decision_json, told_json, okey,"
-    " created, start, due, first_obligation, last_obligation) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " created, start, due, first_obligation, last_obligation, opens, next_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+WARNING_OPENS = 23  # where a warning's row has its most urgent opening (migration 15), before its nearest step
 # An obligation's row names only the columns it has a value for: binding a NULL (or a bool) costs sqlite3 a
 # search for an adapter, several times what binding a number or a text costs. Its id, when it was written and
 # (mostly) its deadline's text and its clock's start are its warning's (migration 13): the row leaves them out.
@@ -82,6 +84,22 @@ SHARED_ROW = 8  # the values of a row whose id, deadline and start are its warni
 OPENS = 6  # where a row from ``ingest_rows`` has whether (and how urgently) its ladder opens
 INSERT_SHAPES = (
     f"INSERT INTO shapes (seq, sha, {', '.join(SHAPE_COLUMNS)}) VALUES ({','.join('?' * (len(SHAPE_COLUMNS) + 2))})"
+)
+# The warnings whose obligations' openings ``_open`` looks at (migration 15: enough to hold the ``limit`` most
+# urgent, since each has at least one), and what it leaves them with once it has claimed what it took.
+OPENING = "SELECT seq, first_obligation, last_obligation FROM warnings WHERE opens > 0 ORDER BY opens, seq LIMIT ?"
+OPENED = (
+    "UPDATE warnings SET opens = COALESCE((SELECT MIN(o.opens) FROM obligations o WHERE"
+    f" {of_warning('o', 'warnings')} AND o.opens > 0), 0) WHERE seq IN (SELECT seq FROM ({OPENING}) x)"
+)
+# The warnings whose obligations' steps ``fire_due`` looks at (migration 15), and what it leaves them with.
+STEPPING = (
+    "SELECT seq, first_obligation, last_obligation FROM warnings WHERE next_at IS NOT NULL AND next_at <= ?"
+    " ORDER BY next_at, seq LIMIT ?"
+)
+STEPPED = (
+    "UPDATE warnings SET next_at = (SELECT MIN(o.next_step_at) FROM obligations o WHERE"
+    f" {of_warning('o', 'warnings')}) WHERE seq IN (SELECT seq FROM ({STEPPING}) x)"
 )
 UNOPENED = "opens = CASE WHEN opens > 0 THEN -1 ELSE opens END"  # closed before its opening was claimed
 LINEAGE = f"seq IN (SELECT o.seq FROM warnings w JOIN obligations o ON {of_warning()} WHERE w.lineage = ?)"
@@ -119,9 +137,14 @@ RECEIPT_FAILED = (
     "UPDATE notifications SET state = 'failed', last_error = 'provider reported non-delivery'"
     " WHERE id = ? AND state = 'sent'"
 )
-RECEIPT_FAILED_STEP = (  # a message not delivered: the obligation's next step is due now
+STEP_NOW = (  # a message not delivered, or a channel failed for good: the obligation's next step is due now
     "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
     " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')"
+)
+STEP_NOW_WARNING = (  # ... and its warning's nearest step is no later (migration 15); after ``STEP_NOW``
+    "UPDATE warnings SET next_at = CASE WHEN next_at <= ? THEN next_at ELSE ? END WHERE seq ="
+    " (SELECT o.warning_seq FROM notifications n JOIN obligations o ON o.seq = n.obligation_seq"
+    " WHERE n.id = ? AND n.purpose = 'action' AND o.next_step_at IS NOT NULL)"
 )
 
 
@@ -180,7 +203,7 @@ class SqlStore(Writer):
             outcomes.append(None)
         shapes = await self._shapes(db, [o for _, r in new for o in r.obligations])
         warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
-        handed = self._hand(new, obligation_rows, now) if self._hand_lease is not None else []
+        handed = self._hand(new, warning_rows, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
         await many(db, INSERT_OBLIGATIONS, [row for row in obligation_rows if len(row) == SHARED_ROW])
         await many(db, INSERT_OBLIGATIONS_OWN, [row for row in obligation_rows if len(row) > SHARED_ROW])
@@ -237,17 +260,23 @@ class SqlStore(Writer):
         return result
 
     def _hand(
-        self, new: list[tuple[int, IngestRecord]], obligation_rows: list[tuple[Any, ...]], now: float
+        self,
+        new: list[tuple[int, IngestRecord]],
+        warning_rows: list[tuple[Any, ...]],
+        obligation_rows: list[tuple[Any, ...]],
+        now: float,
     ) -> list[tuple[tuple[Any, ...], ClaimedNotification]]:
         """The opening notifications of the new §4.3 direct and phone reports, leased to this process's
         dispatcher (``hand_over``): their rows (``INSERT_HANDED``) and what the dispatcher sends. Their
-        obligations' rows in ``obligation_rows`` are marked opened."""
+        obligations' rows in ``obligation_rows`` are marked opened, and their warnings' in ``warning_rows`` keep
+        the most urgent opening left."""
         assert self._hand_lease is not None
         lease = now + self._hand_lease
         out: list[tuple[tuple[Any, ...], ClaimedNotification]] = []
         index = 0
-        for _, r in new:
+        for w, (_, r) in enumerate(new):
             warning: dict[str, Any] | None = None
+            first = index
             for o in r.obligations:
                 row, index = obligation_rows[index], index + 1
                 if not (o.opens and o.opening and o.kind in HANDED_KINDS):
@@ -281,6 +310,10 @@ class SqlStore(Writer):
                             ),
                         )
                     )
+            if warning is not None:
+                row = warning_rows[w]
+                opens = min((o[OPENS] for o in obligation_rows[first:index] if o[OPENS]), default=0)
+                warning_rows[w] = (*row[:WARNING_OPENS], opens, *row[WARNING_OPENS + 1 :])
         return out
 
     async def _shapes(self, db: Db, obligations: list[ObligationRow]) -> list[int]:
@@ -447,15 +480,21 @@ class SqlStore(Writer):
     async def _open(self, db: Db, limit: int) -> None:
         """Write the notifications of up to ``limit`` obligations whose ladders opened (mandatory ones first, then
         in the order they came): each its shape's opening, due since the obligation was created. The claim
-        that follows in the same transaction takes them in its order, so nothing is claimed twice or lost."""
+        that follows in the same transaction takes them in its order, so nothing is claimed twice or lost. They
+        are found through their warnings (migration 15), which then keep the most urgent opening left."""
         rows = await fetch(
             db,
-            "SELECT seq, id, shape_seq, created_at, opens FROM obligations_full WHERE opens > 0 ORDER BY opens, seq"
-            " LIMIT ?",
-            (limit,),
+            f"SELECT o.seq, {OBLIGATION_ID}, o.shape_seq, COALESCE(o.created_at, w.created), o.opens FROM ({OPENING}) x"
+            f" CROSS JOIN obligations o CROSS JOIN warnings w WHERE {of_warning('o', 'x')} AND w.seq = x.seq"
+            " AND o.opens > 0 ORDER BY o.opens, o.seq LIMIT ?",
+            (limit, limit),
         )
-        if not rows:
-            return
+        if rows:
+            await self._write_openings(db, rows)
+        await db.execute(OPENED, (limit,))  # what is left (none, where they closed before they were claimed)
+
+    async def _write_openings(self, db: Db, rows: list[Any]) -> None:
+        """The notifications of the openings ``_open`` found: (seq, id, shape, created, opens) each."""
         openings = await self._openings(db, {int(r[2]) for r in rows})
         sends = [
             (int(r[0]), str(r[1]) + suffix, channel, float(r[3]), int(r[4]) - 1, purpose, department, jurisdiction)
@@ -512,12 +551,8 @@ class SqlStore(Writer):
             [(int(o.attempted), o.error, o.id) for o in failed],
         )
         # A channel that failed for good: the ladder's next step fires now rather than at its time.
-        await many(
-            db,
-            "UPDATE obligations SET next_step_at = MIN(next_step_at, ?) WHERE next_step_at IS NOT NULL AND seq ="
-            " (SELECT obligation_seq FROM notifications WHERE id = ? AND purpose = 'action')",
-            [(o.at, o.id) for o in failed],
-        )
+        await many(db, STEP_NOW, [(o.at, o.id) for o in failed])
+        await many(db, STEP_NOW_WARNING, [(o.at, o.at, o.id) for o in failed])
         await many(  # no NULL bound for a send not yet known delivered (``INSERT_OBLIGATIONS``)
             db,
             "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
@@ -666,7 +701,8 @@ class SqlStore(Writer):
             await self._advance(db, [(nid, "delivered", at) for at, nid in delivered])
         if failed:
             await db.executemany(RECEIPT_FAILED, failed)
-            await db.executemany(RECEIPT_FAILED_STEP, failed_steps)
+            await db.executemany(STEP_NOW, failed_steps)
+            await db.executemany(STEP_NOW_WARNING, [(at, at, nid) for at, nid in failed_steps])
         await self._audit(db, events)
         out: list[Any] = []
         for r in receipts:
@@ -706,7 +742,8 @@ class SqlStore(Writer):
                 await self._ack(db, obligation_id, "voice_keypress", "callee", at, None)
         else:
             await db.execute(RECEIPT_FAILED, (notification_id,))
-            await db.execute(RECEIPT_FAILED_STEP, (at, notification_id))
+            await db.execute(STEP_NOW, (at, notification_id))
+            await db.execute(STEP_NOW_WARNING, (at, at, notification_id))
             await self._audit(
                 db, [(at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})]
             )
@@ -823,16 +860,18 @@ class SqlStore(Writer):
 
         The step index advances in the same transaction that writes the step's notifications and
         events, so a crash before the commit leaves the step due (it fires after the restart) and a
-        crash after it leaves it done (it never fires twice).
+        crash after it leaves it done (it never fires twice). The due steps are found through their
+        warnings' nearest steps (migration 15), which are then set to what is left.
         """
 
         async def job(db: Db) -> list[StepResult]:
             async with db.execute(
-                "SELECT o.seq, o.id, o.department, o.jurisdiction, o.kind, o.channels, o.ladder, o.next_step,"
-                " o.start_at, o.deadline, w.identifier, o.state FROM obligations_full o"
-                " JOIN warnings w ON w.seq = o.warning_seq"
-                " WHERE o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
-                (now, limit),
+                f"SELECT o.seq, {OBLIGATION_ID}, s.department, s.jurisdiction, s.kind, s.channels, s.ladder,"
+                " o.next_step, COALESCE(o.start_at, w.start), o.deadline, w.identifier, o.state"
+                f" FROM ({STEPPING}) x CROSS JOIN obligations o CROSS JOIN warnings w CROSS JOIN shapes s"
+                f" WHERE {of_warning('o', 'x')} AND w.seq = x.seq AND s.seq = o.shape_seq"
+                " AND o.next_step_at IS NOT NULL AND o.next_step_at <= ? ORDER BY o.next_step_at LIMIT ?",
+                (now, limit, now, limit),
             ) as cur:
                 rows = await cur.fetchall()
             results = [
@@ -872,6 +911,7 @@ class SqlStore(Writer):
                 " breached_at = CASE WHEN ? THEN ? ELSE breached_at END, state = ? WHERE seq = ?",
                 [_step_params(r, *state_of[r.obligation_seq], now) for r in results],
             )
+            await db.execute(STEPPED, (now, limit))
             await self._audit(db, events)
             return results
 
@@ -1037,6 +1077,23 @@ def ingest_rows(
         okey = r.okey if r.obligations else None
         start, due = shared_by(r.obligations)
         seqs = ids("obligations", len(r.obligations))  # a warning's obligations: one run of seqs (migration 14)
+        obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
+        cursors[r.identifier] = tuple(obligation_seq.values())
+        # An obligation's id is its warning's prefix and its ordinal (where the record gives a prefix); when it
+        # was written is its warning's. The warning keeps its most urgent opening and its nearest step.
+        opens, next_at = 0, None
+        for ordinal, o in enumerate(r.obligations):
+            rank = (1 if o.mandatory else 2) if o.opens else 0
+            step = o.next_step_at
+            row = (obligation_seq[o.id], seq, next(shape), o.deadline, o.next_step, step, rank, ordinal)
+            if okey is not None and o.due_at == due and o.start_at == start:
+                obligation_rows.append(row)
+            else:
+                obligation_rows.append((*row, None if okey is not None else o.id, o.due_at, o.start_at))
+            if rank and (not opens or rank < opens):
+                opens = rank
+            if step is not None and (next_at is None or step < next_at):
+                next_at = step
         warning_rows.append(
             (
                 seq,
@@ -1062,27 +1119,10 @@ def ingest_rows(
                 due,
                 seqs[0] if seqs else None,
                 seqs[-1] if seqs else None,
+                opens,
+                next_at,
             )
         )
-        obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
-        cursors[r.identifier] = tuple(obligation_seq.values())
-        # An obligation's id is its warning's prefix and its ordinal (where the record gives a prefix); when it
-        # was written is its warning's.
-        for ordinal, o in enumerate(r.obligations):
-            row = (
-                obligation_seq[o.id],
-                seq,
-                next(shape),
-                o.deadline,
-                o.next_step,
-                o.next_step_at,
-                (1 if o.mandatory else 2) if o.opens else 0,
-                ordinal,
-            )
-            if okey is not None and o.due_at == due and o.start_at == start:
-                obligation_rows.append(row)
-            else:
-                obligation_rows.append((*row, None if okey is not None else o.id, o.due_at, o.start_at))
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors

@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,69 @@ RUNS = (
 )
 
 
+DUE = (  # each warning: what it keeps of its obligations' openings and steps, and what they are
+    "SELECT w.seq, w.opens, w.next_at, COALESCE(MIN(CASE WHEN o.opens > 0 THEN o.opens END), 0),"
+    " MIN(o.next_step_at) FROM warnings w LEFT JOIN obligations o ON o.warning_seq = w.seq"
+    " GROUP BY w.seq, w.opens, w.next_at"
+)
+
+
+def assert_due_through_warnings(rows: list[tuple[Any, ...]]) -> None:
+    """Every warning (migration 15) keeps its obligations' most urgent opening not claimed and their nearest
+    step; the release's store holds warnings with each (the claim and the scheduler find them so)."""
+    assert rows and all((opens, next_at) == (opening, step) for _, opens, next_at, opening, step in rows), rows
+
+
+# Openings not claimed and steps scheduled, set on a copy of the last release's store (whose clock ran to
+# the end): (warning, its n-th obligation) → (opens, next step); and what each warning keeps after migration 15.
+OPEN_STEPS = {
+    (2, 0): (2, 1_800_000_500.0),
+    (2, 1): (1, 1_800_000_300.0),
+    (2, 2): (0, None),
+    (4, 0): (0, 1_800_000_700.0),
+    (4, 1): (2, None),
+}
+KEPT = {1: (0, None), 2: (1, 1_800_000_300.0), 3: (0, None), 4: (2, 1_800_000_700.0), 5: (0, None)}
+
+
+def with_open_steps(path: Path) -> Path:
+    with sqlite3.connect(path) as db:
+        for (warning, nth), (opens, step) in OPEN_STEPS.items():
+            db.execute(
+                "UPDATE obligations SET opens = ?, next_step_at = ? WHERE seq = (SELECT seq FROM obligations"
+                " WHERE warning_seq = ? ORDER BY seq LIMIT 1 OFFSET ?)",
+                (opens, step, warning, nth),
+            )
+    return path
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_each_warning_keeps_its_obligations_most_urgent_opening_and_nearest_step(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Migration 15 on a store of the last release with openings not claimed and steps scheduled: each
+    warning keeps the most urgent (mandatory: 1) and the nearest, and the scheduler wakes at the nearest."""
+    path = with_open_steps(release_db(tmp_path, RELEASE_13))
+    url = ""
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database()
+        as_released(url, path, 13, TABLES_13)
+
+    async def scenario() -> float | None:
+        store = PostgresStore(url) if url else SqliteStore(path)
+        await store.open()
+        try:
+            return await store.next_due()
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == 1_800_000_300.0
+    with closing(psycopg.connect(url) if url else sqlite3.connect(path)) as db:
+        kept = {r[0]: (r[1], r[2]) for r in db.execute("SELECT seq, opens, next_at FROM warnings").fetchall()}
+        assert_due_through_warnings(db.execute(DUE).fetchall())
+    assert kept == KEPT
+
+
 def test_a_sqlite_store_written_by_the_last_release_gives_the_same_answers(
     config: RoutingConfig, tmp_path: Path
 ) -> None:
@@ -223,8 +287,12 @@ def test_a_sqlite_store_written_by_the_last_release_gives_the_same_answers(
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
         assert runs_of_seqs(db.execute(RUNS).fetchall())
+        due = db.execute(DUE).fetchall()
         indexes = {r[1]: r[4] for r in db.execute("PRAGMA index_list(obligations)")}  # name → partial
-    assert indexes == {"obligations_id": 1, "obligations_next": 1, "obligations_opens": 1, "obligations_feed": 0}
+        warning_indexes = {r[1]: r[4] for r in db.execute("PRAGMA index_list(warnings)") if r[3] == "c"}
+    assert indexes == {"obligations_id": 1, "obligations_feed": 0}
+    assert {"warnings_opens": 1, "warnings_next": 1}.items() <= warning_indexes.items()
+    assert_due_through_warnings(due)
 
 
 @pytest.mark.usefixtures("postgres_server")
@@ -237,13 +305,12 @@ def test_a_postgresql_store_written_by_the_last_release_gives_the_same_answers(
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (len(MIGRATIONS),)
         assert runs_of_seqs(conn.execute(RUNS).fetchall())
+        assert_due_through_warnings(conn.execute(DUE).fetchall())
         indexes = {
             r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'obligations'").fetchall()
         }
     assert indexes == {
         "obligations_pkey",
         "obligations_id",
-        "obligations_next",
-        "obligations_opens",
         "obligations_feed",
     }

@@ -6,12 +6,17 @@ scheduler is what the running service does every second.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from router.domain.ladder import plan_due, plan_initial
 from router.domain.obligation import OpenObligation
+from router.metrics import Metrics
+from router.obligations.scheduler import Scheduler
 from router.plan.config import RoutingConfig
 from router.store import NotificationOutcome
 from tests.support.backends import Backend
@@ -394,5 +399,42 @@ def test_an_upgrade_that_asks_again_supersedes_the_open_obligation(config: Routi
         assert old["state"] == "superseded" and old["breached_at"] is None
         assert (await w.obligation(second, "radio_tv", "disseminate"))["state"] == "breached"
         assert any(e["kind"] == "superseded" for e in await w.store.events_of(second))
+
+    run(config, backend, scenario)
+
+
+def test_a_step_due_behind_warnings_whose_obligations_were_all_acknowledged_fires_without_waiting(
+    config: RoutingConfig, backend: Backend
+) -> None:
+    """The scheduler finds due steps through each warning's nearest step, which a warning whose obligations
+    were all acknowledged keeps until the scheduler reads it. A pass spent on such warnings must not leave a
+    step due behind them to the next poll (an hour here): the scheduler goes straight on. With one obligation
+    a pass, every obligation of the second warning has its SMS reminder at + 3 min, before any poll."""
+
+    async def scenario(w: World) -> None:
+        acknowledged = (await w.service.submit(json_message(identifier="acknowledged-first"))).warning.id
+        behind = (await w.service.submit(json_message(identifier="due-behind"))).warning.id
+        found = await w.store.get_warning(acknowledged)
+        assert found is not None
+        for o in found["obligations"]:
+            assert (await w.store.acknowledge(o["id"], "api", "张三", w.clock())).status == "acknowledged"
+        scheduler = Scheduler(
+            w.store, config, Metrics(CollectorRegistry()), lambda: None, clock=w.clock, poll_seconds=3600, batch=1
+        )
+        w.clock.at(3)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            async with asyncio.timeout(30):  # the scheduler's poll is an hour away
+                while (due := await w.store.next_due()) is not None and due <= w.clock():
+                    await asyncio.sleep(0.05)
+        finally:
+            scheduler.stop()
+            await running
+        stored = await w.store.get_warning(behind)
+        assert stored is not None
+        assert "action:sms" in sends(await w.obligation(behind, "water"))
+        # Every step due by + 3 min fired; the scheduler waits next for the nearest step the obligations show.
+        steps = [_at(o) for o in stored["obligations"] if o["next_step_at"] is not None]
+        assert steps and min(steps) > T0 + 3 * MIN and await w.store.next_due() == min(steps)
 
     run(config, backend, scenario)
