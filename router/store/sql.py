@@ -312,7 +312,7 @@ class SqlStore(Writer):
                     )
             if warning is not None:
                 row = warning_rows[w]
-                opens = min((o[OPENS] for o in obligation_rows[first:index] if o[OPENS]), default=0)
+                opens = min((c[OPENS] for c in obligation_rows[first:index] if c[OPENS]), default=0)
                 warning_rows[w] = (*row[:WARNING_OPENS], opens, *row[WARNING_OPENS + 1 :])
         return out
 
@@ -551,8 +551,7 @@ class SqlStore(Writer):
             [(int(o.attempted), o.error, o.id) for o in failed],
         )
         # A channel that failed for good: the ladder's next step fires now rather than at its time.
-        await many(db, STEP_NOW, [(o.at, o.id) for o in failed])
-        await many(db, STEP_NOW_WARNING, [(o.at, o.at, o.id) for o in failed])
+        await self._step_now(db, [(o.at, o.id) for o in failed])
         await many(  # no NULL bound for a send not yet known delivered (``INSERT_OBLIGATIONS``)
             db,
             "UPDATE notifications SET state = ?, attempts = attempts + 1, lease_until = NULL,"
@@ -583,6 +582,11 @@ class SqlStore(Writer):
         if sent and (await fetch(db, "SELECT COUNT(*) FROM early_receipts"))[0][0]:
             for provider_id, notification_ids in sent.items():
                 await self._apply_early_receipt(db, notification_ids, provider_id)
+
+    async def _step_now(self, db: Db, failed: list[tuple[float, str]]) -> None:
+        """(when, notification id) of sends that failed: their obligations' next steps are due then."""
+        await many(db, STEP_NOW, failed)
+        await many(db, STEP_NOW_WARNING, [(at, at, nid) for at, nid in failed])
 
     async def _owners(self, db: Db, notification_ids: list[str]) -> dict[str, tuple[str, str, str, str]]:
         """notification id → (warning id, obligation id, channel, purpose)."""
@@ -701,8 +705,7 @@ class SqlStore(Writer):
             await self._advance(db, [(nid, "delivered", at) for at, nid in delivered])
         if failed:
             await db.executemany(RECEIPT_FAILED, failed)
-            await db.executemany(STEP_NOW, failed_steps)
-            await db.executemany(STEP_NOW_WARNING, [(at, at, nid) for at, nid in failed_steps])
+            await self._step_now(db, failed_steps)
         await self._audit(db, events)
         out: list[Any] = []
         for r in receipts:
@@ -742,8 +745,7 @@ class SqlStore(Writer):
                 await self._ack(db, obligation_id, "voice_keypress", "callee", at, None)
         else:
             await db.execute(RECEIPT_FAILED, (notification_id,))
-            await db.execute(STEP_NOW, (at, notification_id))
-            await db.execute(STEP_NOW_WARNING, (at, at, notification_id))
+            await self._step_now(db, [(at, notification_id)])
             await self._audit(
                 db, [(at, "send_failed", warning_id, obligation_id, {**detail, "error": "not delivered"})]
             )
