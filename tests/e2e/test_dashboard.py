@@ -316,6 +316,23 @@ def test_a_county_files_a_casualty_report_and_a_task_done_from_a_phone_width_pag
     filed = [r for r in reports if r["jurisdiction"] == "530324"]
     assert len(filed) == 1 and filed[0]["figures"] == {"dead": 1, "injured": 2, "people_moved": 35}
     assert filed[0]["areas"] == ["530324102"] and filed[0]["department"] == "government"
+    # A change arriving on the stream (another of its obligations acknowledged elsewhere) refreshes the page
+    # and leaves the answer to the filing in place.
+    other = next(
+        o["id"]
+        for o in answer.json()["obligations"]
+        if (o["department"], o["jurisdiction"]) == ("government", "530324") and o["id"] != task
+    )
+    version = int(phone.evaluate("Number(document.body.dataset.version)"))
+    acked = httpx.post(
+        f"{secure.stack.api}/api/v1/obligations/{other}/ack",
+        json={"by": "罗平县政府值班员"},
+        headers=secure.headers("government"),
+        timeout=10,
+    )
+    assert acked.status_code == 200, acked.text
+    phone.wait_for_function(f"Number(document.body.dataset.version) > {version}", timeout=5000)
+    expect(phone.locator("#status")).to_contain_text("已报送")
     # The task: 报告已落实, with the people moved.
     phone.locator(f'#open [data-obligation="{task}"] button.report-done').click()
     phone.fill("#d-moved", "86")

@@ -410,7 +410,7 @@ async function acknowledge(o) {
   const result = await api(`/api/v1/obligations/${encodeURIComponent(o.id)}/ack`, {
     method: "POST", body: JSON.stringify({ by: who }),
   });
-  document.getElementById("status").textContent = result.ok ? t("done") : (result.body.problem || `HTTP ${result.status}`);
+  say(result.ok ? t("done") : (result.body.problem || `HTTP ${result.status}`));
   refresh();
 }
 
@@ -468,7 +468,7 @@ function setupReportForm() {
       return;
     }
     error.textContent = "";
-    document.getElementById("status").textContent = `${t("r_filed")} ${result.body.report_id}`;
+    say(`${t("r_filed")} ${result.body.report_id}`);
     form.querySelectorAll("[data-figure]").forEach((i) => { i.value = ""; });
     document.getElementById("r-text").value = "";
   });
@@ -490,7 +490,7 @@ function setupReportForm() {
       return;
     }
     dialog.close();
-    document.getElementById("status").textContent = t("states").done;
+    say(t("states").done);
     refresh();
   });
 }
@@ -539,7 +539,7 @@ async function refresh() {
     result = await api(`/api/v1/me/obligations?jurisdiction=${encodeURIComponent(b.jurisdiction)}&department=${encodeURIComponent(b.department)}`);
   } else return;
   if (!result.ok) {
-    document.getElementById("status").textContent = result.body.problem || `HTTP ${result.status}`;
+    say(result.body.problem || `HTTP ${result.status}`);
     if (result.status === 401) location.href = "/ui/login";
     return;
   }
@@ -549,11 +549,23 @@ async function refresh() {
   document.body.dataset.version = String((Number(document.body.dataset.version) || 0) + 1);
 }
 
+// The status line tells what the user's last action came to, until the connection drops: a change that
+// arrives on the stream refreshes the page but does not wipe that answer; it says "live" only where the line
+// spoke of the connection (or nothing yet).
+function say(text, about = "action") {
+  const status = document.getElementById("status");
+  status.textContent = text;
+  status.dataset.about = about;
+}
+
 function live() {
   const source = new EventSource("/api/v1/dashboard/stream");
   const status = document.getElementById("status");
-  source.addEventListener("changed", () => { status.textContent = t("live"); refresh(); });
-  source.onerror = () => { status.textContent = t("offline"); };
+  source.addEventListener("changed", () => {
+    if (status.dataset.about !== "action") say(t("live"), "connection");
+    refresh();
+  });
+  source.onerror = () => { say(t("offline"), "connection"); };
 }
 
 document.getElementById("lang")?.addEventListener("click", () => {
