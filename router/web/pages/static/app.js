@@ -539,7 +539,7 @@ async function refresh() {
     result = await api(`/api/v1/me/obligations?jurisdiction=${encodeURIComponent(b.jurisdiction)}&department=${encodeURIComponent(b.department)}`);
   } else return;
   if (!result.ok) {
-    say(result.body.problem || `HTTP ${result.status}`);
+    say(result.body.problem || `HTTP ${result.status}`, "connection");  // the page's own read failed: the next change may say "live"
     if (result.status === 401) location.href = "/ui/login";
     return;
   }
