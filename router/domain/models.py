@@ -335,6 +335,17 @@ class Action(NamedTuple):
         return {**self.spec.static, "due_at": self.due_at.isoformat()}
 
 
+class Layout(NamedTuple):
+    """How routing laid out a decision whose actions are its classification's own (a new warning's): the
+    classification's merged specs (one tuple object per classification, kept by routing, so warnings of
+    one classification share it), the index of each spec's deadline in ``dues``, and the distinct
+    deadlines. ``actions[i]`` is ``Action(specs[i], dues[timing_of[i]])``."""
+
+    specs: tuple[ActionSpec, ...]
+    timing_of: tuple[int, ...]
+    dues: tuple[datetime, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The routing decision for one warning: every action, plus what the router noticed.
@@ -345,6 +356,10 @@ class Decision:
 
     ``told`` is every action of this warning's lineage so far (the latest per obligation key):
     what a later Update is compared with, and whom a lift must reach. It is empty after a lift.
+
+    ``layout``: how ``actions`` were laid out, when they are the classification's own (None for a lift
+    or an Update routed against what it updates); the layers below work out once per classification
+    what its warnings share.
     """
 
     warning: WeatherWarning
@@ -352,6 +367,7 @@ class Decision:
     told: tuple[Action, ...] = ()
     reference_unknown: bool = False
     notes: tuple[str, ...] = field(default=())
+    layout: Layout | None = field(default=None, compare=False, repr=False)
 
     def public_dict(self) -> dict[str, Any]:
         return {

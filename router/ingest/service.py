@@ -9,9 +9,10 @@ batch), then in the store.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -21,7 +22,15 @@ import structlog
 
 from router.delivery.feed import FeedHub
 from router.domain.ladder import Ladders, Opening, Send, next_on_time, plan_initial
-from router.domain.models import ActionSpec, Decision, WeatherWarning, action_from_record, told_json
+from router.domain.models import (
+    Action,
+    ActionSpec,
+    Decision,
+    Layout,
+    WeatherWarning,
+    action_from_record,
+    told_json,
+)
 from router.domain.obligation import OpenObligation
 from router.errors import InvalidMessage, StoreUnavailable
 from router.metrics import Metrics
@@ -30,9 +39,9 @@ from router.parsers.xmlsig import XmlSignatures
 from router.plan.config import RoutingConfig
 from router.routing.route import route
 from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store, action_text
+from router.store.base import ORDINALS, Drafted, Pattern
 
 log = structlog.get_logger("warnroute.ingest")
-ORDINALS = tuple(f".{i:03d}" for i in range(1000))  # an obligation id's ending: its ordinal in three digits
 _row = ObligationRow._make  # a row from its fields in order
 RECENT = 2_000  # decisions kept for Updates that arrive before their Alert is committed; then the store
 
@@ -127,9 +136,12 @@ class IngestService:
             return Accepted(warning, None, outcome)
         self.metrics.ingest_seconds.observe(self.clock() - started)
         self._remember(warning.id, lineage, decision)
-        for kind, n in Counter(o.kind for o in record.obligations).items():
+        obligations = record.obligations
+        drafted = obligations if isinstance(obligations, Drafted) else None
+        kinds = drafted.pattern.kinds if drafted is not None else Counter(o.kind for o in obligations).items()
+        for kind, n in kinds:
             self.metrics.obligations_created.labels(kind).inc(n)
-        followed = record.obligations if self.hub.following() else ()  # events are built only for a listener
+        followed = obligations if self.hub.following() else ()  # events are built only for a listener
         for obligation, cursor in zip(followed, outcome.obligation_seqs[: len(followed)], strict=True):
             if self.hub.listened(obligation.jurisdiction, obligation.department):
                 event = {
@@ -143,7 +155,11 @@ class IngestService:
         self.on_commit()
         if self.on_due is not None:
             now = self.clock()
-            if any(o.next_step_at is not None and o.next_step_at <= now for o in record.obligations):
+            if drafted is not None:
+                due = drafted.soonest() <= now
+            else:
+                due = any(o.next_step_at is not None and o.next_step_at <= now for o in obligations)
+            if due:
                 self.on_due()
         bound.info(
             "warning_routed",
@@ -241,13 +257,139 @@ def ingest_record(
     # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
     # time in ms, so the store's indexes on them grow at one end instead of at random places.
     key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
-    ladders = config.ladders
     start = w.issued_at.timestamp()
     rank = w.severity.rank if w.severity is not None else 0
+    layout = decision.layout
+    drafted = _drafted(config, layout, rank, key, start, now) if layout is not None else None
+    obligations: Sequence[ObligationRow]
+    notifications: tuple[NotificationRow, ...]
+    if drafted is not None:  # the usual case: a new warning whose obligations all open on time
+        obligations, notifications, opened = drafted, (), drafted.pattern.opened
+    else:
+        obligations, notifications, opened = _one_by_one(config.ladders, decision.actions, rank, key, start, now)
+    # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
+    # actions are the obligations). What the lineage has been told: a new warning's is its own
+    # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
+    # messages told, without their texts.
+    public = {
+        "warning": {**w.public_dict(), "headline": w.headline},
+        "drill": w.drill,
+        "reference_unknown": decision.reference_unknown,
+        "notes": list(decision.notes),
+    }
+    if decision.told is decision.actions:
+        told = ""
+    else:
+        told = "[" + ",".join(told_json(a.spec, a.due_at.isoformat()).decode() for a in decision.told) + "]"
+    return IngestRecord(
+        sender=w.sender,
+        identifier=w.id,
+        sent=w.issued_at.isoformat(),
+        content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
+        lineage=lineage,
+        received_at=datetime.fromtimestamp(now, UTC).isoformat(),
+        product=w.product.value,
+        hazard=w.hazard.value,
+        severity=w.severity.value if w.severity else None,
+        jurisdiction=w.jurisdiction,
+        status=w.status.value,
+        msg_type=w.msg_type.value,
+        reference_unknown=decision.reference_unknown,
+        warning_json=warning_json,
+        decision_json=orjson.dumps(public).decode(),
+        told_json=told,
+        obligations=obligations,
+        notifications=notifications,
+        lifts_lineage=lineage if w.ends and linked else None,
+        updates_lineage=lineage if linked and not w.ends else None,
+        okey=key,
+        opened=opened,
+    )
+
+
+PATTERNS = 4096  # patterns kept per configuration (onset-based deadlines make one per distinct onset)
+
+
+class _Laid(NamedTuple):
+    """A classification's obligations at one rank and set of deadlines (``Pattern``), with what says whether a
+    warning's open on time: the soonest next step among those whose ladders climb, as an offset from the start
+    and as the deadlines (indexes) some of them step at. ``pattern`` None: some climbing ladder's opening is
+    not due at the start (its first rung is later), so its warnings are laid out one by one."""
+
+    specs: tuple[ActionSpec, ...]
+    pattern: Pattern | None
+    climbs_soonest: float
+    climbs_at: frozenset[int]
+
+
+def _drafted(config: RoutingConfig, layout: Layout, rank: int, key: str, start: float, now: float) -> Drafted | None:
+    """A new warning's obligations from its classification's pattern, if every one of them opens on time (as
+    ``next_on_time`` says of each); None: lay them out one by one."""
+    deadlines = tuple((due.timestamp(), due.isoformat()) for due in layout.dues)
+    rooms = tuple(deadline - start for deadline, _ in deadlines)
+    memo, found = config.pattern_memo, (id(layout.specs), rank, rooms)
+    laid: _Laid | None = memo.get(found)
+    if laid is None or laid.specs is not layout.specs:
+        if len(memo) >= PATTERNS:
+            memo.clear()
+        laid = memo[found] = _lay(config.ladders, layout, rank, rooms)
+    if laid.pattern is None or start + laid.climbs_soonest <= now:
+        return None
+    if any(deadlines[t][0] <= now for t in laid.climbs_at):
+        return None
+    return Drafted(laid.pattern, key, start, deadlines)
+
+
+def _lay(ladders: Ladders, layout: Layout, rank: int, rooms: tuple[float, ...]) -> _Laid:
+    shapes, offsets, steps, opens = [], [], [], []
+    kinds: Counter[str] = Counter()
+    opened = 0
+    soonest, climbs_soonest = math.inf, math.inf
+    at: set[int] = set()
+    climbs_at: set[int] = set()
+    for spec, t in zip(layout.specs, layout.timing_of, strict=True):
+        common = shared(ladders, spec, rank, rooms[t])
+        o = common.opening
+        if common.climbs and not o.due:
+            return _Laid(layout.specs, None, math.inf, frozenset())
+        shapes.append((*common.first, *common.middle[:3], *common.last[:2]))
+        offsets.append(o.offset)
+        steps.append(common.middle[3])
+        opens.append(common.last[2])
+        kinds[common.first[2]] += 1
+        opened += len(o.sends)
+        if o.offset is None:
+            at.add(t)
+            if common.climbs:
+                climbs_at.add(t)
+        else:
+            soonest = min(soonest, o.offset)
+            if common.climbs:
+                climbs_soonest = min(climbs_soonest, o.offset)
+    pattern = Pattern(
+        tuple(shapes),
+        layout.timing_of,
+        tuple(offsets),
+        tuple(steps),
+        tuple(opens),
+        opened,
+        tuple(kinds.items()),
+        soonest,
+        frozenset(at),
+    )
+    return _Laid(layout.specs, pattern, climbs_soonest, frozenset(climbs_at))
+
+
+def _one_by_one(
+    ladders: Ladders, actions: tuple[Action, ...], rank: int, key: str, start: float, now: float
+) -> tuple[tuple[ObligationRow, ...], tuple[NotificationRow, ...], int]:
+    """The obligations of ``actions``, each as its ladder opens at ``now``: on time (its opening rungs written
+    when the dispatcher claims them), or late (what is due now written now, as notifications). With the
+    notifications written now, and how many notifications open in all."""
     obligations, notifications = [], []
     opened = 0
     deadlines: dict[datetime, tuple[float, str]] = {}
-    for i, action in enumerate(decision.actions):
+    for i, action in enumerate(actions):
         oid = key + (ORDINALS[i] if i < len(ORDINALS) else f".{i}")
         spec = action.spec
         due = deadlines.get(action.due_at)
@@ -257,7 +399,7 @@ def ingest_record(
         common = shared(ladders, spec, rank, deadline - start)
         o = common.opening
         next_at = next_on_time(o, common.climbs, start, deadline, now)
-        if next_at is not None:  # the usual case: the ladder's opening rungs, memoised, sent when claimed
+        if next_at is not None:  # the ladder's opening rungs, memoised, sent when claimed
             opened += len(o.sends)
             obligations.append(
                 _row((oid, *common.first, due_at, "", start, deadline, *common.middle, next_at, *common.last))
@@ -290,41 +432,4 @@ def ingest_record(
             )
         row = (oid, *common.first, due_at, "", start, deadline, channels, ladder, ack_mode, next_step, next_step_at)
         obligations.append(_row((*row, common.last[0], "", False)))  # no opening to write when claimed
-    # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
-    # actions are the obligations). What the lineage has been told: a new warning's is its own
-    # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
-    # messages told, without their texts.
-    public = {
-        "warning": {**w.public_dict(), "headline": w.headline},
-        "drill": w.drill,
-        "reference_unknown": decision.reference_unknown,
-        "notes": list(decision.notes),
-    }
-    if decision.told is decision.actions:
-        told = ""
-    else:
-        told = "[" + ",".join(told_json(a.spec, a.due_at.isoformat()).decode() for a in decision.told) + "]"
-    return IngestRecord(
-        sender=w.sender,
-        identifier=w.id,
-        sent=w.issued_at.isoformat(),
-        content_hash=hashlib.sha256(warning_json.encode()).hexdigest(),
-        lineage=lineage,
-        received_at=datetime.fromtimestamp(now, UTC).isoformat(),
-        product=w.product.value,
-        hazard=w.hazard.value,
-        severity=w.severity.value if w.severity else None,
-        jurisdiction=w.jurisdiction,
-        status=w.status.value,
-        msg_type=w.msg_type.value,
-        reference_unknown=decision.reference_unknown,
-        warning_json=warning_json,
-        decision_json=orjson.dumps(public).decode(),
-        told_json=told,
-        obligations=tuple(obligations),
-        notifications=tuple(notifications),
-        lifts_lineage=lineage if w.ends and linked else None,
-        updates_lineage=lineage if linked and not w.ends else None,
-        okey=key,
-        opened=opened + len(notifications),
-    )
+    return tuple(obligations), tuple(notifications), opened + len(notifications)

@@ -125,6 +125,9 @@ class RoutingConfig:
     """Routing's memo of merged action specs per classification; bounded by the router."""
     spec_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """Routing's memo of each merged spec by the parts it merges (shared across classifications)."""
+    pattern_memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Ingest's memo of each classification's obligations as they open on time, by its specs, rank and the
+    time from issue to each deadline; bounded by ingest."""
 
     def valid_ranks(self, product: Product, hazard: Hazard) -> tuple[int, ...]:
         """Grades a message of this product and hazard can carry; ``(0,)`` for ungraded products."""

@@ -12,7 +12,16 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from router.domain.models import Action, ActionKind, ActionSpec, Decision, Hazard, MsgType, WeatherWarning
+from router.domain.models import (
+    Action,
+    ActionKind,
+    ActionSpec,
+    Decision,
+    Hazard,
+    Layout,
+    MsgType,
+    WeatherWarning,
+)
 from router.plan.config import CompiledAction, RoutingConfig
 
 _CACHE_LIMIT = 4096
@@ -30,7 +39,8 @@ def route(
     ``now`` only adds notes (an expired warning, a deadline already passed), it never changes who
     is told or the deadlines, which count from the issue time and the expected onset.
     """
-    fresh = _actions(warning, config)
+    layout = _layout(warning, config)
+    fresh = tuple(map(Action, layout.specs, [layout.dues[i] for i in layout.timing_of]))
     notes: list[str] = []
     if now is not None:
         notes += _late_notes(warning, fresh, now)
@@ -45,7 +55,7 @@ def route(
     if warning.msg_type is MsgType.UPDATE:
         if previous is None:
             notes.append("updated warning unknown: routed as a new warning")
-            return Decision(warning, fresh, fresh, reference_unknown=True, notes=tuple(notes))
+            return Decision(warning, fresh, fresh, reference_unknown=True, notes=tuple(notes), layout=layout)
         before = {a.key: a for a in previous.told}
         # New: an obligation not asked before, or one the new level asks for under more rules
         # (e.g. the mandatory 30-minute broadcast that an orange signal adds to the blue one's).
@@ -55,7 +65,7 @@ def route(
         now_keys = {a.key for a in fresh}
         told = fresh + tuple(a for a in previous.told if a.key not in now_keys)
         return Decision(warning, new + informs, told, notes=tuple(notes))
-    return Decision(warning, fresh, fresh, notes=tuple(notes))
+    return Decision(warning, fresh, fresh, notes=tuple(notes), layout=layout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +77,10 @@ class _Plan:
     timing_of: tuple[int, ...]  # per spec, an index into ``timings``
 
 
-def _actions(w: WeatherWarning, config: RoutingConfig) -> tuple[Action, ...]:
+def _layout(w: WeatherWarning, config: RoutingConfig) -> Layout:
     plan = _plan(w, config)
-    dues = [min(_due(before, minutes, w) for before, minutes in timing) for timing in plan.timings]
-    return tuple(map(Action, plan.specs, [dues[i] for i in plan.timing_of]))
+    dues = tuple(min(_due(before, minutes, w) for before, minutes in timing) for timing in plan.timings)
+    return Layout(plan.specs, plan.timing_of, dues)
 
 
 def _plan(w: WeatherWarning, config: RoutingConfig) -> _Plan:

@@ -8,9 +8,9 @@ the store (``claim_notifications`` / ``record_outcomes``), so a restart resumes 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, Protocol, overload
 
 from router.domain.models import action_json
 from router.domain.obligation import OpenObligation
@@ -45,6 +45,111 @@ class ObligationRow(NamedTuple):
 # one tuple, in ``ObligationRow``'s order; and what is an obligation's own.
 SHAPE_OF = operator.itemgetter(1, 2, 3, 4, 5, 6, 11, 12, 13, 16, 17)
 OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
+
+
+ORDINALS = tuple(f".{i:03d}" for i in range(1000))  # an obligation id's ending: its ordinal in three digits
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Pattern:
+    """The obligations of one classification that open on time, as every warning of it lays them out: per
+    obligation (in order) its shape (``SHAPE_OF``'s fields), the index of its deadline among the warning's
+    deadlines, when its next step is (``offsets``: that long after the start; None: at its deadline), that
+    step, and whether its opening is due. Built once per classification (``router.ingest``), kept by
+    identity (it is never compared by value)."""
+
+    shapes: tuple[tuple[Any, ...], ...]
+    timing: tuple[int, ...]
+    offsets: tuple[float | None, ...]
+    steps: tuple[int | None, ...]
+    opens: tuple[bool, ...]
+    opened: int  # the notifications its openings send
+    kinds: tuple[tuple[str, int], ...]  # how many obligations of each kind
+    soonest: float  # the soonest step's offset (``inf``: none has an offset; see ``Drafted.soonest``)
+    at_deadlines: frozenset[int]  # the deadlines (indexes) at which some obligation's next step is
+    memo: dict[Any, Any] = field(default_factory=dict)  # what a layer above works out once per pattern
+
+    def wire(self) -> tuple[Any, ...]:
+        """What rebuilds it elsewhere (``Pattern(*wire)``): everything but ``memo``."""
+        return (
+            self.shapes,
+            self.timing,
+            self.offsets,
+            self.steps,
+            self.opens,
+            self.opened,
+            self.kinds,
+            self.soonest,
+            self.at_deadlines,
+        )
+
+
+class Drafted(Sequence[ObligationRow]):
+    """One warning's obligations laid out by a ``Pattern``: ids ``key`` and an ordinal, the clock started at
+    ``start``, deadlines ``deadlines`` ((time, ISO text) per index). Each obligation is its pattern's shape
+    and these; the rows are built only where they are read (``rows``), so a warning that crosses to the
+    writer's process or is answered as JSON never builds them here."""
+
+    __slots__ = ("_rows", "deadlines", "key", "pattern", "start")
+
+    def __init__(self, pattern: Pattern, key: str, start: float, deadlines: tuple[tuple[float, str], ...]) -> None:
+        self.pattern, self.key, self.start, self.deadlines = pattern, key, start, deadlines
+        self._rows: tuple[ObligationRow, ...] | None = None
+
+    def rows(self) -> tuple[ObligationRow, ...]:
+        if self._rows is None:
+            p, key, start, deadlines, make = self.pattern, self.key, self.start, self.deadlines, ObligationRow._make
+            rows = []
+            laid = zip(p.shapes, p.timing, p.offsets, p.steps, p.opens, strict=True)
+            for i, (s, t, offset, step, opens) in enumerate(laid):
+                deadline, due_at = deadlines[t]
+                next_at = deadline if offset is None else start + offset
+                oid = key + ORDINALS[i] if i < len(ORDINALS) else f"{key}.{i}"
+                rows.append(make((oid, *s[:6], due_at, "", start, deadline, *s[6:9], step, next_at, *s[9:], opens)))
+            self._rows = tuple(rows)
+        return self._rows
+
+    def row(self, i: int) -> ObligationRow:
+        """The ``i``-th obligation alone (the others are not built)."""
+        if self._rows is not None:
+            return self._rows[i]
+        p = self.pattern
+        s, offset = p.shapes[i], p.offsets[i]
+        deadline, due_at = self.deadlines[p.timing[i]]
+        oid = self.key + ORDINALS[i] if i < len(ORDINALS) else f"{self.key}.{i}"
+        next_at = deadline if offset is None else self.start + offset
+        own = (due_at, "", self.start, deadline)
+        return ObligationRow._make((oid, *s[:6], *own, *s[6:9], p.steps[i], next_at, *s[9:], p.opens[i]))
+
+    def soonest(self) -> float:
+        """When the soonest next step of these obligations is."""
+        at = [self.deadlines[t][0] for t in self.pattern.at_deadlines]
+        return min(self.start + self.pattern.soonest, *at) if at else self.start + self.pattern.soonest
+
+    def __len__(self) -> int:
+        return len(self.pattern.timing)
+
+    @overload
+    def __getitem__(self, i: int) -> ObligationRow: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[ObligationRow, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> ObligationRow | tuple[ObligationRow, ...]:
+        return self.rows()[i]
+
+    def __iter__(self) -> Iterator[ObligationRow]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Drafted):
+            return self.rows() == other.rows()
+        return self.rows() == other if isinstance(other, tuple) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Drafted({self.key!r}, {len(self)} obligations)"
 
 
 def action_text(o: ObligationRow) -> str:
@@ -86,7 +191,7 @@ class IngestRecord:
     warning_json: str
     decision_json: str
     told_json: str  # "": what the lineage was told is exactly this warning's obligations (most warnings)
-    obligations: tuple[ObligationRow, ...]
+    obligations: Sequence[ObligationRow]  # a tuple of rows, or ``Drafted`` (rows built where they are read)
     notifications: tuple[NotificationRow, ...]  # written now: only what a late warning's ladder has due at once
     lifts_lineage: str | None = None  # a lift closes the open obligations of this lineage
     updates_lineage: str | None = None  # an Update supersedes the open obligations it gives again
@@ -98,7 +203,7 @@ class IngestRecord:
 class IngestOutcome:
     status: Literal["created", "duplicate", "conflict"]
     identifier: str
-    obligations: tuple[ObligationRow, ...] = ()
+    obligations: Sequence[ObligationRow] = ()
     cancelled: int = 0
     problem: str = ""
     obligation_seqs: tuple[int, ...] = ()  # feed cursors of the obligations created

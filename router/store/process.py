@@ -10,9 +10,12 @@ the order they came, and runs a write of its own only once the child has answere
 two connections never wait for SQLite's write lock. Each re-reads where ids and the audit chain end
 before it writes (``Writer._ends``).
 
-What crosses is narrow. An obligation's shape (what obligations of one classification share, the long
-action text among it) crosses once per child, as a token; each obligation then crosses as its id, its
-clocks and its token (``encode``). The child builds the same ``IngestRecord`` again (``decode``) and
+What crosses is narrow. A new warning whose obligations all open on time is laid out by its
+classification's ``Pattern`` (every obligation's shape, deadline and next step): the pattern crosses once
+per child, and then each such warning's obligations cross as its token, the warning's key, its start and
+its deadlines. Otherwise an obligation's shape (what obligations of one classification share, the long
+action text among it) crosses once per child, as a token, and each obligation as its id, its clocks and
+its token (``encode``). The child builds the same ``IngestRecord`` again (``decode``) and
 writes it with the same code as the parent would (``SqlStore._ingest_batch``). It answers with what the
 parent does not hold: each record's status, cancelled count and feed cursors, and the §4.3 reports it
 leased for the parent's dispatcher. A claim, outcome or receipt write crosses as the store method's name
@@ -47,7 +50,16 @@ import structlog
 
 from router.errors import StoreUnavailable
 from router.heap import settle_heap
-from router.store.base import OWN, SHAPE_OF, ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow
+from router.store.base import (
+    OWN,
+    SHAPE_OF,
+    ClaimedNotification,
+    Drafted,
+    IngestOutcome,
+    IngestRecord,
+    ObligationRow,
+    Pattern,
+)
 
 if TYPE_CHECKING:
     from router.store.reads import Db
@@ -60,6 +72,7 @@ OBLIGATIONS = RECORD_FIELDS.index("obligations")
 FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 # ObligationRow's fields that its shape fixes, and those of its own (the rest).
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
+PATTERNS_MAX = 10_000  # patterns remembered per child (``Pattern``), likewise
 INGEST, JOB = "ingest", "job"  # what a message to the child asks: write a batch (``Encoder``), or a store's write
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
 
@@ -71,19 +84,32 @@ class WriterStopped(StoreUnavailable):
 
 
 class Encoder:
-    """The parent's side of what crosses: it remembers which shapes the child holds."""
+    """The parent's side of what crosses: it remembers which shapes and patterns the child holds."""
 
     def __init__(self) -> None:
         self.tokens: dict[tuple[Any, ...], int] = {}
+        self.patterns: dict[int, tuple[Pattern, int]] = {}  # by the pattern's id (it is kept, so the id is its own)
 
     def encode(self, records: list[IngestRecord], now: float, lease: float | None) -> bytes:
-        tokens, new = self.tokens, {}
-        reset = len(tokens) > TOKENS_MAX
+        tokens, patterns, new, laid = self.tokens, self.patterns, {}, {}
+        reset = len(tokens) > TOKENS_MAX or len(patterns) > PATTERNS_MAX
         if reset:
             tokens.clear()
+            patterns.clear()
         out = []
         for r in records:
-            keys = list(map(SHAPE_OF, r.obligations))
+            fields = list(FIELDS_OF(r))
+            obligations = r.obligations
+            if isinstance(obligations, Drafted):  # its pattern's token, and what is this warning's own
+                pattern = obligations.pattern
+                known_pattern = patterns.get(id(pattern))
+                if known_pattern is None:
+                    known_pattern = patterns[id(pattern)] = (pattern, len(patterns))
+                    laid[known_pattern[1]] = pattern.wire()
+                fields[OBLIGATIONS] = (known_pattern[1], obligations.key, obligations.start, obligations.deadlines)
+                out.append(fields)
+                continue
+            keys = list(map(SHAPE_OF, obligations))
             known = list(map(tokens.get, keys))
             if None in known:  # a shape the child has not been sent
                 for i, token in enumerate(known):
@@ -93,32 +119,39 @@ class Encoder:
                             token = tokens[keys[i]] = len(tokens)
                             new[token] = keys[i]
                         known[i] = token
-            fields = list(FIELDS_OF(r))
-            fields[OBLIGATIONS] = (list(map(OWN, r.obligations)), known)
+            fields[OBLIGATIONS] = (list(map(OWN, obligations)), known)
             out.append(fields)
-        return pickle.dumps((INGEST, now, lease, reset, new, out), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((INGEST, now, lease, reset, new, laid, out), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class Decoder:
-    """The child's side: the shapes it was sent, by token."""
+    """The child's side: the shapes and patterns it was sent, by token."""
 
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[Any, ...]] = {}
+        self.patterns: dict[int, Pattern] = {}
 
     def decode(self, message: tuple[Any, ...]) -> tuple[float, float | None, list[IngestRecord]]:
         """An ``INGEST`` message's (unpickled) records."""
-        _, now, lease, reset, new, records = message
+        _, now, lease, reset, new, laid, records = message
         if reset:
             self.shapes.clear()
+            self.patterns.clear()
         self.shapes.update(new)
-        shapes = self.shapes
+        self.patterns.update((token, Pattern(*wire)) for token, wire in laid.items())
+        shapes, patterns = self.shapes, self.patterns
         out = []
         for fields in records:
-            own, known = fields[OBLIGATIONS]
-            fields[OBLIGATIONS] = tuple(
-                ObligationRow._make((w[0], *s[:6], *w[1:5], *s[6:9], w[5], w[6], *s[9:], w[7]))
-                for w, s in zip(own, map(shapes.__getitem__, known), strict=True)
-            )
+            obligations = fields[OBLIGATIONS]
+            if len(obligations) == 4:  # a pattern's token, the key, the start and the deadlines
+                token, key, start, deadlines = obligations
+                fields[OBLIGATIONS] = Drafted(patterns[token], key, start, deadlines)
+            else:
+                own, known = obligations
+                fields[OBLIGATIONS] = tuple(
+                    ObligationRow._make((w[0], *s[:6], *w[1:5], *s[6:9], w[5], w[6], *s[9:], w[7]))
+                    for w, s in zip(own, map(shapes.__getitem__, known), strict=True)
+                )
             out.append(IngestRecord(*fields))
         return now, lease, out
 

@@ -13,7 +13,7 @@ import functools
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import orjson
@@ -24,11 +24,13 @@ from router.store.base import (
     SHAPE_OF,
     AckResult,
     ClaimedNotification,
+    Drafted,
     IngestOutcome,
     IngestRecord,
     NotificationOutcome,
     NotificationRow,
     ObligationRow,
+    Pattern,
     ReportOutcome,
     ReportRecord,
     StepResult,
@@ -122,6 +124,7 @@ INSERT_HANDED = (  # a §4.3 report's opening, leased to this process's dispatch
     "INSERT INTO notifications (seq, id, obligation_seq, channel, state, next_attempt_at, created_at,"
     " priority, purpose, to_department, to_jurisdiction, lease_until) VALUES (?,?,?,?,'sending',?,?,?,?,?,?,?)"
 )
+SHAPE_DIGESTS = "shape digests"  # a pattern's memo of its shapes' digests and values (``SqlStore._shapes``)
 HANDED_KINDS = frozenset({"direct_report", "phone_report"})  # DESIGN §4 rule 1: nothing of ours may delay them
 
 EARLY_RECEIPT = (  # a receipt before the send outcome that names its message: kept until that outcome lands
@@ -201,7 +204,7 @@ class SqlStore(Writer):
             existing[key] = (seq, record.sent, record.content_hash)
             new.append((seq, record))
             outcomes.append(None)
-        shapes = await self._shapes(db, [o for _, r in new for o in r.obligations])
+        shapes = await self._shapes(db, [r for _, r in new])
         warning_rows, obligation_rows, notification_rows, cursors = ingest_rows(new, now, self._ids, shapes)
         handed = self._hand(new, warning_rows, obligation_rows, now) if self._hand_lease is not None else []
         await db.executemany(INSERT_WARNINGS, warning_rows)
@@ -276,12 +279,15 @@ class SqlStore(Writer):
         index = 0
         for w, (_, r) in enumerate(new):
             warning: dict[str, Any] | None = None
-            first = index
-            for o in r.obligations:
-                row, index = obligation_rows[index], index + 1
-                if not (o.opens and o.opening and o.kind in HANDED_KINDS):
-                    continue
-                obligation_rows[index - 1] = (*row[:OPENS], 0, *row[OPENS + 1 :])
+            first, index = index, index + len(r.obligations)
+            obligations = r.obligations
+            if isinstance(obligations, Drafted):  # the pattern knows which: only those are built
+                chosen = [(i, obligations.row(i)) for i in laid_rows(obligations.pattern).handed]
+            else:
+                chosen = [(i, o) for i, o in enumerate(obligations) if o.opens and o.opening and o.kind in HANDED_KINDS]
+            for i, o in chosen:
+                row = obligation_rows[first + i]
+                obligation_rows[first + i] = (*row[:OPENS], 0, *row[OPENS + 1 :])
                 warning = warning if warning is not None else orjson.loads(r.warning_json)
                 action = orjson.loads(action_text(o))
                 sends = opening_sends(o.opening)
@@ -316,20 +322,41 @@ class SqlStore(Writer):
                 warning_rows[w] = (*row[:WARNING_OPENS], opens, *row[WARNING_OPENS + 1 :])
         return out
 
-    async def _shapes(self, db: Db, obligations: list[ObligationRow]) -> list[int]:
+    async def _shapes(self, db: Db, records: list[IngestRecord]) -> list[int]:
         """Each obligation's shape (what obligations of one classification share), in order: found by its
-        content digest, or written now. A changed text is another digest: old obligations keep theirs."""
-        memo = self._digests
+        content digest, or written now. A changed text is another digest: old obligations keep theirs. The
+        shapes of a pattern's obligations (``Drafted``) are worked out once per pattern, and once all of them
+        are known committed, kept for its next warnings."""
+        memo, laid = self._digests, self._pattern_shapes
         if len(memo) > 100_000:
             memo.clear()
-        digests = []
-        for o in obligations:
-            key = shape_values(o) if o.action_json else SHAPE_OF(o)  # the shape's fields, as they come
-            found = memo.get(key)
-            if found is None:
-                values = shape_values(o)
-                found = memo[key] = (shape_digest(values), values)
-            digests.append(found)
+        if len(laid) > 10_000:
+            laid.clear()
+        digests: list[tuple[str, tuple[Any, ...]]] = []
+        parts: list[list[int] | tuple[int, int]] = []  # per record: its shapes' seqs, or where its digests are
+        patterns: list[Pattern | None] = []
+        for r in records:
+            obligations = r.obligations
+            drafted = obligations if isinstance(obligations, Drafted) else None
+            pattern = drafted.pattern if drafted is not None else None
+            patterns.append(pattern)
+            if drafted is not None and pattern is not None:
+                known_seqs = laid.get(id(pattern))
+                if known_seqs is not None and known_seqs[0] is pattern:
+                    parts.append(known_seqs[1])
+                    continue
+                of_pattern: list[tuple[str, tuple[Any, ...]]] | None = pattern.memo.get(SHAPE_DIGESTS)
+                if of_pattern is None:
+                    of_pattern = pattern.memo[SHAPE_DIGESTS] = [
+                        self._digest(shape, drafted.row(i)) for i, shape in enumerate(pattern.shapes)
+                    ]
+                parts.append((len(digests), len(digests) + len(of_pattern)))
+                digests += of_pattern
+                continue
+            first = len(digests)
+            for o in obligations:
+                digests.append(self._digest(shape_values(o) if o.action_json else SHAPE_OF(o), o))
+            parts.append((first, len(digests)))
         unique = dict(digests)
         committed = self._shape_seqs
         known: dict[str, int] = {d: committed[d] for d in unique if d in committed}
@@ -344,7 +371,24 @@ class SqlStore(Writer):
                 rows.append((seq, digest, *unique[digest]))
             await db.executemany(INSERT_SHAPES, rows)
         self._shapes_seen.update(known)  # remembered once this transaction commits (a shape is never removed)
-        return [known[d] for d, _ in digests]
+        out: list[int] = []
+        for part, pattern in zip(parts, patterns, strict=True):
+            if isinstance(part, list):
+                out += part
+                continue
+            seqs = [known[d] for d, _ in digests[part[0] : part[1]]]
+            if pattern is not None and all(d in committed for d, _ in digests[part[0] : part[1]]):
+                laid[id(pattern)] = (pattern, seqs)  # every one committed before: they stay what they are
+            out += seqs
+        return out
+
+    def _digest(self, key: tuple[Any, ...], o: ObligationRow) -> tuple[str, tuple[Any, ...]]:
+        """The digest and values of ``o``'s shape, remembered by ``key`` (its shape's fields, as they come)."""
+        found = self._digests.get(key)
+        if found is None:
+            values = shape_values(o)
+            found = self._digests[key] = (shape_digest(values), values)
+        return found
 
     async def _close_lineage(self, db: Db, lineage: str, lift_seq: int, now: float) -> int:
         """A lift closes the lineage's open obligations as cancelled, and their unsent notifications."""
@@ -1076,15 +1120,21 @@ def ingest_rows(
     notification_rows: list[tuple[Any, ...]] = []
     cursors: dict[str, tuple[int, ...]] = {}
     for seq, r in new:
-        okey = r.okey if r.obligations else None
-        start, due = shared_by(r.obligations)
-        seqs = ids("obligations", len(r.obligations))  # a warning's obligations: one run of seqs (migration 14)
-        obligation_seq = dict(zip((o.id for o in r.obligations), seqs, strict=True))
-        cursors[r.identifier] = tuple(obligation_seq.values())
+        obligations = r.obligations
+        okey = r.okey if obligations else None
+        seqs = ids("obligations", len(obligations))  # a warning's obligations: one run of seqs (migration 14)
+        cursors[r.identifier] = tuple(seqs)
+        if isinstance(obligations, Drafted) and obligations:  # laid out by its pattern: rows without building them
+            warning_rows.append(
+                _warning_row(seq, r, okey, now, *_drafted_rows(obligations, seq, seqs, shape, obligation_rows))
+            )
+            continue
+        start, due = shared_by(obligations)
         # An obligation's id is its warning's prefix and its ordinal (where the record gives a prefix); when it
         # was written is its warning's. The warning keeps its most urgent opening and its nearest step.
         opens, next_at = 0, None
-        for ordinal, o in enumerate(r.obligations):
+        obligation_seq = dict(zip((o.id for o in obligations), seqs, strict=True))
+        for ordinal, o in enumerate(obligations):
             rank = (1 if o.mandatory else 2) if o.opens else 0
             step = o.next_step_at
             row = (obligation_seq[o.id], seq, next(shape), o.deadline, o.next_step, step, rank, ordinal)
@@ -1096,38 +1146,101 @@ def ingest_rows(
                 opens = rank
             if step is not None and (next_at is None or step < next_at):
                 next_at = step
-        warning_rows.append(
-            (
-                seq,
-                r.identifier,
-                r.sender,
-                r.sent,
-                r.content_hash,
-                r.lineage,
-                r.received_at,
-                r.product,
-                r.hazard,
-                r.severity,
-                r.jurisdiction,
-                r.status,
-                r.msg_type,
-                int(r.reference_unknown),
-                r.warning_json,
-                r.decision_json,
-                r.told_json,
-                okey,
-                now,
-                start,
-                due,
-                seqs[0] if seqs else None,
-                seqs[-1] if seqs else None,
-                opens,
-                next_at,
-            )
-        )
+        warning_rows.append(_warning_row(seq, r, okey, now, start, due, seqs, opens, next_at))
         for n, n_seq in zip(r.notifications, ids("notifications", len(r.notifications)), strict=True):
             notification_rows.append(notification_row(n_seq, n, obligation_seq[n.obligation_id], now))
     return warning_rows, obligation_rows, notification_rows, cursors
+
+
+class LaidRows(NamedTuple):
+    """What the store works out once per ``Pattern``: per obligation (its deadline's index, its next step's
+    offset, that step, how urgently its ladder opens: 1 mandatory, 2 not, 0 not at all), how many obligations
+    each deadline has (in order of first use), the most urgent opening of all, and which obligations are §4.3
+    reports whose openings ingest hands to the dispatcher."""
+
+    each: tuple[tuple[int, float | None, int | None, int], ...]
+    counts: tuple[tuple[int, int], ...]
+    opens: int
+    handed: tuple[int, ...]
+
+
+LAID_ROWS = "laid rows"  # a pattern's memo of its ``LaidRows``
+
+
+def laid_rows(p: Pattern) -> LaidRows:
+    found: LaidRows | None = p.memo.get(LAID_ROWS)
+    if found is None:
+        ranks = [(1 if shape[5] else 2) if opens else 0 for shape, opens in zip(p.shapes, p.opens, strict=True)]
+        found = p.memo[LAID_ROWS] = LaidRows(
+            tuple(zip(p.timing, p.offsets, p.steps, ranks, strict=True)),
+            tuple(Counter(p.timing).items()),
+            min((rank for rank in ranks if rank), default=0),
+            tuple(
+                i
+                for i, (shape, opens) in enumerate(zip(p.shapes, p.opens, strict=True))
+                if opens and shape[10] and shape[2] in HANDED_KINDS
+            ),
+        )
+    return found
+
+
+def _drafted_rows(
+    d: Drafted, seq: int, seqs: range, shape: Iterator[int], obligation_rows: list[tuple[Any, ...]]
+) -> tuple[float, str, range, int, float]:
+    """``ingest_rows`` for a pattern's obligations (``d``, not empty): their rows appended to
+    ``obligation_rows``; the start and most common deadline their warning keeps, their most urgent opening and
+    their nearest step (as ``shared_by`` and the row by row loop work them out)."""
+    laid, start, deadlines = laid_rows(d.pattern), d.start, d.deadlines
+    tally: dict[str, int] = {}
+    for t, n in laid.counts:
+        tally[deadlines[t][1]] = tally.get(deadlines[t][1], 0) + n
+    due = max(tally, key=tally.__getitem__)  # the first of the most common, as ``Counter.most_common`` says
+    for ordinal, ((t, offset, step, rank), o_seq) in enumerate(zip(laid.each, seqs, strict=True)):
+        deadline, due_at = deadlines[t]
+        row = (o_seq, seq, next(shape), deadline, step, deadline if offset is None else start + offset, rank, ordinal)
+        obligation_rows.append(row if due_at == due else (*row, None, due_at, start))
+    return start, due, seqs, laid.opens, d.soonest()
+
+
+def _warning_row(
+    seq: int,
+    r: IngestRecord,
+    okey: str | None,
+    now: float,
+    start: float | None,
+    due: str | None,
+    seqs: range,
+    opens: int,
+    next_at: float | None,
+) -> tuple[Any, ...]:
+    """A new warning's row, in ``INSERT_WARNINGS``'s order."""
+    return (
+        seq,
+        r.identifier,
+        r.sender,
+        r.sent,
+        r.content_hash,
+        r.lineage,
+        r.received_at,
+        r.product,
+        r.hazard,
+        r.severity,
+        r.jurisdiction,
+        r.status,
+        r.msg_type,
+        int(r.reference_unknown),
+        r.warning_json,
+        r.decision_json,
+        r.told_json,
+        okey,
+        now,
+        start,
+        due,
+        seqs[0] if seqs else None,
+        seqs[-1] if seqs else None,
+        opens,
+        next_at,
+    )
 
 
 def opening_sends(opening: str) -> list[tuple[str, str, str, str | None, str | None]]:
@@ -1139,7 +1252,7 @@ def opening_sends(opening: str) -> list[tuple[str, str, str, str | None, str | N
     ]
 
 
-def shared_by(obligations: tuple[ObligationRow, ...]) -> tuple[float | None, str | None]:
+def shared_by(obligations: Sequence[ObligationRow]) -> tuple[float | None, str | None]:
     """What a warning's obligations share, kept once on the warning (migration 13) beside their ids' prefix:
     their clocks' start and their most common deadline."""
     if not obligations:

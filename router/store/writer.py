@@ -33,7 +33,7 @@ import structlog
 
 from router.audit.chain import GENESIS, link
 from router.errors import StoreUnavailable
-from router.store.base import ClaimedNotification
+from router.store.base import ClaimedNotification, Pattern
 from router.store.reads import Db, SqlReads, fetch
 from router.store.schema import MIGRATIONS, SHAPE_COLUMNS, shape_digest
 
@@ -92,6 +92,8 @@ class Writer(SqlReads):
         self._digests: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}  # shape fields → digest, values
         self._shape_seqs: dict[str, int] = {}  # digest → seq of shapes known committed
         self._shapes_seen: dict[str, int] = {}  # digest → seq found or written in the open transaction
+        # A pattern's (``router.store.base.Pattern``) shapes' seqs, once every one is known committed; by its id
+        self._pattern_shapes: dict[int, tuple[Pattern, list[int]]] = {}
         self._opening_of: dict[int, list[tuple[str, str, str, str | None, str | None]]] = {}  # shape seq → opening
         # §4.3 reports that ingest claimed for this process's dispatcher (``hand_over``): leased in the
         # open transaction, handed over once it commits, so their first send waits for no claim.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from router.errors import Conflict
 from router.parsers.xmlsafe import MAX_BYTES
 from router.store import ObligationRow
+from router.store.base import ORDINALS, Drafted, Pattern
 from router.web.answers import Direct, error, rt
 
 DRAIN_BYTES = 8 * MAX_BYTES  # an oversized body is read this far before the 413
@@ -20,6 +21,7 @@ INGEST_TYPES = ("application/cap+xml", "application/xml", "text/xml", "applicati
 ANSWERED = ("id", "department", "jurisdiction", "kind", "task", "clause", "mandatory", "due_at")  # of each obligation
 SHARED_OF = operator.itemgetter(1, 2, 3, 4, 5, 6)  # an ``ObligationRow``'s department … mandatory: its action's
 _shared_json: dict[tuple[Any, ...], bytes] = {}  # those fields as JSON members, once per action
+ANSWER_FORM = "ingest answer"  # a pattern's memo of its obligations as the answer lists them
 
 router = APIRouter(route_class=Direct)
 
@@ -60,7 +62,7 @@ async def ingest(request: Request) -> Response:
         "warning_id": accepted.warning.id,
         "status": outcome.status,
         "drill": accepted.warning.drill,
-        "obligations": [_answered(o) for o in outcome.obligations],
+        "obligations": _listed(outcome.obligations),
     }
     if accepted.decision is not None:
         answer["reference_unknown"] = accepted.decision.reference_unknown
@@ -71,15 +73,43 @@ async def ingest(request: Request) -> Response:
     )
 
 
-def _answered(o: ObligationRow) -> orjson.Fragment:
-    """An obligation as the answer lists it (``ANSWERED``): what its action's obligations share is serialised
-    once. Its id (hex digits, a dot and digits) and deadline (ISO 8601) need no escaping in JSON."""
-    shared = SHARED_OF(o)
+def _listed(obligations: Sequence[ObligationRow]) -> orjson.Fragment | list[orjson.Fragment]:
+    """The obligations as the answer lists them. Those a pattern laid out (``Drafted``) fill in the pattern's
+    list, written once per pattern, with the warning's key and deadlines."""
+    if not isinstance(obligations, Drafted):
+        return [_answered(o) for o in obligations]
+    form: bytes | None = obligations.pattern.memo.get(ANSWER_FORM)
+    if form is None:
+        form = obligations.pattern.memo[ANSWER_FORM] = _answer_form(obligations.pattern)
+    values = {b"d%d" % t: due.encode() for t, (_, due) in enumerate(obligations.deadlines)}
+    values[b"k"] = obligations.key.encode()
+    return orjson.Fragment(form % values)
+
+
+def _answer_form(pattern: Pattern) -> bytes:
+    """A pattern's obligations as the answer lists them, as a ``%`` form: ``k`` the key, ``d<n>`` deadline n."""
+    listed = []
+    for i, (shape, t) in enumerate(zip(pattern.shapes, pattern.timing, strict=True)):
+        ordinal = (ORDINALS[i] if i < len(ORDINALS) else f".{i}").encode()
+        members = _members(shape[:6]).replace(b"%", b"%%")
+        listed.append(b'{"id":"%%(k)s%s",%s,"due_at":"%%(d%d)s"}' % (ordinal, members, t))
+    return b"[" + b",".join(listed) + b"]"
+
+
+def _members(shared: tuple[Any, ...]) -> bytes:
+    """An action's department … mandatory as JSON members, once per action."""
     members = _shared_json.get(shared)
     if members is None:
         if len(_shared_json) > 10_000:
             _shared_json.clear()
         members = _shared_json[shared] = orjson.dumps(dict(zip(ANSWERED[1:7], shared, strict=True)))[1:-1]
+    return members
+
+
+def _answered(o: ObligationRow) -> orjson.Fragment:
+    """An obligation as the answer lists it (``ANSWERED``): what its action's obligations share is serialised
+    once. Its id (hex digits, a dot and digits) and deadline (ISO 8601) need no escaping in JSON."""
+    members = _members(SHARED_OF(o))
     return orjson.Fragment(b'{"id":"%s",%s,"due_at":"%s"}' % (o.id.encode(), members, o.due_at.encode()))
 
 

@@ -26,7 +26,8 @@ from router.errors import StoreUnavailable
 from router.ingest.service import IngestService, SentWindow
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
-from router.store import ClaimedNotification, IngestOutcome, IngestRecord, SqliteStore
+from router.store import ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow, SqliteStore
+from router.store.base import Drafted
 from router.store.process import Decoder, Encoder, WriterStopped
 from tests.support.messages import issue_clock, json_message
 
@@ -62,8 +63,9 @@ def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         return db.execute(sql).fetchall()
 
 
-def _records(config: RoutingConfig, count: int) -> list[IngestRecord]:
-    """What ingest writes for ``count`` warnings of two counties and three colours."""
+def _records(config: RoutingConfig, count: int, late: float = 0.0) -> list[IngestRecord]:
+    """What ingest writes for ``count`` warnings of two counties and three colours, received ``late`` seconds
+    after their issue."""
 
     async def build() -> list[IngestRecord]:
         out: list[IngestRecord] = []
@@ -73,14 +75,14 @@ def _records(config: RoutingConfig, count: int) -> list[IngestRecord]:
                 out.append(record)
                 raise StoreUnavailable("kept, not written")
 
-        clock = issue_clock(json_message())
+        issued = issue_clock(json_message())
         service = IngestService(
             config,
             Keep(Path("/nonexistent")),
             Metrics(CollectorRegistry()),
             FeedHub(),
             lambda: None,
-            clock=clock,
+            clock=lambda: issued() + late,
             sent_window=SentWindow(max_ahead=86400.0),
         )
         for i in range(count):
@@ -103,37 +105,46 @@ def _records(config: RoutingConfig, count: int) -> list[IngestRecord]:
     return asyncio.run(build())
 
 
+def _shape(o: ObligationRow) -> tuple[object, ...]:
+    return (
+        o.department,
+        o.jurisdiction,
+        o.kind,
+        o.task,
+        o.clause,
+        o.mandatory,
+        o.channels,
+        o.ladder,
+        o.ack_mode,
+        o.head,
+        o.opening,
+    )
+
+
 def test_records_cross_to_the_writer_process_exactly_as_ingest_made_them(config: RoutingConfig) -> None:
-    """Every field of every record and obligation arrives as it was; each shape crosses once, and the
-    batches after the first carry tokens for the shapes the child already holds."""
-    records = _records(config, 12)
-    assert sum(len(r.obligations) for r in records) > 12 * 30
+    """Every field of every record and obligation arrives as it was. Warnings received on time cross by their
+    classification's pattern, each pattern once; warnings received an hour late (their ladders' first steps
+    written as notifications at once) cross obligation by obligation, each shape once. The batches after
+    the first carry tokens for what the child already holds."""
+    on_time, late = _records(config, 12), _records(config, 4, late=3600.0)
+    assert all(isinstance(r.obligations, Drafted) for r in on_time)
+    assert all(isinstance(r.obligations, tuple) for r in late) and all(r.notifications for r in late)
+    records = on_time[:6] + late[:2] + on_time[6:] + late[2:]
+    assert sum(len(r.obligations) for r in records) > 16 * 30
     encoder, decoder = Encoder(), Decoder()
-    first = encoder.encode(records[:6], 1.5, 60.0)
+    first = encoder.encode(records[:8], 1.5, 60.0)
     now, lease, back = decoder.decode(pickle.loads(first))
-    assert (now, lease, back) == (1.5, 60.0, records[:6])
-    again = encoder.encode(records[:6], 2.5, None)  # the same shapes: none crosses again
+    assert (now, lease, back) == (1.5, 60.0, records[:8])
+    again = encoder.encode(records[:8], 2.5, None)  # the same patterns and shapes: none crosses again
     assert len(again) < len(first) / 2
-    assert decoder.decode(pickle.loads(again)) == (2.5, None, records[:6])
-    assert decoder.decode(pickle.loads(encoder.encode(records[6:], 3.0, None)))[2] == records[6:]
-    shapes = {
-        (
-            o.department,
-            o.jurisdiction,
-            o.kind,
-            o.task,
-            o.clause,
-            o.mandatory,
-            o.channels,
-            o.ladder,
-            o.ack_mode,
-            o.head,
-            o.opening,
-        )
-        for r in records
-        for o in r.obligations
-    }
-    assert len(decoder.shapes) == len(shapes)
+    assert decoder.decode(pickle.loads(again)) == (2.5, None, records[:8])
+    assert decoder.decode(pickle.loads(encoder.encode(records[8:], 3.0, None)))[2] == records[8:]
+    patterns = {id(r.obligations.pattern): r.obligations.pattern for r in on_time if isinstance(r.obligations, Drafted)}
+    assert len(decoder.patterns) == len(patterns) < 12  # a classification's warnings share one
+    held = {shape for p in decoder.patterns.values() for shape in p.shapes}
+    assert held == {_shape(o) for r in on_time for o in r.obligations}
+    shapes = {_shape(o) for r in late for o in r.obligations}
+    assert len(decoder.shapes) == len(shapes) and set(decoder.shapes.values()) == shapes
 
 
 def test_the_writer_process_shares_commits_and_its_ids_and_chain_interleave_with_the_parents(
