@@ -257,16 +257,15 @@ def ingest_record(
     # Obligation ids (and their notifications', the providers' idempotency keys) begin with the
     # time in ms, so the store's indexes on them grow at one end instead of at random places.
     key = f"{int(now * 1000):011x}{hashlib.sha256(identity.encode()).hexdigest()[:9]}"
-    start = w.issued_at.timestamp()
     rank = w.severity.rank if w.severity is not None else 0
     layout = decision.layout
-    drafted = _drafted(config, layout, rank, key, start, now) if layout is not None else None
+    drafted = _drafted(config, layout, rank, key, w.issued_at, now) if layout is not None else None
     obligations: Sequence[ObligationRow]
     notifications: tuple[NotificationRow, ...]
     if drafted is not None:  # the usual case: a new warning whose obligations all open on time
         obligations, notifications, opened = drafted, (), drafted.pattern.opened
     else:
-        obligations, notifications, opened = _one_by_one(config.ladders, decision.actions, rank, key, start, now)
+        obligations, notifications, opened = _one_by_one(config.ladders, decision.actions, rank, key, w.issued_at, now)
     # Each action is stored once, in the shape its obligations share: the decision keeps everything else (its
     # actions are the obligations). What the lineage has been told: a new warning's is its own
     # obligations, which the store already holds (written as ""); an Update's also keeps what earlier
@@ -307,14 +306,15 @@ def ingest_record(
     )
 
 
-PATTERNS = 4096  # patterns kept per configuration (onset-based deadlines make one per distinct onset)
+PATTERNS = 1_000  # patterns kept per configuration (onset-based deadlines make one per distinct onset)
 
 
 class _Laid(NamedTuple):
     """A classification's obligations at one rank and set of deadlines (``Pattern``), with what says whether a
-    warning's open on time: the soonest next step among those whose ladders climb, as an offset from the start
-    and as the deadlines (indexes) some of them step at. ``pattern`` None: some climbing ladder's opening is
-    not due at the start (its first rung is later), so its warnings are laid out one by one."""
+    warning's obligations all open on time: the soonest next step among those whose ladders climb, as an
+    offset from the start and as the deadlines (indexes) some of them step at. ``pattern`` None: some climbing
+    ladder's opening is not due at the start (its first rung is later), so its warnings are laid out one by
+    one."""
 
     specs: tuple[ActionSpec, ...]
     pattern: Pattern | None
@@ -322,11 +322,16 @@ class _Laid(NamedTuple):
     climbs_at: frozenset[int]
 
 
-def _drafted(config: RoutingConfig, layout: Layout, rank: int, key: str, start: float, now: float) -> Drafted | None:
+def _drafted(
+    config: RoutingConfig, layout: Layout, rank: int, key: str, issued: datetime, now: float
+) -> Drafted | None:
     """A new warning's obligations from its classification's pattern, if every one of them opens on time (as
-    ``next_on_time`` says of each); None: lay them out one by one."""
+    ``next_on_time`` says of each); None: lay them out one by one. The time from issue to each deadline is
+    worked out from the datetimes, exact to the microsecond, so a warning issued at a fraction of a second
+    finds the pattern of its classification as any other does."""
+    start = issued.timestamp()
     deadlines = tuple((due.timestamp(), due.isoformat()) for due in layout.dues)
-    rooms = tuple(deadline - start for deadline, _ in deadlines)
+    rooms = tuple((due - issued).total_seconds() for due in layout.dues)
     memo, found = config.pattern_memo, (id(layout.specs), rank, rooms)
     laid: _Laid | None = memo.get(found)
     if laid is None or laid.specs is not layout.specs:
@@ -341,6 +346,7 @@ def _drafted(config: RoutingConfig, layout: Layout, rank: int, key: str, start: 
 
 
 def _lay(ladders: Ladders, layout: Layout, rank: int, rooms: tuple[float, ...]) -> _Laid:
+    """The pattern of ``layout``'s specs at ``rank`` with deadlines ``rooms`` seconds after the start."""
     shapes, offsets, steps, opens = [], [], [], []
     kinds: Counter[str] = Counter()
     opened = 0
@@ -381,22 +387,24 @@ def _lay(ladders: Ladders, layout: Layout, rank: int, rooms: tuple[float, ...]) 
 
 
 def _one_by_one(
-    ladders: Ladders, actions: tuple[Action, ...], rank: int, key: str, start: float, now: float
+    ladders: Ladders, actions: tuple[Action, ...], rank: int, key: str, issued: datetime, now: float
 ) -> tuple[tuple[ObligationRow, ...], tuple[NotificationRow, ...], int]:
     """The obligations of ``actions``, each as its ladder opens at ``now``: on time (its opening rungs written
     when the dispatcher claims them), or late (what is due now written now, as notifications). With the
     notifications written now, and how many notifications open in all."""
     obligations, notifications = [], []
     opened = 0
-    deadlines: dict[datetime, tuple[float, str]] = {}
+    start = issued.timestamp()
+    deadlines: dict[datetime, tuple[float, str, float]] = {}
     for i, action in enumerate(actions):
         oid = key + (ORDINALS[i] if i < len(ORDINALS) else f".{i}")
         spec = action.spec
         due = deadlines.get(action.due_at)
         if due is None:
-            due = deadlines[action.due_at] = (action.due_at.timestamp(), action.due_at.isoformat())
-        deadline, due_at = due
-        common = shared(ladders, spec, rank, deadline - start)
+            at = action.due_at
+            due = deadlines[at] = (at.timestamp(), at.isoformat(), (at - issued).total_seconds())
+        deadline, due_at, room = due
+        common = shared(ladders, spec, rank, room)
         o = common.opening
         next_at = next_on_time(o, common.climbs, start, deadline, now)
         if next_at is not None:  # the ladder's opening rungs, memoised, sent when claimed

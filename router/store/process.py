@@ -72,7 +72,7 @@ OBLIGATIONS = RECORD_FIELDS.index("obligations")
 FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 # ObligationRow's fields that its shape fixes, and those of its own (the rest).
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
-PATTERNS_MAX = 10_000  # patterns remembered per child (``Pattern``), likewise
+PATTERNS_MAX = 1_000  # patterns remembered per child (``Pattern``, ~45 KB each there), likewise
 INGEST, JOB = "ingest", "job"  # what a message to the child asks: write a batch (``Encoder``), or a store's write
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
 

@@ -330,7 +330,7 @@ class SqlStore(Writer):
         memo, laid = self._digests, self._pattern_shapes
         if len(memo) > 100_000:
             memo.clear()
-        if len(laid) > 10_000:
+        if len(laid) > 1_000:  # as many as the writer's process holds (``router.store.process.PATTERNS_MAX``)
             laid.clear()
         digests: list[tuple[str, tuple[Any, ...]]] = []
         parts: list[list[int] | tuple[int, int]] = []  # per record: its shapes' seqs, or where its digests are
