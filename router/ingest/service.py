@@ -56,6 +56,8 @@ class SentWindow:
 
     def refusal(self, sent: datetime, received: float) -> InvalidMessage | None:
         offset = sent.timestamp() - received
+        if -self.max_age <= offset <= self.max_ahead:
+            return None
         at = datetime.fromtimestamp(received, sent.tzinfo).isoformat(timespec="seconds")
         if offset > self.max_ahead:
             return InvalidMessage(
