@@ -6,7 +6,9 @@ process (``WriterProcess``) its ingest batches and the outbox's claims, outcomes
 (``SqlStore.ELSEWHERE``: what the dispatcher writes while warnings arrive), and keeps the other writes
 (acknowledgements, reports, the ladders' steps) on the parent's writer thread. The parent's write loop
 sends the child up to ``ELSEWHERE_DEPTH`` transactions at once (it starts the next as it commits one), in
-the order they came, and runs a write of its own only once the child has answered all it was sent, so the
+the order they came, except that only one of the dispatcher's writes is at the child at a time and an
+ingest batch that comes while the next waits goes ahead of it (``Writer._job_slot``: a warning waits behind
+one claim at most). It runs a write of its own only once the child has answered all it was sent, so the
 two connections never wait for SQLite's write lock. Each re-reads where ids and the audit chain end
 before it writes (``Writer._ends``).
 

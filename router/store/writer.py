@@ -20,6 +20,7 @@ written is :mod:`router.store.sql`'s.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import threading
@@ -84,6 +85,10 @@ class Writer(SqlReads):
         self._writer: Db | None = None
         self._reader: Db | None = None
         self._queue: asyncio.Queue[tuple[str, Any, asyncio.Future[Any]] | None] = asyncio.Queue()
+        # Writes taken off the queue while a dispatcher's write waited for its turn at the other writer
+        # (``_job_slot``): the write loop takes them before the queue, in order.
+        self._stash: collections.deque[tuple[str, Any, asyncio.Future[Any]] | None] = collections.deque()
+        self._jobs_away: set[asyncio.Task[None]] = set()  # the dispatcher's write at the other writer (one at most)
         self._task: asyncio.Task[None] | None = None
         self._next: dict[str, int] = {}
         self._head = GENESIS
@@ -289,16 +294,16 @@ class Writer(SqlReads):
         db = self._writer
         elsewhere: set[asyncio.Task[None]] = set()  # transactions at the other writer, until answered
         while True:
-            item = await self._queue.get()
+            item = self._stash.popleft() if self._stash else await self._queue.get()
             if item is None:
                 if elsewhere:
                     await asyncio.wait(elsewhere)
                 return
             batch = [item]
-            while len(batch) < self.batch_max and not self._queue.empty():
-                nxt = self._queue.get_nowait()
+            while len(batch) < self.batch_max and (self._stash or not self._queue.empty()):
+                nxt = self._stash.popleft() if self._stash else self._queue.get_nowait()
                 if nxt is None:
-                    await self._queue.put(None)
+                    self._stash.append(None)
                     break
                 batch.append(nxt)
             ingests = [(p, f) for k, p, f in batch if k == "ingest"]
@@ -359,16 +364,54 @@ class Writer(SqlReads):
         each: bool,
     ) -> None:
         """``job`` (an ``ELSEWHERE`` write) to the other writer; ``each``: it answers each of ``futures`` (a list),
-        else the one."""
-        await self._to_elsewhere(db, futures, functools.partial(self._write_elsewhere, job=job, each=each), elsewhere)
+        else the one. One such write at the other writer at a time (``_job_slot``)."""
+        await self._job_slot(db, elsewhere)
+        job = functools.partial(self._write_elsewhere, job=job, each=each)
+        await self._to_elsewhere(db, futures, job, elsewhere, away=self._jobs_away)
+
+    async def _job_slot(self, db: Db, elsewhere: set[asyncio.Task[None]]) -> None:
+        """Wait until no dispatcher's write (a claim, outcomes, receipts) is at the other writer. Ingest batches
+        that come meanwhile are sent at once, ahead of the write waiting here; anything else waits its turn in
+        order (``_stash``). So a warning waits there behind one of the dispatcher's writes at most, not
+        behind the several a busy dispatcher would otherwise have queued before it."""
+        while self._jobs_away:
+            getter = asyncio.ensure_future(self._queue.get())
+            await asyncio.wait({getter, *self._jobs_away}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()  # nothing was taken off the queue (``Queue.get`` gives up cleanly)
+                await asyncio.wait({getter})
+                if not getter.cancelled():  # taken after all, as it was cancelled
+                    self._stash.append(getter.result())
+                continue
+            ingests = []
+            item: tuple[str, Any, asyncio.Future[Any]] | None = getter.result()
+            while True:
+                if item is not None and item[0] == "ingest":
+                    ingests.append((item[1], item[2]))
+                else:
+                    self._stash.append(item)
+                if self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if ingests:
+                await self._send_elsewhere(db, ingests, elsewhere)
 
     async def _to_elsewhere(
-        self, db: Db, futures: list[asyncio.Future[Any]], job: Job, elsewhere: set[asyncio.Task[None]]
+        self,
+        db: Db,
+        futures: list[asyncio.Future[Any]],
+        job: Job,
+        elsewhere: set[asyncio.Task[None]],
+        away: set[asyncio.Task[None]] | None = None,
     ) -> None:
-        """One transaction to the other writer (``job`` has it made there), a task of ``elsewhere`` until it is
-        answered, after those sent before; returns once fewer than ``ELSEWHERE_DEPTH`` wait there."""
+        """One transaction to the other writer (``job`` has it made there), a task of ``elsewhere`` (and of
+        ``away``) until it is answered, after those sent before; returns once fewer than ``ELSEWHERE_DEPTH``
+        wait there."""
         elsewhere.add(task := asyncio.create_task(self._run(db, futures, job, local=False)))
         task.add_done_callback(elsewhere.discard)
+        if away is not None:
+            away.add(task)
+            task.add_done_callback(away.discard)
         while len(elsewhere) >= ELSEWHERE_DEPTH:
             await asyncio.wait(elsewhere, return_when=asyncio.FIRST_COMPLETED)
 
@@ -518,7 +561,7 @@ class Writer(SqlReads):
 
     def backlog(self) -> int:
         """Writes waiting for the writer: how far behind the store is."""
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._stash)
 
     def _ids(self, table: str, n: int) -> range:
         start = self._next[table]

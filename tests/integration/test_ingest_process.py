@@ -207,6 +207,42 @@ def test_the_writer_process_shares_commits_and_its_ids_and_chain_interleave_with
     assert {r[2] for r in audit} >= {"received", "routed", "acknowledged"}
 
 
+def test_a_warning_is_written_ahead_of_the_dispatchers_writes_that_queued_before_it(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """Ten claims of the dispatcher are asked for, one after another, and then a warning arrives: the warning is
+    committed and answered behind the first claim or two, not behind the four the writer process could
+    hold at once. (One dispatcher's write is at the writer process at a time; a warning that comes meanwhile
+    goes ahead of the rest, which keep their order.)"""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> list[str]:
+        async with _service(path, config) as (store, service):
+            await service.submit(json_message(identifier="w0"))  # its classification seen: the next routes at once
+            done: list[str] = []
+
+            async def claim(label: str) -> None:
+                await store.claim_notifications(now=1e12, limit=50, lease_seconds=60)
+                done.append(label)
+
+            async def warning() -> None:
+                accepted = await service.submit(json_message(identifier="w1"))
+                assert accepted.outcome.status == "created"
+                done.append("w1")
+
+            claims = []
+            for i in range(1, 11):  # one after another: the store takes each up before the next is asked
+                claims.append(asyncio.create_task(claim(f"c{i}")))
+                await asyncio.sleep(0)
+            await asyncio.gather(*claims, asyncio.create_task(warning()))
+            return done
+
+    done = run(scenario)
+    assert sorted(done) == sorted(["w1", *(f"c{i}" for i in range(1, 11))])
+    assert done.index("w1") < done.index("c4"), done  # behind c1, perhaps c2 (it had begun), never c3 and on
+    assert [label for label in done if label != "w1"] == [f"c{i}" for i in range(1, 11)]  # claims in order
+
+
 def test_a_batch_the_writer_process_cannot_write_is_undone_and_the_next_is_written(
     config: RoutingConfig, tmp_path: Path
 ) -> None:
