@@ -303,7 +303,7 @@ class Writer(SqlReads):
             while len(batch) < self.batch_max and (self._stash or not self._queue.empty()):
                 nxt = self._stash.popleft() if self._stash else self._queue.get_nowait()
                 if nxt is None:
-                    self._stash.append(None)
+                    await self._queue.put(None)
                     break
                 batch.append(nxt)
             ingests = [(p, f) for k, p, f in batch if k == "ingest"]
@@ -373,28 +373,31 @@ class Writer(SqlReads):
         """Wait until no dispatcher's write (a claim, outcomes, receipts) is at the other writer. Ingest batches
         that come meanwhile are sent at once, ahead of the write waiting here; anything else waits its turn in
         order (``_stash``). So a warning waits there behind one of the dispatcher's writes at most, not
-        behind the several a busy dispatcher would otherwise have queued before it."""
+        behind the several a busy dispatcher would otherwise have queued before it. The store stopping (None)
+        goes back to the queue's end, as the write loop puts it, and this waits for the write away alone."""
         while self._jobs_away:
             getter = asyncio.ensure_future(self._queue.get())
             await asyncio.wait({getter, *self._jobs_away}, return_when=asyncio.FIRST_COMPLETED)
             if not getter.done():
-                getter.cancel()  # nothing was taken off the queue (``Queue.get`` gives up cleanly)
+                getter.cancel()  # nothing is taken off the queue (``Queue.get`` gives up cleanly) unless it was already
                 await asyncio.wait({getter})
-                if not getter.cancelled():  # taken after all, as it was cancelled
-                    self._stash.append(getter.result())
+            if getter.cancelled():
                 continue
-            ingests = []
-            item: tuple[str, Any, asyncio.Future[Any]] | None = getter.result()
-            while True:
-                if item is not None and item[0] == "ingest":
-                    ingests.append((item[1], item[2]))
-                else:
-                    self._stash.append(item)
-                if self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
+            taken = [getter.result()]
+            while taken[-1] is not None and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            stopping = taken[-1] is None
+            if stopping:
+                taken.pop()
+                await self._queue.put(None)
+            self._stash += [item for item in taken if item is not None and item[0] != "ingest"]
+            ingests = [(item[1], item[2]) for item in taken if item is not None and item[0] == "ingest"]
             if ingests:
                 await self._send_elsewhere(db, ingests, elsewhere)
+            if stopping:
+                if self._jobs_away:
+                    await asyncio.wait(set(self._jobs_away))
+                return
 
     async def _to_elsewhere(
         self,

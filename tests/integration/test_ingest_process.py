@@ -243,6 +243,31 @@ def test_a_warning_is_written_ahead_of_the_dispatchers_writes_that_queued_before
     assert [label for label in done if label != "w1"] == [f"c{i}" for i in range(1, 11)]  # claims in order
 
 
+def test_closing_the_store_answers_every_write_asked_before_it_while_the_dispatchers_writes_wait_their_turn(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """Five claims are asked for one after another, then a warning, and the store is closed at once: the
+    dispatcher's later claims are still waiting for their turn at the writer process when the close comes.
+    Every one of them and the warning is answered (written), none is left hanging."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> list[object]:
+        async with _service(path, config) as (store, service):
+            await service.submit(json_message(identifier="w0"))
+            asked: list[asyncio.Task[object]] = []
+            for _ in range(5):
+                asked.append(asyncio.create_task(store.claim_notifications(now=1e12, limit=50, lease_seconds=60)))
+                await asyncio.sleep(0)
+            asked.append(asyncio.create_task(service.submit(json_message(identifier="w1"))))
+            await asyncio.sleep(0)
+        return list(await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), timeout=30))
+
+    answered = run(scenario)
+    assert all(isinstance(a, list) for a in answered[:5]), answered
+    assert answered[5].outcome.status == "created"  # type: ignore[attr-defined]
+    assert _rows(path, "SELECT identifier FROM warnings ORDER BY seq") == [("w0",), ("w1",)]
+
+
 def test_a_batch_the_writer_process_cannot_write_is_undone_and_the_next_is_written(
     config: RoutingConfig, tmp_path: Path
 ) -> None:
