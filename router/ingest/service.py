@@ -39,7 +39,7 @@ from router.parsers.xmlsig import XmlSignatures
 from router.plan.config import RoutingConfig
 from router.routing.route import route
 from router.store import IngestOutcome, IngestRecord, NotificationRow, ObligationRow, Store, action_text
-from router.store.base import ORDINALS, Drafted, Pattern
+from router.store.base import Drafted, Pattern, ordinal
 
 log = structlog.get_logger("warnroute.ingest")
 _row = ObligationRow._make  # a row from its fields in order
@@ -399,7 +399,7 @@ def _one_by_one(
     start = issued.timestamp()
     deadlines: dict[datetime, tuple[float, str, float]] = {}
     for i, action in enumerate(actions):
-        oid = key + (ORDINALS[i] if i < len(ORDINALS) else f".{i}")
+        oid = key + ordinal(i)
         spec = action.spec
         due = deadlines.get(action.due_at)
         if due is None:

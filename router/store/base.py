@@ -50,6 +50,12 @@ OWN = operator.itemgetter(0, 7, 8, 9, 10, 14, 15, 18)
 ORDINALS = tuple(f".{i:03d}" for i in range(1000))  # an obligation id's ending: its ordinal in three digits
 
 
+def ordinal(i: int) -> str:
+    """The end of the ``i``-th obligation's id after its warning's key: a dot and ``i`` in three digits (more
+    past 999)."""
+    return ORDINALS[i] if i < len(ORDINALS) else f".{i}"
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class Pattern:
     """The obligations of one classification that open on time, as every warning of it lays them out: per
@@ -98,28 +104,21 @@ class Drafted(Sequence[ObligationRow]):
 
     def rows(self) -> tuple[ObligationRow, ...]:
         if self._rows is None:
-            p, key, start, deadlines, make = self.pattern, self.key, self.start, self.deadlines, ObligationRow._make
-            rows = []
-            laid = zip(p.shapes, p.timing, p.offsets, p.steps, p.opens, strict=True)
-            for i, (s, t, offset, step, opens) in enumerate(laid):
-                deadline, due_at = deadlines[t]
-                next_at = deadline if offset is None else start + offset
-                oid = key + ORDINALS[i] if i < len(ORDINALS) else f"{key}.{i}"
-                rows.append(make((oid, *s[:6], due_at, "", start, deadline, *s[6:9], step, next_at, *s[9:], opens)))
-            self._rows = tuple(rows)
+            self._rows = tuple(map(self.row, range(len(self))))
         return self._rows
 
     def row(self, i: int) -> ObligationRow:
-        """The ``i``-th obligation alone (the others are not built)."""
+        """The ``i``-th obligation (alone: the others are not built)."""
         if self._rows is not None:
             return self._rows[i]
         p = self.pattern
         s, offset = p.shapes[i], p.offsets[i]
         deadline, due_at = self.deadlines[p.timing[i]]
-        oid = self.key + ORDINALS[i] if i < len(ORDINALS) else f"{self.key}.{i}"
         next_at = deadline if offset is None else self.start + offset
         own = (due_at, "", self.start, deadline)
-        return ObligationRow._make((oid, *s[:6], *own, *s[6:9], p.steps[i], next_at, *s[9:], p.opens[i]))
+        return ObligationRow._make(
+            (self.key + ordinal(i), *s[:6], *own, *s[6:9], p.steps[i], next_at, *s[9:], p.opens[i])
+        )
 
     def soonest(self) -> float:
         """When the soonest next step of these obligations is."""

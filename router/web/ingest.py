@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from router.errors import Conflict
 from router.parsers.xmlsafe import MAX_BYTES
 from router.store import ObligationRow
-from router.store.base import ORDINALS, Drafted, Pattern
+from router.store.base import Drafted, Pattern, ordinal
 from router.web.answers import Direct, error, rt
 
 DRAIN_BYTES = 8 * MAX_BYTES  # an oversized body is read this far before the 413
@@ -90,9 +90,8 @@ def _answer_form(pattern: Pattern) -> bytes:
     """A pattern's obligations as the answer lists them, as a ``%`` form: ``k`` the key, ``d<n>`` deadline n."""
     listed = []
     for i, (shape, t) in enumerate(zip(pattern.shapes, pattern.timing, strict=True)):
-        ordinal = (ORDINALS[i] if i < len(ORDINALS) else f".{i}").encode()
         members = _members(shape[:6]).replace(b"%", b"%%")
-        listed.append(b'{"id":"%%(k)s%s",%s,"due_at":"%%(d%d)s"}' % (ordinal, members, t))
+        listed.append(b'{"id":"%%(k)s%s",%s,"due_at":"%%(d%d)s"}' % (ordinal(i).encode(), members, t))
     return b"[" + b",".join(listed) + b"]"
 
 
