@@ -8,7 +8,10 @@ process (``WriterProcess``) its ingest batches and the outbox's claims, outcomes
 sends the child up to ``ELSEWHERE_DEPTH`` transactions at once (it starts the next as it commits one), in
 the order they came, except that only one of the dispatcher's writes is at the child at a time and an
 ingest batch that comes while the next waits goes ahead of it (``Writer._job_slot``: a warning waits behind
-one claim at most). It runs a write of its own only once the child has answered all it was sent, so the
+one claim at most). The child commits the ingest batches that wait for it together, in one transaction, each
+written as it would be alone (``_ingest``): a commit's fixed cost (the lock, the ids read again, the sync to
+disk) is shared by however many warnings came while the last was written, and the first of them never waits
+for more to come. The parent runs a write of its own only once the child has answered all it was sent, so the
 two connections never wait for SQLite's write lock. Each re-reads where ids and the audit chain end
 before it writes (``Writer._ends``).
 
@@ -43,7 +46,7 @@ import pickle
 import signal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +79,7 @@ FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record's fields, in order
 TOKENS_MAX = 50_000  # shapes remembered per child; past it both sides start again (a config reloaded many times)
 PATTERNS_MAX = 1_000  # patterns remembered per child (``Pattern``, ~45 KB each there), likewise
 INGEST, JOB = "ingest", "job"  # what a message to the child asks: write a batch (``Encoder``), or a store's write
+GROUP_RECORDS = 256  # at most this many warnings of batches that waited are committed together (``_ingest``)
 FRAME = struct.Struct("!i")  # a ``multiprocessing.connection.Connection`` message's length, before it
 
 
@@ -328,7 +332,8 @@ def _reap(process: multiprocessing.process.BaseProcess) -> None:
 
 
 def main(conn: Connection, path: str) -> None:
-    """The child: one writer connection, one transaction per batch it is sent, until told to stop."""
+    """The child: one writer connection; a transaction per store's write it is sent, and one for the ingest
+    batches waiting together; until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent, which stops the child
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settle_heap()
@@ -338,8 +343,8 @@ def main(conn: Connection, path: str) -> None:
 async def _serve(conn: Connection, path: Path) -> None:
     from router.store.sqlite import SqliteStore
 
-    now = 0.0
-    store = SqliteStore(path, clock=lambda: now)
+    clock = [0.0]  # the time the batch being written was sent at (its message's ``now``)
+    store = SqliteStore(path, clock=lambda: clock[0])
     store.own_thread = False
     store.alternating = True
     decoder = Decoder()
@@ -356,18 +361,83 @@ async def _serve(conn: Connection, path: Path) -> None:
             if message[0] == JOB:
                 conn.send_bytes(await _job(store, db, message[1], message[2]))
                 continue
-            now, store._hand_lease, records = decoder.decode(message)
-            try:
-                outcomes = await store._transaction(db, functools.partial(store._ingest_batch, records=records))
-            except Exception as exc:
-                conn.send_bytes(failure(exc))
-                continue
-            store._keep_shapes()
-            handed, store._handing = store._handing, []
-            conn.send_bytes(answer(outcomes, handed))
+            batches = [decoder.decode(message)]
+            after = _waiting_batches(conn, decoder, batches)
+            for reply in await _ingest(store, db, clock, batches):
+                conn.send_bytes(reply)
+            if after is None:  # told to stop, or the parent is gone, while the batches waited
+                return
+            if after:
+                conn.send_bytes(await _job(store, db, after[1], after[2]))
     finally:
         await db.close()
         conn.close()
+
+
+Batch = tuple[float, float | None, list[IngestRecord]]  # a decoded ``INGEST`` message: its now, lease and records
+
+
+def _waiting_batches(conn: Connection, decoder: Decoder, batches: list[Batch]) -> tuple[Any, ...] | None:
+    """Add to ``batches`` the ingest batches already sent and waiting, up to ``GROUP_RECORDS`` records in all, to
+    be committed together (``_ingest``). Returns the message that ended it if it is a store's write (a
+    ``JOB``), None if it said stop or the parent is gone, else ()."""
+    count = len(batches[0][2])
+    while count < GROUP_RECORDS and conn.poll():
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            return None
+        if not data:
+            return None
+        message = pickle.loads(data)
+        if message[0] == JOB:
+            return tuple(message)
+        batches.append(decoder.decode(message))
+        count += len(batches[-1][2])
+    return ()
+
+
+async def _ingest(store: SqlStore, db: Db, clock: list[float], batches: list[Batch]) -> list[bytes]:
+    """Each batch's answer. Batches that waited for the one before are written in one transaction (one commit),
+    each as it would be alone (its own time and lease). If that transaction fails, each is written in one of its
+    own, so a batch fails only for what fails alone."""
+    if len(batches) > 1:
+        together = functools.partial(_batches, store, clock, batches)
+        written = await _or_none(store._transaction(db, together))
+        if written is not None:
+            store._keep_shapes()
+            return [answer(outcomes, handed) for outcomes, handed in written]
+    replies = []
+    for batch in batches:
+        try:
+            written = await store._transaction(db, functools.partial(_batches, store, clock, [batch]))
+        except Exception as exc:
+            replies.append(failure(exc))
+            continue
+        store._keep_shapes()
+        replies += [answer(outcomes, handed) for outcomes, handed in written]
+    return replies
+
+
+async def _or_none(transaction: Coroutine[Any, Any, Any]) -> Any:
+    """What the transaction returned; None if it failed (it was undone: ``Writer._transaction``)."""
+    try:
+        return await transaction
+    except Exception:
+        return None
+
+
+async def _batches(
+    store: SqlStore, clock: list[float], batches: list[Batch], db: Db
+) -> list[tuple[list[IngestOutcome], list[ClaimedNotification]]]:
+    """Write the batches in the transaction begun: each one's outcomes, and the reports it leased to hand over."""
+    written = []
+    for now, lease, records in batches:
+        clock[0], store._hand_lease = now, lease
+        outcomes = await store._ingest_batch(db, records)
+        handed, store._handing = store._handing, []
+        written.append((outcomes, handed))
+    return written
 
 
 async def _job(store: SqlStore, db: Db, name: str, arguments: dict[str, Any]) -> bytes:

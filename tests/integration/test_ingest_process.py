@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import pickle
 import signal
@@ -28,7 +29,7 @@ from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.store import ClaimedNotification, IngestOutcome, IngestRecord, ObligationRow, SqliteStore
 from router.store.base import Drafted
-from router.store.process import Decoder, Encoder, WriterStopped
+from router.store.process import Decoder, Encoder, WriterStopped, _ingest, _waiting_batches
 from tests.support.messages import issue_clock, json_message
 
 T = TypeVar("T")
@@ -409,3 +410,129 @@ def test_what_a_claim_leased_before_the_writer_process_died_unanswered_is_due_ag
             assert sending == 5 + 20  # the answered claim's five are still leased
 
     run(scenario)
+
+
+REFUSE_W5 = (
+    "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.warning_id = 'w5'"
+    " BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+)
+
+
+def test_batches_that_waited_for_the_writer_process_are_committed_together_each_answered_as_alone(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """Four batches of two warnings wait for the writer process together: they are written in one transaction,
+    each batch answered with its own outcomes and at its own time. With one of them that cannot be written
+    (its second warning's audit row is refused), that batch alone fails, with the database's words; the
+    three others are written each in a transaction of its own, and the chain holds."""
+    path = tmp_path / "db.sqlite"
+    records = _records(config, 16)
+    encoder, decoder = Encoder(), Decoder()
+    sent = [encoder.encode(records[i : i + 2], 100.0 + i, None) for i in range(0, 16, 2)]
+    batches = [decoder.decode(pickle.loads(data)) for data in sent]
+
+    async def scenario() -> tuple[list[Any], int, list[Any], int]:
+        made = SqliteStore(path)
+        await made.open()
+        await made.close()
+        clock = [0.0]
+        store = SqliteStore(path, clock=lambda: clock[0])
+        store.own_thread, store.alternating = False, True
+        db = await store._connect()
+        transactions = 0
+        transaction = store._transaction
+
+        async def counted(db: Any, job: Any) -> Any:
+            nonlocal transactions
+            transactions += 1
+            return await transaction(db, job)
+
+        store._transaction = counted  # type: ignore[method-assign]
+        try:
+            together = [pickle.loads(reply) for reply in await _ingest(store, db, clock, batches[:4])]
+            alone = transactions
+            await db.execute(REFUSE_W5.replace("w5", "w13"))  # outside a transaction: made at once
+            apart = [pickle.loads(reply) for reply in await _ingest(store, db, clock, batches[4:])]
+        finally:
+            await db.close()
+        return together, alone, apart, transactions - alone
+
+    together, one, apart, five = run(scenario)
+    assert one == 1  # four batches, one commit
+    assert [ok for ok, _ in together] == [True] * 4
+    assert [[row[0] for row in rows] for _, (rows, _) in together] == [["created", "created"]] * 4
+    assert five == 1 + 4  # the group undone, then each batch alone
+    assert [ok for ok, _ in apart] == [True, True, False, True]
+    assert "audit refused" in str(apart[2][1])
+    assert _rows(path, "SELECT identifier FROM warnings ORDER BY seq") == [(f"w{i}",) for i in (*range(12), 14, 15)]
+    received = _rows(path, "SELECT warning_id, at FROM audit WHERE kind = 'received' ORDER BY seq")
+    assert received == [(f"w{i}", 100.0 + i - i % 2) for i in (*range(12), 14, 15)]  # each batch its own time
+    audit = _rows(path, "SELECT seq, at, kind, warning_id, obligation_id, detail, prev, hash FROM audit ORDER BY seq")
+    assert verify(audit).ok  # type: ignore[arg-type]
+    for table in ("warnings", "obligations", "audit"):
+        seqs = [r[0] for r in _rows(path, f"SELECT seq FROM {table} ORDER BY seq")]
+        assert seqs == list(range(1, len(seqs) + 1)), table
+
+
+def test_the_writer_process_gathers_only_the_ingest_batches_already_waiting_and_keeps_the_write_that_ends_them(
+    config: RoutingConfig,
+) -> None:
+    """Three ingest batches, a claim, and a fourth batch wait in the pipe behind the batch being taken: the three
+    are gathered, the claim is returned to be written next, and the fourth stays for after it. A stop met
+    while gathering says so."""
+    records = _records(config, 5)
+    encoder, decoder = Encoder(), Decoder()
+    parent, child = multiprocessing.Pipe()
+    try:
+        sent = [encoder.encode([r], 1.0, None) for r in records]
+        claim = pickle.dumps(("job", "_claim", {"now": 1.0, "limit": 5, "until": 2.0}))
+        for data in (*sent[1:4], claim, sent[4]):
+            parent.send_bytes(data)
+        batches = [decoder.decode(pickle.loads(sent[0]))]
+        after = _waiting_batches(child, decoder, batches)
+        assert after == ("job", "_claim", {"now": 1.0, "limit": 5, "until": 2.0})
+        assert [b[2][0].identifier for b in batches] == ["w0", "w1", "w2", "w3"]
+        assert pickle.loads(child.recv_bytes())[-1][0][1] == "w4"  # still there, in order
+        parent.send_bytes(b"")
+        assert _waiting_batches(child, decoder, batches[:1]) is None
+        assert not child.poll()
+    finally:
+        parent.close()
+        child.close()
+
+
+def test_warnings_that_queue_while_the_writer_process_waits_for_the_lock_are_each_answered_for_themselves(
+    config: RoutingConfig, tmp_path: Path
+) -> None:
+    """The database is held by another connection while four warnings arrive one after another: they wait at
+    the writer process, which then writes them together. The one whose audit row is refused fails alone,
+    with the database's words; the other three are created; and the store goes on."""
+    path = tmp_path / "db.sqlite"
+
+    async def scenario() -> list[object]:
+        async with _service(path, config) as (_, service):
+            await service.submit(json_message(identifier="w0"))
+            with sqlite3.connect(path) as db:
+                db.execute(REFUSE_W5.replace("w5", "w3"))
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # the child waits for it (busy_timeout), the others queue behind
+            asked = []
+            for i in range(1, 5):
+                asked.append(asyncio.create_task(service.submit(json_message(identifier=f"w{i}"))))
+                await asyncio.sleep(0.1)  # each its own batch
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            answered: list[object] = list(await asyncio.gather(*asked, return_exceptions=True))
+            answered.append(await service.submit(json_message(identifier="w5")))
+            return answered
+
+    answered = run(scenario)
+    assert [getattr(a, "outcome", None) and a.outcome.status for a in answered] == [  # type: ignore[attr-defined]
+        "created",
+        "created",
+        None,
+        "created",
+        "created",
+    ]
+    assert isinstance(answered[2], sqlite3.IntegrityError) and "audit refused" in str(answered[2])
+    assert _rows(path, "SELECT identifier FROM warnings ORDER BY seq") == [(f"w{i}",) for i in (0, 1, 2, 4, 5)]
