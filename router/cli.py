@@ -262,8 +262,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if reason:
             print(f"warnroute: Kafka mode cannot start: {reason}", file=sys.stderr)
             return EXIT_CONFIG
-    app = create_app(settings, config)
-    settle_heap()
+    # The heap is settled once the runtime is up (the store open, the dispatcher started, every module they
+    # import lazily imported): what the process lives with is then never looked at by the collector again.
+    app = create_app(settings, config, started=settle_heap)
     uvicorn.run(
         app,
         host=args.host,
@@ -421,6 +422,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from router.heap import settle_heap
     from router.tools.simulator import create_simulator
 
     app = create_simulator(
@@ -430,6 +432,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         args.receipt_delay,
         limits=not args.no_limits,
         time_scale=args.time_scale,
+        started=settle_heap,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

@@ -336,7 +336,6 @@ def main(conn: Connection, path: str) -> None:
     batches waiting together; until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is for the parent, which stops the child
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    settle_heap()
     asyncio.run(_serve(conn, Path(path)))
 
 
@@ -349,6 +348,7 @@ async def _serve(conn: Connection, path: Path) -> None:
     store.alternating = True
     decoder = Decoder()
     db = await store._connect()
+    settle_heap()  # once the store's modules are imported and its connection made: what the child lives with
     try:
         while True:
             try:

@@ -10,7 +10,7 @@ nothing partial is ever written.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -23,13 +23,18 @@ from router.web.answers import HeaderLimits, install_errors, rt
 from router.web.pages.views import install as install_pages
 
 
-def create_app(settings: Settings, config: RoutingConfig | None = None) -> FastAPI:
-    """The app; ``config``, if given, is the already validated configuration (else it is loaded)."""
+def create_app(
+    settings: Settings, config: RoutingConfig | None = None, *, started: Callable[[], None] | None = None
+) -> FastAPI:
+    """The app; ``config``, if given, is the already validated configuration (else it is loaded). ``started``
+    is called once the runtime is up, before the first request (the server settles its heap there)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Runtime(settings, config) as runtime:
             app.state.runtime = runtime
+            if started is not None:
+                started()
             yield
 
     # FastAPI's own OpenTelemetry spans, metrics and logs are off: warnroute's metrics are Prometheus's

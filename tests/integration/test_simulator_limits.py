@@ -139,7 +139,7 @@ def test_every_message_gets_its_receipt_after_the_first_10000_bodies() -> None:
     thread.start()
     try:
         with client(limits=False) as c:
-            c.app.state.sim.bodies.extend({"filler": i} for i in range(10_000))
+            c.app.state.sim.bodies.extend(b'{"filler":%d}' % i for i in range(10_000))
             url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/receipts/sms"
             answer = c.post(
                 "/sms/send", json={"to": "+8613800000001", "text": "t", "idempotency_key": "k", "callback_url": url}
