@@ -156,11 +156,27 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self._received: dict[tuple[str, str, str], Counter] = {}
+        self._created: dict[str, Counter] = {}
         for product in Product:
             for hazard in Hazard:
                 for outcome in OUTCOMES[:3]:
-                    self.warnings_received.labels(product.value, hazard.value, outcome)
-        self.warnings_received.labels("unknown", "unknown", "rejected")
+                    self.received(product.value, hazard.value, outcome)
+        self.received("unknown", "unknown", "rejected")
         for channel in PUSH_KINDS:
             for outcome in ATTEMPT_OUTCOMES:
                 self.attempts.labels(channel, outcome)
+
+    def received(self, product: str, hazard: str, outcome: str) -> Counter:
+        """``warnings_received`` of these labels (kept: a warning counts itself without looking its labels up)."""
+        child = self._received.get((product, hazard, outcome))
+        if child is None:
+            child = self._received[(product, hazard, outcome)] = self.warnings_received.labels(product, hazard, outcome)
+        return child
+
+    def created(self, kind: str) -> Counter:
+        """``obligations_created`` of this action kind (kept, likewise)."""
+        child = self._created.get(kind)
+        if child is None:
+            child = self._created[kind] = self.obligations_created.labels(kind)
+        return child

@@ -116,10 +116,10 @@ class IngestService:
             if refused is not None:
                 raise refused
         except InvalidMessage as exc:
-            self.metrics.warnings_received.labels("unknown", "unknown", "rejected").inc()
+            self.metrics.received("unknown", "unknown", "rejected").inc()
             log.info("warning_rejected", field=exc.field, problem=exc.problem, kind=exc.kind)
             raise
-        bound = log.bind(warning_id=warning.id, hazard=warning.hazard.value, product=warning.product.value)
+        about = {"warning_id": warning.id, "hazard": warning.hazard.value, "product": warning.product.value}
         lineage, previous = await self._previous(warning)
         decision = route(warning, self.config, now=datetime.fromtimestamp(started, UTC), previous=previous)
         record = self.record(warning, decision, lineage, previous is not None)
@@ -132,9 +132,9 @@ class IngestService:
             told = StoreUnavailable(f"{exc.problem}; send it again: if it was written, the answer is 'duplicate'")
             told.undone = False
             raise told from exc
-        self.metrics.warnings_received.labels(warning.product.value, warning.hazard.value, outcome.status).inc()
+        self.metrics.received(warning.product.value, warning.hazard.value, outcome.status).inc()
         if outcome.status != "created":
-            bound.info("warning_" + outcome.status)
+            log.info("warning_" + outcome.status, **about)
             return Accepted(warning, None, outcome)
         self.metrics.ingest_seconds.observe(self.clock() - started)
         self._remember(warning.id, lineage, decision)
@@ -142,7 +142,7 @@ class IngestService:
         drafted = obligations if isinstance(obligations, Drafted) else None
         kinds = drafted.pattern.kinds if drafted is not None else Counter(o.kind for o in obligations).items()
         for kind, n in kinds:
-            self.metrics.obligations_created.labels(kind).inc(n)
+            self.metrics.created(kind).inc(n)
         followed = obligations if self.hub.following() else ()  # events are built only for a listener
         for obligation, cursor in zip(followed, outcome.obligation_seqs[: len(followed)], strict=True):
             if self.hub.listened(obligation.jurisdiction, obligation.department):
@@ -163,8 +163,9 @@ class IngestService:
                 due = any(o.next_step_at is not None and o.next_step_at <= now for o in obligations)
             if due:
                 self.on_due()
-        bound.info(
+        log.info(
             "warning_routed",
+            **about,
             obligations=len(record.obligations),
             notifications=record.opened,
             reference_unknown=decision.reference_unknown,
