@@ -156,8 +156,8 @@ class Metrics:
             ["result"],
             registry=registry,
         )
-        self._received: dict[tuple[str, str, str], Counter] = {}
-        self._created: dict[str, Counter] = {}
+        self._received: dict[tuple[str, ...], Counter] = {}
+        self._created: dict[tuple[str, ...], Counter] = {}
         for product in Product:
             for hazard in Hazard:
                 for outcome in OUTCOMES[:3]:
@@ -169,14 +169,16 @@ class Metrics:
 
     def received(self, product: str, hazard: str, outcome: str) -> Counter:
         """``warnings_received`` of these labels (kept: a warning counts itself without looking its labels up)."""
-        child = self._received.get((product, hazard, outcome))
-        if child is None:
-            child = self._received[(product, hazard, outcome)] = self.warnings_received.labels(product, hazard, outcome)
-        return child
+        return _kept(self._received, self.warnings_received, (product, hazard, outcome))
 
     def created(self, kind: str) -> Counter:
         """``obligations_created`` of this action kind (kept, likewise)."""
-        child = self._created.get(kind)
-        if child is None:
-            child = self._created[kind] = self.obligations_created.labels(kind)
-        return child
+        return _kept(self._created, self.obligations_created, (kind,))
+
+
+def _kept(children: dict[tuple[str, ...], Counter], metric: Counter, labels: tuple[str, ...]) -> Counter:
+    """``metric``'s child of ``labels``, kept in ``children`` once made (its labels are bounded: enums)."""
+    child = children.get(labels)
+    if child is None:
+        child = children[labels] = metric.labels(*labels)
+    return child
