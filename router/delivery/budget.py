@@ -68,7 +68,21 @@ class Budgets:
             sent.popleft()
 
 
+    def settle(self, channel: str, destination: str, began: float, ended: float) -> None:
+        """A send counted when it began (``spend``) ended at ``ended``: it counts from then on. The provider
+        counted it when it arrived, in between; counted from its end, every later send keeps inside the
+        provider's windows however long this one took on the way (the machine busy, the provider slow)."""
+        sent = self._sent.get((channel, destination))
+        if not sent or ended <= began or began not in sent:
+            return
+        sent.remove(began)
+        at = len(sent)
+        while at and sent[at - 1] > ended:  # the times stay in order: the oldest first
+            at -= 1
+        sent.insert(at, ended)
+
+
 def guard(limit: Limit) -> float:
-    """Time added to each window: warnroute counts a send when it starts, the provider when it arrives, and
-    one request may take longer on the way than the next (2 % of the window, 50 ms to 1 s)."""
+    """Time added to each window (2 % of it, 50 ms to 1 s): a margin for the provider's own clock and the time
+    between its count and its answer. A send counts from when it began until it ends (``settle``)."""
     return min(1.0, max(0.05, 0.02 * limit.seconds))

@@ -285,9 +285,12 @@ class Dispatcher(Runs):
             if handler is None:
                 raise PermanentDeliveryError(f"channel {channel} has no provider configured")
             self.budgets.spend(channel, destination[1], now)
-            async with self._per_channel[channel]:
-                async with asyncio.timeout(self.settings.call_timeout):
-                    result = await handler.send(outbound)
+            try:
+                async with self._per_channel[channel]:
+                    async with asyncio.timeout(self.settings.call_timeout):
+                        result = await handler.send(outbound)
+            finally:  # counted from its end: the provider counted it when it arrived, before that
+                self.budgets.settle(channel, destination[1], now, self.clock())
         except RateLimited as exc:  # the provider's window is closed: wait for it, never count it as failed
             reason = self.secrets.redact(str(exc))
             self._closed[destination] = (now + exc.wait, reason)

@@ -40,6 +40,25 @@ def test_a_callee_takes_one_call_a_minute_five_an_hour_twenty_a_day() -> None:
     assert b.wait("voice", PHONE, True, 203.0) == (41.0, Limit(1, 60))  # one a minute is one a minute
 
 
+def test_a_send_counts_from_when_it_ended_for_the_provider_counted_it_when_it_arrived() -> None:
+    """A call began at t = 0 and its answer came at t = 0.5: the provider counted it somewhere in between. The
+    next call waits a minute and the guard from its end (t = 61.5), not from its start (t = 61)."""
+    b = Budgets(DEFAULT_LIMITS)
+    b.spend("voice", PHONE, 0.0)
+    assert b.wait("voice", PHONE, True, 30.0) == (31.0, Limit(1, 60))  # while it is on the way
+    b.settle("voice", PHONE, 0.0, 0.5)
+    assert b.wait("voice", PHONE, True, 60.0) == (1.5, Limit(1, 60))
+    # Two urgent calls at once, the later one answered first (at 1.5, the first at 2.0): the minute's one call
+    # is free again a minute and the guard after the later end.
+    b = Budgets(DEFAULT_LIMITS)
+    b.spend("voice", PHONE, 0.0)
+    b.spend("voice", PHONE, 1.0)
+    b.settle("voice", PHONE, 1.0, 1.5)
+    b.settle("voice", PHONE, 0.0, 2.0)
+    assert b.wait("voice", PHONE, True, 10.0) == (53.0, Limit(1, 60))
+    assert b.wait("voice", PHONE, True, 62.5) == (0.5, Limit(1, 60))
+
+
 def test_channels_without_limits_are_never_held() -> None:
     b = Budgets(DEFAULT_LIMITS)
     for t in range(1000):
