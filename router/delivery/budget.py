@@ -67,7 +67,6 @@ class Budgets:
         while sent and sent[0] <= now - span:
             sent.popleft()
 
-
     def settle(self, channel: str, destination: str, began: float, ended: float) -> None:
         """A send counted when it began (``spend``) ended at ``ended``: it counts from then on. The provider
         counted it when it arrived, in between; counted from its end, every later send keeps inside the
