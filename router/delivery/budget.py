@@ -12,6 +12,7 @@ send waits at most that window.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -72,13 +73,13 @@ class Budgets:
         counted it when it arrived, in between; counted from its end, every later send keeps inside the
         provider's windows however long this one took on the way (the machine busy, the provider slow)."""
         sent = self._sent.get((channel, destination))
-        if not sent or ended <= began or began not in sent:
+        if not sent or ended <= began:
             return
-        sent.remove(began)
-        at = len(sent)
-        while at and sent[at - 1] > ended:  # the times stay in order: the oldest first
-            at -= 1
-        sent.insert(at, ended)
+        try:
+            sent.remove(began)
+        except ValueError:  # no longer counted: its windows have passed, or they were counted again since
+            return
+        bisect.insort(sent, ended)  # the times stay in order: the oldest first
 
 
 def guard(limit: Limit) -> float:
