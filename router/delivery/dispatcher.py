@@ -26,7 +26,7 @@ from router.delivery.budget import Budgets
 from router.delivery.retry import RetryPolicy
 from router.domain.channels import COALESCED_KINDS, MARKDOWN_KINDS
 from router.errors import DeliveryError, PermanentDeliveryError, RateLimited
-from router.handlers.base import ChannelHandler, Outbound
+from router.handlers.base import ChannelHandler, Outbound, SendResult
 from router.metrics import Metrics
 from router.plan.config import RoutingConfig
 from router.plan.secrets import SecretResolver
@@ -266,13 +266,13 @@ class Dispatcher(Runs):
         claims = [c for c, _ in items]
         outbound = coalesce.combine([o for _, o in items])
         channel = outbound.channel
-        bound = log.bind(
-            notification=outbound.id,
-            carried=len(claims),
-            department=outbound.department,
-            jurisdiction=outbound.jurisdiction,
-            channel=channel,
-        )
+        about = {
+            "notification": outbound.id,
+            "carried": len(claims),
+            "department": outbound.department,
+            "jurisdiction": outbound.jurisdiction,
+            "channel": channel,
+        }
         if self._deposed:  # another instance leads now: it sends this (``_stand_down``)
             await self._give_back(claims)
             return
@@ -280,44 +280,60 @@ class Dispatcher(Runs):
         destination = (channel, address(outbound))
         if self._held(claims, destination, now):
             return
-        handler = self.handlers.get(channel)
         try:
-            if handler is None:
-                raise PermanentDeliveryError(f"channel {channel} has no provider configured")
-            self.budgets.spend(channel, destination[1], now)
-            try:
-                async with self._per_channel[channel]:
-                    async with asyncio.timeout(self.settings.call_timeout):
-                        result = await handler.send(outbound)
-            finally:  # counted from its end: the provider counted it when it arrived, before that
-                self.budgets.settle(channel, destination[1], now, self.clock())
+            result = await self._send(outbound, destination[1], now)
         except RateLimited as exc:  # the provider's window is closed: wait for it, never count it as failed
             reason = self.secrets.redact(str(exc))
             self._closed[destination] = (now + exc.wait, reason)
             for c in claims:
                 self._hold(c, now, exc.wait, reason, "provider", attempted=True)
-            bound.warning("delivery_over_limit", reason=reason, wait=round(exc.wait, 1))
+            log.warning("delivery_over_limit", reason=reason, wait=round(exc.wait, 1), **about)
             return
         except (DeliveryError, TimeoutError) as exc:
             self._failed(claims, exc, now)
             return
         except Exception as exc:  # a handler bug must not kill the dispatcher; the lease makes it due again
-            bound.exception("delivery_crashed", error=type(exc).__name__)
+            log.exception("delivery_crashed", error=type(exc).__name__, **about)
             return
+        self._taken(claims, channel, result)
+        log.info("delivery_" + ("delivered" if result.delivered else "sent"), provider_id=result.provider_id, **about)
+
+    async def _send(self, outbound: Outbound, address: str, now: float) -> SendResult:
+        """Send one message through its channel's handler, counted against its destination's budget from when it
+        began until it ended (``Budgets.settle``: the provider counted it when it arrived, in between)."""
+        channel = outbound.channel
+        handler = self.handlers.get(channel)
+        if handler is None:
+            raise PermanentDeliveryError(f"channel {channel} has no provider configured")
+        self.budgets.spend(channel, address, now)
+        try:
+            async with self._per_channel[channel], asyncio.timeout(self.settings.call_timeout):
+                return await handler.send(outbound)
+        finally:
+            self.budgets.settle(channel, address, now, self.clock())
+
+    def _taken(self, claims: list[ClaimedNotification], channel: str, result: SendResult) -> None:
+        """A message the provider took: an outcome per notification it carried, and the times from issue."""
         done = self.clock()
         state: Literal["sent", "delivered"] = "delivered" if result.delivered else "sent"
         carried = "1" if len(claims) == 1 else "2-9" if len(claims) < 10 else "10+"
         self.metrics.messages.labels(channel, carried).inc()
+        self.metrics.attempts.labels(channel, state).inc(len(claims))
+        to_sent = self.metrics.issue_to_sent.labels(channel)
+        to_delivered = self.metrics.issue_to_delivered.labels(channel) if result.delivered else None
+        issued: dict[str, float] = {}  # the notifications of one warning share its time of issue
         for c in claims:
             self._record(NotificationOutcome(c.id, state, done, result.provider_id, owner=_owner(c)))
-            self.metrics.attempts.labels(channel, state).inc()
             if c.purpose == "report":
                 continue
-            issued = datetime.fromisoformat(c.warning["issued_at"]).timestamp()
-            self.metrics.issue_to_sent.labels(channel).observe(max(done - issued, 0))
-            if result.delivered:
-                self.metrics.issue_to_delivered.labels(channel).observe(max(done - issued, 0))
-        bound.info("delivery_" + state, provider_id=result.provider_id)
+            at = c.warning["issued_at"]
+            when = issued.get(at)
+            if when is None:
+                when = issued[at] = datetime.fromisoformat(at).timestamp()
+            since = max(done - when, 0)
+            to_sent.observe(since)
+            if to_delivered is not None:
+                to_delivered.observe(since)
 
     def _failed(self, claims: list[ClaimedNotification], exc: DeliveryError | TimeoutError, now: float) -> None:
         """A message that failed: each notification it carried is tried again together, at one time (so
