@@ -122,7 +122,7 @@ def create_simulator(
     receipt_delay: float = 0.2,
     limits: bool = True,
     time_scale: float = 1.0,
-    started: Callable[[], None] | None = None,
+    started: Callable[[], None] = lambda: None,
 ) -> FastAPI:
     """The simulator's app; ``started`` is called once it is up, before the first request."""
     check_vectors()  # a receiver that would accept a wrongly signed message must not start
@@ -133,8 +133,7 @@ def create_simulator(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(timeout=10) as client:
             app.state.client = client
-            if started is not None:
-                started()
+            started()
             yield
             for task in tasks:
                 task.cancel()

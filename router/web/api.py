@@ -24,7 +24,7 @@ from router.web.pages.views import install as install_pages
 
 
 def create_app(
-    settings: Settings, config: RoutingConfig | None = None, *, started: Callable[[], None] | None = None
+    settings: Settings, config: RoutingConfig | None = None, *, started: Callable[[], None] = lambda: None
 ) -> FastAPI:
     """The app; ``config``, if given, is the already validated configuration (else it is loaded). ``started``
     is called once the runtime is up, before the first request (the server settles its heap there)."""
@@ -33,8 +33,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Runtime(settings, config) as runtime:
             app.state.runtime = runtime
-            if started is not None:
-                started()
+            started()
             yield
 
     # FastAPI's own OpenTelemetry spans, metrics and logs are off: warnroute's metrics are Prometheus's
