@@ -46,7 +46,7 @@ import pickle
 import signal
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -402,9 +402,8 @@ async def _ingest(store: SqlStore, db: Db, clock: list[float], batches: list[Bat
     each as it would be alone (its own time and lease). If that transaction fails, each is written in one of its
     own, so a batch fails only for what fails alone."""
     if len(batches) > 1:
-        together = functools.partial(_batches, store, clock, batches)
-        written = await _or_none(store._transaction(db, together))
-        if written is not None:
+        with contextlib.suppress(Exception):  # undone (``Writer._transaction``): each is written alone below
+            written = await store._transaction(db, functools.partial(_batches, store, clock, batches))
             store._keep_shapes()
             return [answer(outcomes, handed) for outcomes, handed in written]
     replies = []
@@ -417,14 +416,6 @@ async def _ingest(store: SqlStore, db: Db, clock: list[float], batches: list[Bat
         store._keep_shapes()
         replies += [answer(outcomes, handed) for outcomes, handed in written]
     return replies
-
-
-async def _or_none(transaction: Coroutine[Any, Any, Any]) -> Any:
-    """What the transaction returned; None if it failed (it was undone: ``Writer._transaction``)."""
-    try:
-        return await transaction
-    except Exception:
-        return None
 
 
 async def _batches(
